@@ -1,0 +1,66 @@
+import type { JsonObject, Message } from '../store/conversations.js';
+
+/**
+ * What the next user turn is expected to be. Speech recognition uses it to
+ * constrain decoding (a yes/no grammar, a date grammar, a list of choices).
+ */
+export type AnswerExpectation =
+  | { readonly type: 'yesno' }
+  | { readonly type: 'number'; readonly min?: number; readonly max?: number }
+  | { readonly type: 'date' }
+  | { readonly type: 'choice'; readonly options: readonly string[] }
+  | { readonly type: 'text' };
+
+/** Everything an agent may read about the conversation; agents never touch the store. */
+export interface AgentContext {
+  readonly conversationId: string;
+  readonly state: JsonObject;
+  readonly data: JsonObject;
+  readonly history: readonly Pick<Message, 'role' | 'text'>[];
+  /** Aborted when the caller barges in or disconnects: stop generating at once. */
+  readonly signal: AbortSignal;
+}
+
+/** The agent's decision at the end of a turn. */
+export interface AgentTurnResult {
+  readonly state: JsonObject;
+  readonly data: JsonObject;
+  /** `active` to keep talking; any other value ends the conversation with that status. */
+  readonly status: string;
+  readonly expect?: AnswerExpectation;
+}
+
+/**
+ * An agent streams its reply as text deltas and finishes with exactly one `done`.
+ * Streaming lets speech synthesis start on the first sentence while the rest is generated.
+ */
+export type AgentEvent = { readonly type: 'text'; readonly text: string } | ({ readonly type: 'done' } & AgentTurnResult);
+
+export interface Agent {
+  readonly name: string;
+  readonly description: string;
+  /** The agent speaks first (a greeting and first question); may say nothing. */
+  begin(context: AgentContext): AsyncIterable<AgentEvent>;
+  respond(context: AgentContext, userText: string): AsyncIterable<AgentEvent>;
+}
+
+export class AgentProtocolError extends Error {
+  constructor(agent: string, message: string) {
+    super(`agent ${agent}: ${message}`);
+    this.name = 'AgentProtocolError';
+  }
+}
+
+/** Drains an agent's stream into the full reply text and its final result. */
+export const collectReply = async (agent: string, events: AsyncIterable<AgentEvent>): Promise<{ text: string; result: AgentTurnResult }> => {
+  let text = '';
+  for await (const event of events) {
+    if (event.type === 'text') {
+      text += event.text;
+      continue;
+    }
+    const { type: _type, ...result } = event;
+    return { text: text.trim(), result };
+  }
+  throw new AgentProtocolError(agent, 'reply ended without a result');
+};

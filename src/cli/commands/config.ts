@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
+import { printResult } from '../output.js';
+
+export const registerConfigCommand = (program: Command): void => {
+  withConfigFlags(program.command('config'))
+    .description('validate the configuration and print the effective settings')
+    .option('--json', 'machine-readable output')
+    .action((options: ConfigFlags & { json?: boolean }) => {
+      let config;
+      try {
+        config = loadCliConfig(options);
+      } catch (error) {
+        throw asCliError(error);
+      }
+      printResult(Boolean(options.json), config, () => stringify(config).trimEnd());
+    });
+};

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { createLogger } from '../../logging/logger.js';
+import { installGracefulShutdown } from '../../ops/shutdown.js';
+import { createHarken } from '../../runtime.js';
+import { DatabaseOpenError } from '../../store/database.js';
+import { MigrationError } from '../../store/migrations.js';
+import { VERSION } from '../../version.js';
+import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
+import { CliError, ExitCode } from '../exit-codes.js';
+
+interface ServeFlags extends ConfigFlags {
+  host?: string;
+  port?: string;
+}
+
+const listenFailure = (error: NodeJS.ErrnoException, host: string, port: number): CliError | undefined => {
+  if (error.code === 'EADDRINUSE') {
+    return new CliError(`port ${port} on ${host} is already in use; stop the other process or choose another port with --port or HARKEN_SERVER_PORT`);
+  }
+  if (error.code === 'EACCES') {
+    return new CliError(`not allowed to listen on ${host}:${port}; ports below 1024 need privileges — use a higher port with --port or HARKEN_SERVER_PORT`);
+  }
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+    return new CliError(`cannot listen on ${host}: no such local address; set server.host (HARKEN_SERVER_HOST) to 127.0.0.1 or 0.0.0.0`);
+  }
+  return undefined;
+};
+
+export const registerServeCommand = (program: Command): void => {
+  withConfigFlags(program.command('serve'))
+    .description('start the Harken server')
+    .option('--host <host>', 'interface to listen on (overrides server.host)')
+    .option('--port <port>', 'port to listen on, 0 for any free port (overrides server.port)')
+    .action(async (flags: ServeFlags) => {
+      let config;
+      try {
+        config = loadCliConfig(flags, { 'server.host': flags.host, 'server.port': flags.port });
+      } catch (error) {
+        throw asCliError(error);
+      }
+      const logger = createLogger(config.log);
+      let harken;
+      try {
+        harken = await createHarken(config, logger);
+      } catch (error) {
+        if (error instanceof DatabaseOpenError || error instanceof MigrationError) throw new CliError(error.message);
+        throw asCliError(error);
+      }
+      if (harken.migrations.applied.length > 0) logger.info({ migrations: harken.migrations.applied }, 'database schema created or upgraded');
+
+      let address: string;
+      try {
+        address = await harken.app.listen({ host: config.server.host, port: config.server.port });
+      } catch (error) {
+        await harken.close();
+        throw listenFailure(error as NodeJS.ErrnoException, config.server.host, config.server.port) ?? error;
+      }
+      installGracefulShutdown({ logger, timeoutMs: config.server.shutdownTimeoutMs, close: () => harken.close() });
+      logger.info({ address, version: VERSION, dataDir: config.data.dir, agents: harken.agents.names() }, 'harken started');
+      // The one line a person needs, on stderr so stdout stays machine-readable logs.
+      process.stderr.write(
+        `Harken ${VERSION} listening on ${address}` +
+          (config.server.docsEnabled ? ` — API docs at ${address}/docs` : '') +
+          ` — data in ${config.data.dir}\n`,
+      );
+    });
+};
+
+export { ExitCode };

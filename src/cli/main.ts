@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { registerConfigCommand } from './commands/config.js';
+import { registerMigrateCommand } from './commands/migrate.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerVersionCommand } from './commands/version.js';
+import { CliError, ExitCode } from './exit-codes.js';
+
+const buildProgram = (): Command => {
+  const program = new Command('harken')
+    .description('Harken: a self-hosted voice AI agent server')
+    .version(VERSION, '-V, --version', 'print the version')
+    .showHelpAfterError('(run harken --help for usage)')
+    .exitOverride();
+  registerServeCommand(program);
+  registerMigrateCommand(program);
+  registerConfigCommand(program);
+  registerVersionCommand(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+};
+
+const report = (error: unknown): number => {
+  if (error instanceof CommanderError) {
+    // Help and --version "fail" with exit code 0; everything else commander rejects is misuse.
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (error instanceof CliError) {
+    process.stderr.write(`harken: ${error.message}\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(`harken: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  return ExitCode.failure;
+};
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = report(error);
+}

@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { Value } from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { ConfigSchema, type HarkenConfig } from './schema.js';
+import {
+  allowedValues,
+  closestName,
+  descriptorByPath,
+  ENV_PREFIX,
+  RESERVED_ENV_NAMES,
+  settingDescriptors,
+} from './settings.js';
+
+/** A setting that failed validation, named the way the user wrote it. */
+export interface ConfigIssue {
+  readonly setting: string;
+  readonly source: string;
+  readonly message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((issue) => `  - ${formatIssue(issue)}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const formatIssue = (issue: ConfigIssue): string => `${issue.setting} (${issue.source}): ${issue.message}`;
+
+export interface LoadConfigOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Config file (YAML or JSON). Falls back to HARKEN_CONFIG; no file is read when neither is set. */
+  readonly configPath?: string;
+  /** Highest-precedence values, e.g. from CLI flags, as dotted paths. */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+  readonly cwd?: string;
+}
+
+type Layer = Record<string, Record<string, unknown>>;
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const readConfigFile = (path: string): Layer => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
+    throw new ConfigError([{ setting: 'config file', source: path, message: reason }]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError([{ setting: 'config file', source: path, message: `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}` }]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isPlainObject(parsed) || !Object.values(parsed).every(isPlainObject)) {
+    throw new ConfigError([{ setting: 'config file', source: path, message: 'must be a mapping of sections, e.g. `server: { port: 8080 }`' }]);
+  }
+  return parsed as Layer;
+};
+
+const readEnv = (env: NodeJS.ProcessEnv): { layer: Layer; issues: ConfigIssue[] } => {
+  const layer: Layer = {};
+  const issues: ConfigIssue[] = [];
+  const known = new Map(settingDescriptors.map((descriptor) => [descriptor.envName, descriptor]));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined || RESERVED_ENV_NAMES.has(name)) continue;
+    const descriptor = known.get(name);
+    if (!descriptor) {
+      const hint = closestName(name, [...known.keys()]);
+      issues.push({ setting: name, source: 'environment', message: `unknown setting${hint ? ` (did you mean ${hint}?)` : ''}` });
+      continue;
+    }
+    (layer[descriptor.section] ??= {})[descriptor.key] = value;
+  }
+  return { layer, issues };
+};
+
+/** Copies a layer over the target and remembers, per setting, where its value came from. */
+const mergeLayer = (
+  target: Layer,
+  layer: Layer,
+  sourceOf: (path: string, value: unknown) => string,
+  sources: Map<string, string>,
+): void => {
+  for (const [section, values] of Object.entries(layer)) {
+    for (const [key, value] of Object.entries(values)) {
+      (target[section] ??= {})[key] = value;
+      sources.set(`${section}.${key}`, sourceOf(`${section}.${key}`, value));
+    }
+  }
+};
+
+const envSource = (path: string, value: unknown): string =>
+  `${descriptorByPath(path)?.envName ?? path}=${JSON.stringify(value)}`;
+
+const overridesToLayer = (overrides: Readonly<Record<string, unknown>>): Layer => {
+  const layer: Layer = {};
+  for (const [path, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const [section, key] = path.split('.');
+    if (!section || !key) throw new Error(`override path must be section.key, got ${path}`);
+    (layer[section] ??= {})[key] = value;
+  }
+  return layer;
+};
+
+/** Turns typebox's per-keyword errors into one message per setting, in the user's terms. */
+const describeErrors = (candidate: unknown, sources: Map<string, string>): ConfigIssue[] => {
+  const bySetting = new Map<string, ConfigIssue>();
+  for (const error of Value.Errors(ConfigSchema, candidate)) {
+    const segments = error.instancePath.split('/').filter(Boolean);
+    const extra = (error.params as { additionalProperties?: string[] }).additionalProperties;
+    if (error.keyword === 'additionalProperties' && extra) {
+      for (const name of extra) {
+        const setting = segments.length === 0 ? name : `${segments.join('.')}.${name}`;
+        const candidates = segments.length === 0 ? [...new Set(settingDescriptors.map((descriptor) => descriptor.section))] : settingDescriptors.map((descriptor) => descriptor.path);
+        const hint = closestName(setting, candidates);
+        bySetting.set(setting, { setting, source: sources.get(setting) ?? sources.get('*file*') ?? 'config', message: `unknown setting${hint ? ` (did you mean ${hint}?)` : ''}` });
+      }
+      continue;
+    }
+    if (error.keyword === 'boolean' || segments.length < 2) continue;
+    const setting = segments.slice(0, 2).join('.');
+    if (bySetting.has(setting)) continue;
+    const descriptor = descriptorByPath(setting);
+    const choices = descriptor ? allowedValues(descriptor.schema) : undefined;
+    const message = choices ? `must be one of ${choices.map((choice) => JSON.stringify(choice)).join(', ')}` : error.message;
+    bySetting.set(setting, { setting, source: sources.get(setting) ?? 'config', message });
+  }
+  return [...bySetting.values()];
+};
+
+/** Fills derived values and turns relative paths into absolute ones. */
+const finalize = (config: HarkenConfig, cwd: string): HarkenConfig => {
+  const dataDir = resolve(cwd, config.data.dir);
+  return {
+    ...config,
+    data: { ...config.data, dir: dataDir },
+    store: { ...config.store, sqlitePath: config.store.sqlitePath ? resolve(cwd, config.store.sqlitePath) : join(dataDir, 'harken.db') },
+    agents: { ...config.agents, flowsDir: config.agents.flowsDir ? resolve(cwd, config.agents.flowsDir) : '' },
+  };
+};
+
+/**
+ * Loads settings with precedence defaults < config file < environment < overrides,
+ * converts strings from the environment to the schema's types, and validates.
+ * Throws ConfigError naming every bad setting and where it came from.
+ */
+export const loadConfig = (options: LoadConfigOptions = {}): HarkenConfig => {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const sources = new Map<string, string>();
+  const merged: Layer = {};
+
+  const configPath = options.configPath ?? env.HARKEN_CONFIG;
+  if (configPath) {
+    const absolute = resolve(cwd, configPath);
+    sources.set('*file*', absolute);
+    mergeLayer(merged, readConfigFile(absolute), () => absolute, sources);
+  }
+  const fromEnv = readEnv(env);
+  mergeLayer(merged, fromEnv.layer, envSource, sources);
+  if (options.overrides) mergeLayer(merged, overridesToLayer(options.overrides), () => 'command line', sources);
+
+  const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, merged));
+  const issues = [...fromEnv.issues, ...describeErrors(candidate, sources)];
+  if (issues.length > 0) throw new ConfigError(issues);
+  return finalize(candidate as HarkenConfig, cwd);
+};

@@ -1,0 +1,123 @@
+import { performance } from 'node:perf_hooks';
+import { collectReply, type Agent, type AgentTurnResult, type AnswerExpectation } from '../agents/agent.js';
+import type { AgentRegistry } from '../agents/registry.js';
+import { badRequest, conflict, HarkenError, notFound } from '../errors.js';
+import {
+  ConcurrentUpdateError,
+  type Conversation,
+  type ConversationRepository,
+  type Message,
+  type NewMessage,
+  type TurnMetrics,
+} from '../store/conversations.js';
+import { KeyedMutex } from './keyed-mutex.js';
+
+export const ACTIVE = 'active';
+
+export interface ConversationLimits {
+  readonly maxMessageChars: number;
+  readonly maxMessages: number;
+}
+
+export interface TurnOutcome {
+  readonly conversation: Conversation;
+  readonly reply: Message | undefined;
+  readonly expect: AnswerExpectation | undefined;
+}
+
+export interface UserTurn {
+  readonly text: string;
+  readonly source?: NewMessage['source'];
+  /** Timings measured by the transport (speech stages); the agent stage is measured here. */
+  readonly metrics?: TurnMetrics;
+}
+
+/**
+ * Runs conversations: asks the agent, persists each turn atomically with the
+ * agent's new state, and keeps turns of one conversation strictly in order.
+ */
+export class ConversationService {
+  private readonly turns = new KeyedMutex();
+
+  constructor(
+    private readonly repository: ConversationRepository,
+    private readonly agents: AgentRegistry,
+    private readonly limits: ConversationLimits,
+  ) {}
+
+  async start(agentName: string | undefined): Promise<TurnOutcome> {
+    const agent = this.agentNamed(agentName ?? this.agents.defaultAgent);
+    const started = performance.now();
+    const { text, result } = await collectReply(agent.name, agent.begin({ conversationId: '', state: {}, data: {}, history: [], signal: new AbortController().signal }));
+    const greeting = this.assistantMessage(text, performance.now() - started, 'text');
+    const conversation = await this.repository.create({ agent: agent.name, ...this.change(result) }, greeting ? [greeting] : []);
+    const messages = await this.repository.messages(conversation.id);
+    return { conversation, reply: messages.at(-1), expect: result.expect };
+  }
+
+  async get(id: string): Promise<{ conversation: Conversation; messages: Message[] }> {
+    const conversation = await this.repository.find(id);
+    if (!conversation) throw notFound('conversation');
+    return { conversation, messages: await this.repository.messages(id) };
+  }
+
+  async list(limit: number, before?: { updatedAt: string; id: string }): Promise<Conversation[]> {
+    return this.repository.list({ limit, ...(before ? { before } : {}) });
+  }
+
+  /** Sends the user's turn to the conversation's agent and stores both sides of the exchange. */
+  async send(id: string, turn: UserTurn, signal: AbortSignal = new AbortController().signal): Promise<TurnOutcome> {
+    const text = turn.text.trim();
+    if (text.length === 0) throw badRequest('empty_message', 'text must contain something other than whitespace');
+    if (text.length > this.limits.maxMessageChars) {
+      throw badRequest('message_too_long', `text is longer than ${this.limits.maxMessageChars} characters`);
+    }
+    return this.turns.run(id, async () => {
+      const { conversation, messages } = await this.get(id);
+      if (conversation.status !== ACTIVE) {
+        throw conflict('conversation_ended', `conversation has ended (status ${conversation.status}); start a new one`);
+      }
+      if (conversation.messageCount + 2 > this.limits.maxMessages) {
+        throw conflict('conversation_full', `conversation reached its limit of ${this.limits.maxMessages} messages; start a new one`);
+      }
+      const agent = this.agentNamed(conversation.agent);
+      const started = performance.now();
+      const { text: replyText, result } = await collectReply(
+        agent.name,
+        agent.respond(
+          { conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal },
+          text,
+        ),
+      );
+      const userMessage: NewMessage = { role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
+      const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', turn.metrics);
+      try {
+        const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [userMessage, reply] : [userMessage]);
+        const stored = await this.repository.messages(id);
+        return { conversation: updated, reply: reply ? stored.at(-1) : undefined, expect: result.expect };
+      } catch (error) {
+        if (error instanceof ConcurrentUpdateError) {
+          throw conflict('conversation_busy', 'another turn of this conversation was stored at the same time; retry');
+        }
+        throw error;
+      }
+    });
+  }
+
+  private agentNamed(name: string): Agent {
+    const agent = this.agents.get(name);
+    if (!agent) {
+      throw new HarkenError(400, 'unknown_agent', `no agent named "${name}"; available: ${this.agents.names().join(', ')}`);
+    }
+    return agent;
+  }
+
+  private change(result: AgentTurnResult) {
+    return { status: result.status, state: result.state, data: result.data };
+  }
+
+  private assistantMessage(text: string, agentMs: number, source: NewMessage['source'], metrics?: TurnMetrics): NewMessage | undefined {
+    if (text.length === 0) return undefined;
+    return { role: 'assistant', text, source, metrics: { ...metrics, sttLatencyMs: null, agentLatencyMs: Math.round(agentMs) } };
+  }
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { AgentRegistry } from '../agents/registry.js';
+import type { HarkenConfig } from '../config/schema.js';
+import type { ConversationService } from '../conversations/service.js';
+import type { Readiness } from '../ops/readiness.js';
+import { VERSION } from '../version.js';
+import { registerErrorHandling } from './error-handler.js';
+import { agentRoutes } from './routes/agents.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface AppDependencies {
+  readonly config: HarkenConfig;
+  readonly logger: Logger;
+  readonly readiness: Readiness;
+  readonly agents: AgentRegistry;
+  readonly conversations: ConversationService;
+}
+
+/** A caller's request id is reused only if it is short and plain, so it cannot forge log lines. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+const requestIdOf = (request: IncomingMessage): string => {
+  const header = request.headers['x-request-id'];
+  return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
+};
+
+/** Assembles the HTTP API: plugins, routes, error handling, OpenAPI. Starts nothing. */
+export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> => {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    genReqId: requestIdOf,
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    trustProxy: deps.config.server.trustProxy,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(app);
+
+  if (deps.config.server.docsEnabled) {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'Harken API', version: VERSION, description: 'Self-hosted voice AI agent server.' },
+        tags: [
+          { name: 'conversations', description: 'Text conversations with an agent' },
+          { name: 'agents', description: 'Available agents' },
+          { name: 'operations', description: 'Health and readiness' },
+        ],
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+  }
+
+  await app.register(healthRoutes(deps.readiness, VERSION));
+  await app.register(agentRoutes(deps.agents));
+  await app.register(conversationRoutes(deps.conversations));
+  return app;
+};

@@ -1,0 +1,53 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HarkenError } from '../errors.js';
+
+/** Fastify's own client errors, renamed to our stable codes. */
+const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'unsupported Content-Type; send application/json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'request body is too large' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', message: 'body is empty but Content-Type is application/json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', message: 'body is not valid JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_request', message: 'Content-Length does not match the body' },
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+const describeValidation = (error: FastifyError): string => {
+  const first = error.validation?.[0];
+  if (!first) return error.message;
+  const location = error.validationContext ?? 'request';
+  const path = first.instancePath ? `${location}${first.instancePath.replaceAll('/', '.')}` : location;
+  const params = first.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+  if (params?.missingProperty) return `${location}.${params.missingProperty} is required`;
+  if (params?.additionalProperty) return `${location}.${params.additionalProperty} is not allowed`;
+  return `${path} ${first.message ?? 'is invalid'}`;
+};
+
+/** Maps anything thrown in a route to `{error:{code,message}}` with the right status. */
+export const errorHandler = (error: FastifyError | HarkenError | Error, request: FastifyRequest, reply: FastifyReply) => {
+  if (error instanceof HarkenError) {
+    return reply.status(error.statusCode).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError.validation) {
+    return reply.status(400).send({ error: { code: 'invalid_request', message: describeValidation(fastifyError) } } satisfies ErrorBody);
+  }
+  const status = fastifyError.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const known = fastifyError.code ? FRAMEWORK_CODES[fastifyError.code] : undefined;
+    const code = known?.code ?? (status === 404 ? 'not_found' : 'invalid_request');
+    return reply.status(status).send({ error: { code, message: known?.message ?? fastifyError.message } } satisfies ErrorBody);
+  }
+  // Unexpected: log everything for operators, tell the client nothing internal.
+  request.log.error({ err: error }, 'unhandled error');
+  return reply.status(500).send({ error: { code: 'internal_error', message: 'internal server error; the request id is in the x-request-id header' } } satisfies ErrorBody);
+};
+
+export const registerErrorHandling = (app: FastifyInstance): void => {
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } } satisfies ErrorBody),
+  );
+};

@@ -1,0 +1,153 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
+import type { AnswerExpectation } from '../../agents/agent.js';
+import type { ConversationService } from '../../conversations/service.js';
+import { badRequest } from '../../errors.js';
+import type { Conversation, Message } from '../../store/conversations.js';
+import {
+  ConversationId,
+  ConversationSummary,
+  ConversationView,
+  errorResponses,
+  Expectation,
+  MessageView,
+} from '../schemas.js';
+
+const AgentName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z][A-Za-z0-9_-]*$', description: 'Agent to talk to; defaults to agents.default.' });
+
+const toSummary = (conversation: Conversation) => ({
+  id: conversation.id,
+  agent: conversation.agent,
+  status: conversation.status,
+  messageCount: conversation.messageCount,
+  createdAt: conversation.createdAt,
+  updatedAt: conversation.updatedAt,
+});
+
+const toMessageView = (message: Message) => ({
+  ...message,
+  metrics: {
+    sttLatencyMs: message.metrics.sttLatencyMs ?? null,
+    agentLatencyMs: message.metrics.agentLatencyMs ?? null,
+    ttsFirstAudioMs: message.metrics.ttsFirstAudioMs ?? null,
+    voiceToVoiceMs: message.metrics.voiceToVoiceMs ?? null,
+  },
+});
+
+const toExpectation = (expect: AnswerExpectation | undefined): Static<typeof Expectation> => {
+  if (!expect) return null;
+  return expect.type === 'choice' ? { type: expect.type, options: [...expect.options] } : { ...expect };
+};
+
+/** Opaque paging cursor: the sort key of the last item of a page. */
+const encodeCursor = (conversation: Conversation): string =>
+  Buffer.from(`${conversation.updatedAt}|${conversation.id}`).toString('base64url');
+
+const decodeCursor = (cursor: string): { updatedAt: string; id: string } => {
+  const [updatedAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (!updatedAt || !id || Number.isNaN(Date.parse(updatedAt))) throw badRequest('invalid_cursor', 'cursor is not one this server issued');
+  return { updatedAt, id };
+};
+
+export const conversationRoutes = (service: ConversationService): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/v1/conversations',
+      {
+        // A bodiless POST means "all defaults"; validate it as an empty object.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
+        schema: {
+          summary: 'Start a conversation',
+          description: 'Creates a conversation with an agent. The agent may speak first (the reply), e.g. the intake greeting and first question.',
+          tags: ['conversations'],
+          body: Type.Object({ agent: Type.Optional(AgentName) }, { additionalProperties: false, description: 'Optional; an empty request starts the default agent.' }),
+          response: {
+            201: Type.Object({ ...ConversationSummary.properties, reply: Type.Union([MessageView, Type.Null()]), expect: Expectation }),
+            ...errorResponses(400, 413, 415),
+          },
+        },
+      },
+      async (request, reply) => {
+        const outcome = await service.start(request.body?.agent);
+        return reply.status(201).send({
+          ...toSummary(outcome.conversation),
+          reply: outcome.reply ? toMessageView(outcome.reply) : null,
+          expect: toExpectation(outcome.expect),
+        });
+      },
+    );
+
+    app.get(
+      '/v1/conversations',
+      {
+        schema: {
+          summary: 'List conversations',
+          description: 'Most recently updated first. Pass nextCursor back as cursor for the next page.',
+          tags: ['conversations'],
+          querystring: Type.Object(
+            {
+              limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+              cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({ conversations: Type.Array(ConversationSummary), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+            ...errorResponses(400),
+          },
+        },
+      },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const page = await service.list(limit, cursor ? decodeCursor(cursor) : undefined);
+        const last = page.at(-1);
+        return { conversations: page.map(toSummary), nextCursor: page.length === limit && last ? encodeCursor(last) : null };
+      },
+    );
+
+    app.get(
+      '/v1/conversations/:id',
+      {
+        schema: {
+          summary: 'Get a conversation with all its messages',
+          tags: ['conversations'],
+          params: Type.Object({ id: ConversationId }),
+          response: { 200: ConversationView, ...errorResponses(400, 404) },
+        },
+      },
+      async (request) => {
+        const { conversation, messages } = await service.get(request.params.id);
+        return { ...toSummary(conversation), data: conversation.data, messages: messages.map(toMessageView) };
+      },
+    );
+
+    app.post(
+      '/v1/conversations/:id/messages',
+      {
+        schema: {
+          summary: 'Send a message and get the agent’s reply',
+          tags: ['conversations'],
+          params: Type.Object({ id: ConversationId }),
+          body: Type.Object({ text: Type.String({ minLength: 1, description: 'What the user says.' }) }, { additionalProperties: false }),
+          response: {
+            200: Type.Object({
+              reply: Type.Union([MessageView, Type.Null()]),
+              conversation: Type.Object({ ...ConversationSummary.properties, data: ConversationView.properties.data }),
+              expect: Expectation,
+            }),
+            ...errorResponses(400, 404, 409, 413, 415),
+          },
+        },
+      },
+      async (request) => {
+        const outcome = await service.send(request.params.id, { text: request.body.text });
+        return {
+          reply: outcome.reply ? toMessageView(outcome.reply) : null,
+          conversation: { ...toSummary(outcome.conversation), data: outcome.conversation.data },
+          expect: toExpectation(outcome.expect),
+        };
+      },
+    );
+  };

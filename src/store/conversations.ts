@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { ConversationRow, HarkenDatabase, MessageRow, MessagesTable } from './tables.js';
+
+export type JsonObject = { [key: string]: unknown };
+
+export interface Conversation {
+  readonly id: string;
+  readonly agent: string;
+  readonly status: string;
+  readonly state: JsonObject;
+  readonly data: JsonObject;
+  readonly version: number;
+  readonly messageCount: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** Per-stage timings of one turn; all optional because a typed turn has no speech stages. */
+export interface TurnMetrics {
+  readonly sttLatencyMs?: number | null;
+  readonly agentLatencyMs?: number | null;
+  readonly ttsFirstAudioMs?: number | null;
+  readonly voiceToVoiceMs?: number | null;
+}
+
+export interface Message {
+  readonly id: string;
+  readonly seq: number;
+  readonly role: MessagesTable['role'];
+  readonly text: string;
+  readonly source: MessagesTable['source'];
+  readonly interrupted: boolean;
+  readonly createdAt: string;
+  readonly metrics: TurnMetrics;
+}
+
+export interface NewMessage {
+  readonly role: MessagesTable['role'];
+  readonly text: string;
+  readonly source: MessagesTable['source'];
+  readonly interrupted?: boolean;
+  readonly metrics?: TurnMetrics;
+}
+
+export interface ConversationChange {
+  readonly status: string;
+  readonly state: JsonObject;
+  readonly data: JsonObject;
+}
+
+/** Another writer changed the conversation between our read and our write. */
+export class ConcurrentUpdateError extends Error {
+  constructor(readonly conversationId: string) {
+    super(`conversation ${conversationId} was changed concurrently`);
+    this.name = 'ConcurrentUpdateError';
+  }
+}
+
+const parseJsonObject = (text: string): JsonObject => {
+  const value: unknown = JSON.parse(text);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : {};
+};
+
+const toConversation = (row: ConversationRow): Conversation => ({
+  id: row.id,
+  agent: row.agent,
+  status: row.status,
+  state: parseJsonObject(row.state),
+  data: parseJsonObject(row.data),
+  version: row.version,
+  messageCount: row.message_count,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+const toMessage = (row: MessageRow): Message => ({
+  id: row.id,
+  seq: row.seq,
+  role: row.role,
+  text: row.text,
+  source: row.source,
+  interrupted: row.interrupted === 1,
+  createdAt: row.created_at,
+  metrics: {
+    sttLatencyMs: row.stt_latency_ms,
+    agentLatencyMs: row.agent_latency_ms,
+    ttsFirstAudioMs: row.tts_first_audio_ms,
+    voiceToVoiceMs: row.voice_to_voice_ms,
+  },
+});
+
+export interface ListOptions {
+  readonly limit: number;
+  /** Return conversations updated before this cursor (from a previous page). */
+  readonly before?: { updatedAt: string; id: string };
+}
+
+/** Conversations and their messages. Every write of a turn is one transaction. */
+export class ConversationRepository {
+  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
+
+  async create(input: { agent: string } & ConversationChange, messages: readonly NewMessage[]): Promise<Conversation> {
+    const id = randomUUID();
+    const timestamp = this.now().toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('conversations')
+        .values({
+          id,
+          agent: input.agent,
+          status: input.status,
+          state: JSON.stringify(input.state),
+          data: JSON.stringify(input.data),
+          version: 0,
+          message_count: messages.length,
+          created_at: timestamp,
+          updated_at: timestamp,
+        })
+        .execute();
+      await this.insertMessages(trx, id, 0, messages, timestamp);
+    });
+    return (await this.find(id)) as Conversation;
+  }
+
+  async find(id: string): Promise<Conversation | undefined> {
+    const row = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toConversation(row) : undefined;
+  }
+
+  async messages(conversationId: string): Promise<Message[]> {
+    const rows = await this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('conversation_id', '=', conversationId)
+      .orderBy('seq')
+      .execute();
+    return rows.map(toMessage);
+  }
+
+  async list(options: ListOptions): Promise<Conversation[]> {
+    let query = this.db.selectFrom('conversations').selectAll();
+    const before = options.before;
+    if (before) {
+      query = query.where((eb) =>
+        eb.or([eb('updated_at', '<', before.updatedAt), eb.and([eb('updated_at', '=', before.updatedAt), eb('id', '<', before.id)])]),
+      );
+    }
+    const rows = await query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    return rows.map(toConversation);
+  }
+
+  /**
+   * Appends a turn's messages and the agent's new state atomically. `expectedVersion`
+   * is the version the caller read; a different current version means another writer won.
+   */
+  async appendTurn(conversation: Conversation, change: ConversationChange, messages: readonly NewMessage[]): Promise<Conversation> {
+    const timestamp = this.now().toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('conversations')
+        .set({
+          status: change.status,
+          state: JSON.stringify(change.state),
+          data: JSON.stringify(change.data),
+          version: conversation.version + 1,
+          message_count: conversation.messageCount + messages.length,
+          updated_at: timestamp,
+        })
+        .where('id', '=', conversation.id)
+        .where('version', '=', conversation.version)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw new ConcurrentUpdateError(conversation.id);
+      await this.insertMessages(trx, conversation.id, conversation.messageCount, messages, timestamp);
+    });
+    return (await this.find(conversation.id)) as Conversation;
+  }
+
+  private async insertMessages(
+    trx: Kysely<HarkenDatabase>,
+    conversationId: string,
+    previousCount: number,
+    messages: readonly NewMessage[],
+    timestamp: string,
+  ): Promise<void> {
+    if (messages.length === 0) return;
+    await trx
+      .insertInto('messages')
+      .values(
+        messages.map((message, index) => ({
+          id: randomUUID(),
+          conversation_id: conversationId,
+          seq: previousCount + index + 1,
+          role: message.role,
+          text: message.text,
+          source: message.source,
+          created_at: timestamp,
+          interrupted: message.interrupted ? 1 : 0,
+          stt_latency_ms: message.metrics?.sttLatencyMs ?? null,
+          agent_latency_ms: message.metrics?.agentLatencyMs ?? null,
+          tts_first_audio_ms: message.metrics?.ttsFirstAudioMs ?? null,
+          voice_to_voice_ms: message.metrics?.voiceToVoiceMs ?? null,
+        })),
+      )
+      .execute();
+  }
+}

@@ -1,0 +1,101 @@
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+
+/**
+ * Schema changes, in order. Never edit a migration that has shipped: add a new one.
+ * Names sort lexically, which is the order Kysely applies them.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_conversations_messages_audit': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('conversations')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('agent', 'text', (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull())
+        .addColumn('state', 'text', (column) => column.notNull().defaultTo('{}'))
+        .addColumn('data', 'text', (column) => column.notNull().defaultTo('{}'))
+        .addColumn('version', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('message_count', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('updated_at', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('conversations_updated_at').on('conversations').columns(['updated_at', 'id']).execute();
+
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('conversation_id', 'text', (column) => column.notNull().references('conversations.id').onDelete('cascade'))
+        .addColumn('seq', 'integer', (column) => column.notNull())
+        .addColumn('role', 'text', (column) => column.notNull().check(sql`role in ('user', 'assistant')`))
+        .addColumn('text', 'text', (column) => column.notNull())
+        .addColumn('source', 'text', (column) => column.notNull().check(sql`source in ('text', 'voice')`))
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('interrupted', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('stt_latency_ms', 'integer')
+        .addColumn('agent_latency_ms', 'integer')
+        .addColumn('tts_first_audio_ms', 'integer')
+        .addColumn('voice_to_voice_ms', 'integer')
+        .addUniqueConstraint('messages_conversation_seq', ['conversation_id', 'seq'])
+        .execute();
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
+        .addColumn('occurred_at', 'text', (column) => column.notNull())
+        .addColumn('action', 'text', (column) => column.notNull())
+        .addColumn('outcome', 'text', (column) => column.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('target', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('details', 'text')
+        .execute();
+      await db.schema.createIndex('audit_events_occurred_at').on('audit_events').column('occurred_at').execute();
+      await db.schema.createIndex('audit_events_action').on('audit_events').columns(['action', 'occurred_at']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('audit_events').execute();
+      await db.schema.dropTable('messages').execute();
+      await db.schema.dropTable('conversations').execute();
+    },
+  },
+};
+
+export class MigrationError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MigrationError';
+  }
+}
+
+export interface MigrationReport {
+  readonly applied: readonly string[];
+  readonly current: string | undefined;
+}
+
+const describeResults = (results: MigrationResultSet['results']): string[] =>
+  (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
+
+/** Brings the schema up to date; a database from a newer Harken is refused rather than touched. */
+export const migrateToLatest = async (db: Kysely<any>): Promise<MigrationReport> => {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'harken_migrations',
+    migrationLockTableName: 'harken_migrations_lock',
+  });
+  const known = await migrator.getMigrations();
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/corrupted migrations/i.test(message)) {
+      throw new MigrationError(
+        `the database has migrations this version of Harken does not know (${message}); it was probably written by a newer Harken — upgrade Harken or point it at another database`,
+        { cause: error },
+      );
+    }
+    const failed = (results ?? []).find((result) => result.status === 'Error');
+    throw new MigrationError(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${message}`, { cause: error });
+  }
+  const names = known.map((migration) => migration.name).sort();
+  return { applied: describeResults(results), current: names.at(-1) };
+};

@@ -1,0 +1,37 @@
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/load.js';
+import type { HarkenConfig } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { createHarken, type Harken } from '../../src/runtime.js';
+
+/** Log lines captured in memory, so tests can assert on what was (not) logged. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    callback();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface TestServer {
+  readonly harken: Harken;
+  readonly config: HarkenConfig;
+  readonly logs: LogCapture;
+}
+
+/** A real in-process Harken on a temp data dir (real SQLite file), driven with app.inject. */
+export const startTestServer = async (
+  dataDir: string,
+  env: Record<string, string> = {},
+  now?: () => Date,
+): Promise<TestServer> => {
+  const config = loadConfig({ env: { HARKEN_DATA_DIR: dataDir, HARKEN_LOG_LEVEL: 'info', ...env } });
+  const logs = new LogCapture();
+  const logger = createLogger({ level: config.log.level, format: 'json', destination: logs });
+  const harken = await createHarken(config, logger, now);
+  await harken.app.ready();
+  return { harken, config, logs };
+};
