@@ -14,6 +14,7 @@ import { registerErrorHandling } from './error-handler.js';
 import { agentRoutes } from './routes/agents.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
+import { validatorCompiler } from './validation.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -40,9 +41,9 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: deps.config.server.bodyLimitBytes,
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.setValidatorCompiler(validatorCompiler);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { useTempDirs } from '../helpers/temp-dir.js';
+
+describe('conversation API', () => {
+  const tempDir = useTempDirs();
+  let server: TestServer;
+  const inject = (...args: Parameters<TestServer['harken']['app']['inject']>) => server.harken.app.inject(...args);
+
+  beforeEach(async () => {
+    server = await startTestServer(tempDir(), { HARKEN_CONVERSATIONS_MAX_MESSAGE_CHARS: '200', HARKEN_CONVERSATIONS_MAX_MESSAGES: '6' });
+  });
+  afterEach(async () => {
+    await server.harken.close();
+  });
+
+  const start = async (agent?: string) => {
+    const response = await inject({ method: 'POST', url: '/v1/conversations', ...(agent ? { payload: { agent } } : {}) });
+    expect(response.statusCode).toBe(201);
+    return response.json() as { id: string; agent: string; reply: { text: string } | null };
+  };
+
+  it('starts a conversation with the default agent, which speaks first', async () => {
+    const conversation = await start();
+    expect(conversation.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(conversation.agent).toBe('intake');
+    expect(conversation.reply?.text).toMatch(/What is your full name\?$/);
+  });
+
+  it('answers a message and keeps the whole history in order', async () => {
+    const { id } = await start('echo');
+    const response = await inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'hello there' } });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().reply).toMatchObject({ role: 'assistant', text: 'You said: hello there', seq: 3, source: 'text' });
+    expect(response.json().reply.metrics.agentLatencyMs).toBeGreaterThanOrEqual(0);
+
+    const history = await inject({ method: 'GET', url: `/v1/conversations/${id}` });
+    expect(history.statusCode).toBe(200);
+    expect(history.json().messages.map((message: { role: string; text: string }) => [message.role, message.text])).toEqual([
+      ['assistant', 'Echo agent ready. Say something and I will repeat it.'],
+      ['user', 'hello there'],
+      ['assistant', 'You said: hello there'],
+    ]);
+  });
+
+  it('lists conversations newest first, page by page', async () => {
+    const ids = [];
+    for (let index = 0; index < 3; index += 1) ids.push((await start('echo')).id);
+    const first = await inject({ method: 'GET', url: '/v1/conversations?limit=2' });
+    expect(first.statusCode).toBe(200);
+    const page1 = first.json();
+    expect(page1.conversations).toHaveLength(2);
+    const second = await inject({ method: 'GET', url: `/v1/conversations?limit=2&cursor=${page1.nextCursor}` });
+    const page2 = second.json();
+    expect(page2.nextCursor).toBeNull();
+    const seen = [...page1.conversations, ...page2.conversations].map((conversation: { id: string }) => conversation.id);
+    expect(new Set(seen)).toEqual(new Set(ids));
+  });
+
+  it.each([
+    ['missing text', { hello: 'x' }, 'invalid_request', /body.text is required|text/],
+    ['text of the wrong type', { text: 42 }, 'invalid_request', /text/],
+    ['empty text', { text: '' }, 'invalid_request', /text/],
+    ['whitespace only', { text: '   \n ' }, 'empty_message', /whitespace/],
+    ['text over the limit', { text: 'x'.repeat(201) }, 'message_too_long', /200 characters/],
+    ['an extra field', { text: 'hi', role: 'system' }, 'invalid_request', /role is not allowed/],
+  ])('rejects %s with 400', async (_name, payload, code, message) => {
+    const { id } = await start('echo');
+    const response = await inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { code, message: expect.stringMatching(message) } });
+  });
+
+  it('rejects malformed JSON, a non-JSON body and a body over the size limit', async () => {
+    const { id } = await start('echo');
+    const url = `/v1/conversations/${id}/messages`;
+    const broken = await inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{"text": "unterminated' });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().error.code).toBe('invalid_json');
+    const form = await inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'text=hi' });
+    expect(form.statusCode).toBe(415);
+    expect(form.json().error.code).toBe('unsupported_media_type');
+    const huge = await inject({ method: 'POST', url, payload: { text: 'x'.repeat(2 * 1024 * 1024) } });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.json().error.code).toBe('payload_too_large');
+  });
+
+  it('returns 404 for an unknown conversation and 400 for a malformed id', async () => {
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    for (const request of [
+      { method: 'GET' as const, url: `/v1/conversations/${unknown}` },
+      { method: 'POST' as const, url: `/v1/conversations/${unknown}/messages`, payload: { text: 'hi' } },
+    ]) {
+      const response = await inject(request);
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toEqual({ error: { code: 'not_found', message: 'conversation not found' } });
+    }
+    const malformed = await inject({ method: 'GET', url: '/v1/conversations/not-a-uuid' });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().error.code).toBe('invalid_request');
+  });
+
+  it('rejects an unknown agent and a bad paging cursor', async () => {
+    const agent = await inject({ method: 'POST', url: '/v1/conversations', payload: { agent: 'nobody' } });
+    expect(agent.statusCode).toBe(400);
+    expect(agent.json().error).toEqual({ code: 'unknown_agent', message: 'no agent named "nobody"; available: echo, intake' });
+    const cursor = await inject({ method: 'GET', url: '/v1/conversations?cursor=garbage' });
+    expect(cursor.statusCode).toBe(400);
+    expect(cursor.json().error.code).toBe('invalid_cursor');
+  });
+
+  it('refuses new turns once a conversation is full', async () => {
+    const { id } = await start('echo');
+    const send = () => inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'again' } });
+    expect((await send()).statusCode).toBe(200); // 3 messages
+    expect((await send()).statusCode).toBe(200); // 5 messages
+    const full = await send();
+    expect(full.statusCode).toBe(409);
+    expect(full.json().error.code).toBe('conversation_full');
+  });
+
+  it('keeps concurrent turns of one conversation in order, none lost', async () => {
+    const { id } = await start('echo');
+    const texts = ['one', 'two'];
+    const responses = await Promise.all(texts.map((text) => inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text } })));
+    expect(responses.map((response) => response.statusCode)).toEqual([200, 200]);
+    const messages = (await inject({ method: 'GET', url: `/v1/conversations/${id}` })).json().messages as Array<{ seq: number; text: string }>;
+    expect(messages.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(messages.filter((message) => texts.includes(message.text)).map((message) => message.text).sort()).toEqual(['one', 'two']);
+  });
+
+  it('answers unknown routes and methods with the JSON error shape and a request id', async () => {
+    const response = await inject({ method: 'GET', url: '/v1/nothing-here', headers: { 'x-request-id': 'trace-123' } });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /v1/nothing-here' } });
+    expect(response.headers['x-request-id']).toBe('trace-123');
+    const forged = await inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'bad\nid' } });
+    expect(forged.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('never logs what the caller said', async () => {
+    const { id } = await start('echo');
+    await inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'my secret diagnosis zebra' } });
+    expect(server.logs.lines.length).toBeGreaterThan(0);
+    expect(server.logs.text).not.toContain('zebra');
+  });
+});
