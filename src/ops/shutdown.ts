@@ -41,9 +41,6 @@ export const installGracefulShutdown = (options: ShutdownOptions): void => {
         exit(1);
       });
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  // After the first signal a second one must still reach us (once() removed the first listener).
-  process.on('SIGTERM', () => shuttingDown && onSignal('SIGTERM'));
-  process.on('SIGINT', () => shuttingDown && onSignal('SIGINT'));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 };
