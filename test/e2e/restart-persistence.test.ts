@@ -27,9 +27,9 @@ describe('a conversation survives a real server restart', () => {
       expect(next.body.reply.text).toBe('What symptoms bring you in today?');
       expect(next.body.conversation.data).toEqual({ name: 'Maria Garcia', dateOfBirth: '1990-07-04' });
 
-      const history = await (await fetch(`${second.url}/v1/conversations/${id}`)).json();
-      expect(history.messages.map((message: { role: string }) => message.role)).toEqual(['assistant', 'user', 'assistant', 'user', 'assistant']);
-      expect(history.messages[1].text).toBe('Maria Garcia');
+      const history = (await (await fetch(`${second.url}/v1/conversations/${id}`)).json()) as { messages: Array<{ role: string; text: string }> };
+      expect(history.messages.map((message) => message.role)).toEqual(['assistant', 'user', 'assistant', 'user', 'assistant']);
+      expect(history.messages[1]?.text).toBe('Maria Garcia');
     } finally {
       expect(await second.stop('SIGINT')).toBe(0);
     }

@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
@@ -5,7 +6,7 @@ import { useTempDirs } from '../helpers/temp-dir.js';
 describe('conversation API', () => {
   const tempDir = useTempDirs();
   let server: TestServer;
-  const inject = (...args: Parameters<TestServer['harken']['app']['inject']>) => server.harken.app.inject(...args);
+  const inject = (options: InjectOptions) => server.harken.app.inject(options);
 
   beforeEach(async () => {
     server = await startTestServer(tempDir(), { HARKEN_CONVERSATIONS_MAX_MESSAGE_CHARS: '200', HARKEN_CONVERSATIONS_MAX_MESSAGES: '6' });
