@@ -80,7 +80,10 @@ export class ConversationService {
       if (conversation.messageCount + 2 > this.limits.maxMessages) {
         throw conflict('conversation_full', `conversation reached its limit of ${this.limits.maxMessages} messages; start a new one`);
       }
-      const agent = this.agentNamed(conversation.agent);
+      const agent = this.agents.get(conversation.agent);
+      if (!agent) {
+        throw conflict('agent_unavailable', `this conversation's agent "${conversation.agent}" is no longer configured on this server`);
+      }
       const started = performance.now();
       const { text: replyText, result } = await collectReply(
         agent.name,

@@ -139,6 +139,36 @@ describe('conversation API', () => {
     expect(forged.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('survives hostile and odd input without a 5xx and keeps serving', async () => {
+    const { id } = await start('echo');
+    const url = `/v1/conversations/${id}/messages`;
+    const bodies: Array<{ payload: string; type?: string }> = [
+      { payload: '{"text": "\u0000\u202e\ud83d\ude00 zero-width\u200b"}' },
+      { payload: '{"__proto__": {"polluted": true}, "text": "x"}' },
+      { payload: '{"constructor": {"prototype": {"polluted": true}}}' },
+      { payload: '[' .repeat(5000) + ']'.repeat(5000) },
+      { payload: '{"text": ["a", "b"]}' },
+      { payload: '{"text": null}' },
+      { payload: '"just a string"' },
+      { payload: 'null' },
+      { payload: '{"text": "x"}', type: 'application/json; charset=latin1' },
+      { payload: '\xff\xfe garbage', type: 'application/octet-stream' },
+      { payload: '', type: 'application/json' },
+    ];
+    for (const body of bodies) {
+      const response = await inject({ method: 'POST', url, headers: { 'content-type': body.type ?? 'application/json' }, payload: body.payload });
+      expect(response.statusCode, body.payload.slice(0, 40)).toBeLessThan(500);
+      expect(response.json().error ?? response.json().reply, body.payload.slice(0, 40)).toBeDefined();
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    for (const path of ['/v1/conversations/%00', '/v1/conversations/..%2F..%2Fetc', `/v1/conversations/${'a'.repeat(5000)}`, '/v1/conversations?limit=-1', '/v1/conversations?limit=abc']) {
+      const response = await inject({ method: 'GET', url: path });
+      expect(response.statusCode, path).toBeGreaterThanOrEqual(400);
+      expect(response.statusCode, path).toBeLessThan(500);
+    }
+    expect((await inject({ method: 'GET', url: '/ready' })).statusCode).toBe(200);
+  });
+
   it('never logs what the caller said', async () => {
     const { id } = await start('echo');
     await inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'my secret diagnosis zebra' } });
