@@ -5,7 +5,10 @@
 set -euo pipefail
 
 # build-essential + python3: node-gyp builds better-sqlite3 when no prebuilt binary can be downloaded.
-PACKAGES=(build-essential python3 ca-certificates)
+# libpocketsphinx3 + pocketsphinx-en-us: the embedded speech recogniser and its English model.
+# libflite1 + flite: the embedded speech synthesiser (library in-process; the CLI for diagnostics).
+# bzip2: unpacking downloaded model archives (.tar.bz2).
+PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

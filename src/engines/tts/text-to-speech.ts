@@ -1,0 +1,20 @@
+import type { PcmAudio } from '../../audio/pcm.js';
+
+export interface TtsCapabilities {
+  /** Voices this engine can speak with; the first is the default. */
+  readonly voices: readonly string[];
+}
+
+export interface SynthesisOptions {
+  readonly voice?: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Speaks one piece of text (a sentence, typically) to mono s16 audio at the engine's rate. */
+export interface TextToSpeech {
+  readonly name: string;
+  readonly capabilities: TtsCapabilities;
+  readonly sampleRate: number;
+  synthesize(text: string, options?: SynthesisOptions): Promise<PcmAudio>;
+  close(): Promise<void>;
+}

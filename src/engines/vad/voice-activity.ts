@@ -1,0 +1,20 @@
+export type VadEvent =
+  | { readonly type: 'speech_start'; readonly atMs: number }
+  | { readonly type: 'speech_end'; readonly atMs: number; readonly speechMs: number };
+
+/** Follows one audio stream (16 kHz mono) and reports when speech starts and stops. */
+export interface VadStream {
+  /** Feeds samples; returns the events they caused, in order. Timestamps count from the first sample pushed. */
+  push(samples: Int16Array): VadEvent[];
+  /** True while the detector considers the caller to be speaking. */
+  readonly speaking: boolean;
+  /** Duration of the current speech run so far, 0 when silent. */
+  readonly currentSpeechMs: number;
+  close(): void;
+}
+
+export interface VoiceActivityDetector {
+  readonly name: string;
+  readonly sampleRate: number;
+  createStream(): VadStream;
+}
