@@ -15,8 +15,8 @@ export const int16ToFloat32 = (samples: Int16Array): Float32Array => {
 export const float32ToInt16 = (samples: Float32Array): Int16Array => {
   const out = new Int16Array(samples.length);
   for (let index = 0; index < samples.length; index += 1) {
-    const clamped = Math.max(-1, Math.min(1, samples[index] as number));
-    out[index] = Math.round(clamped < 0 ? clamped * 32768 : clamped * 32767);
+    // Same scale as int16ToFloat32, so a round trip is exact.
+    out[index] = Math.max(-32768, Math.min(32767, Math.round((samples[index] as number) * 32768)));
   }
   return out;
 };

@@ -142,6 +142,8 @@ const finalize = (config: HarkenConfig, cwd: string): HarkenConfig => {
     ...config,
     data: { ...config.data, dir: dataDir },
     store: { ...config.store, sqlitePath: config.store.sqlitePath ? resolve(cwd, config.store.sqlitePath) : join(dataDir, 'harken.db') },
+    models: { ...config.models, dir: config.models.dir ? resolve(cwd, config.models.dir) : join(dataDir, 'models') },
+    vad: { ...config.vad, model: config.vad.model ? resolve(cwd, config.vad.model) : '' },
     agents: { ...config.agents, flowsDir: config.agents.flowsDir ? resolve(cwd, config.agents.flowsDir) : '' },
   };
 };

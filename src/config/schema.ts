@@ -28,6 +28,12 @@ export const ConfigSchema = Type.Object(
       },
       'Where Harken keeps its files.',
     ),
+    models: section(
+      {
+        dir: Type.String({ default: '', description: 'Where downloaded models live (`harken models pull`). Empty means `<data.dir>/models`.' }),
+      },
+      'Downloadable models.',
+    ),
     store: section(
       {
         driver: Type.Union([Type.Literal('sqlite')], { default: 'sqlite', description: 'Database engine. `sqlite` is embedded (WAL mode).' }),
@@ -55,6 +61,50 @@ export const ConfigSchema = Type.Object(
         flowsDir: Type.String({ default: '', description: 'Directory of extra dialogue flow files (*.yaml, *.json); each becomes an agent named by its `id`.' }),
       },
       'Agents that hold conversations.',
+    ),
+    voice: section(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Load the speech engines and serve the voice APIs. When false Harken serves text conversations only.' }),
+        endOfTurnSilenceMs: Type.Integer({ default: 600, minimum: 100, maximum: 5_000, description: 'Silence after speech that ends the caller\'s turn.' }),
+        bargeInMinSpeechMs: Type.Integer({ default: 300, minimum: 0, maximum: 5_000, description: 'Caller speech needed while the agent talks before the agent stops (so "mm-hm" does not cut it off).' }),
+        maxUploadBytes: Type.Integer({ default: 10_485_760, minimum: 1024, description: 'Largest audio upload for /v1/transcribe and /v1/voice-chat (larger → 413).' }),
+        maxUploadDurationMs: Type.Integer({ default: 120_000, minimum: 1_000, description: 'Longest audio upload (longer → 413).' }),
+        maxSynthesisChars: Type.Integer({ default: 5_000, minimum: 1, description: 'Longest text /v1/synthesize accepts.' }),
+      },
+      'Speech in and out.',
+    ),
+    vad: section(
+      {
+        engine: Type.Union([Type.Literal('silero')], { default: 'silero', description: 'Voice activity detector: Silero through sherpa-onnx.' }),
+        model: Type.String({ default: '', description: 'Silero VAD model file. Empty: `<models.dir>/silero-vad/silero_vad.onnx`, else the copy shipped in the npm package @ricky0123/vad-web.' }),
+        threshold: Type.Number({ default: 0.5, minimum: 0.05, maximum: 0.95, description: 'Speech probability above which a frame counts as speech.' }),
+        minSpeechMs: Type.Integer({ default: 250, minimum: 50, maximum: 2_000, description: 'Speech shorter than this is ignored as noise.' }),
+      },
+      'Voice activity detection.',
+    ),
+    stt: section(
+      {
+        engine: Type.Union([Type.Literal('pocketsphinx')], { default: 'pocketsphinx', description: 'Speech recogniser. `pocketsphinx` is embedded (Debian).' }),
+        pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
+      },
+      'Speech to text.',
+    ),
+    tts: section(
+      {
+        engine: Type.Union([Type.Literal('flite')], { default: 'flite', description: 'Speech synthesiser. `flite` is embedded (Debian).' }),
+        voice: Type.String({ default: 'slt', minLength: 1, description: 'Default voice (flite: slt, kal16, awb, rms, kal).' }),
+      },
+      'Text to speech.',
+    ),
+    realtime: section(
+      {
+        idleTimeoutMs: Type.Integer({ default: 60_000, minimum: 1_000, description: 'A realtime connection that sends nothing for this long is closed.' }),
+        pingIntervalMs: Type.Integer({ default: 15_000, minimum: 1_000, description: 'WebSocket ping interval; a peer that misses a pong is disconnected.' }),
+        maxFrameBytes: Type.Integer({ default: 65_536, minimum: 1_024, description: 'Largest WebSocket message accepted (larger → close 1009).' }),
+        maxBufferedBytes: Type.Integer({ default: 1_048_576, minimum: 65_536, description: 'Outgoing bytes a slow client may have unread before the server pauses sending (and then disconnects it).' }),
+        audioLeadMs: Type.Integer({ default: 250, minimum: 0, maximum: 5_000, description: 'How far ahead of real time reply audio is sent; smaller stops faster on barge-in.' }),
+      },
+      'The /v1/realtime WebSocket.',
     ),
     conversations: section(
       {
