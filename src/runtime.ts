@@ -8,10 +8,13 @@ import { buildApp } from './server/app.js';
 import { ConversationRepository } from './store/conversations.js';
 import { openSqlite, type Database } from './store/database.js';
 import { migrateToLatest, type MigrationReport } from './store/migrations.js';
+import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.js';
+import { RealtimeConnections } from './transports/realtime/realtime-route.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
 export interface Harken {
   readonly app: FastifyInstance;
+  readonly voice: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections } | undefined;
   readonly database: Database;
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
@@ -26,7 +29,10 @@ export const openDatabase = (config: HarkenConfig): Database =>
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date): Promise<Harken> => {
   const agents = createAgentRegistry({ defaultAgent: config.agents.default, flowsDir: config.agents.flowsDir || undefined, ...(now ? { now } : {}) });
   const database = openDatabase(config);
+  let engines: VoiceEngines | undefined;
   try {
+    engines = config.voice.enabled ? await createVoiceEngines(config) : undefined;
+    const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
     const migrations = await migrateToLatest(database.kysely);
     const readiness = new Readiness();
     readiness.add('database', () => database.ping());
@@ -34,9 +40,10 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       if (!agents.get(config.agents.default)) throw new Error(`default agent ${config.agents.default} is not loaded`);
     });
     const conversations = new ConversationService(new ConversationRepository(database.kysely), agents, config.conversations);
-    const app = await buildApp({ config, logger, readiness, agents, conversations });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, ...(voice ? { voice } : {}) });
     return {
       app,
+      voice,
       database,
       readiness,
       agents,
@@ -44,10 +51,12 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       async close() {
         readiness.drain('shutting down');
         await app.close();
+        await voice?.engines.close();
         await database.close();
       },
     };
   } catch (error) {
+    await engines?.close();
     await database.close();
     throw error;
   }

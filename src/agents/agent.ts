@@ -52,11 +52,16 @@ export class AgentProtocolError extends Error {
 }
 
 /** Drains an agent's stream into the full reply text and its final result. */
-export const collectReply = async (agent: string, events: AsyncIterable<AgentEvent>): Promise<{ text: string; result: AgentTurnResult }> => {
+export const collectReply = async (
+  agent: string,
+  events: AsyncIterable<AgentEvent>,
+  onText?: (delta: string) => void,
+): Promise<{ text: string; result: AgentTurnResult }> => {
   let text = '';
   for await (const event of events) {
     if (event.type === 'text') {
       text += event.text;
+      onText?.(event.text);
       continue;
     }
     const { type: _type, ...result } = event;

@@ -25,7 +25,10 @@ export const float32ToInt16 = (samples: Float32Array): Int16Array => {
 export const int16FromBytes = (bytes: Uint8Array): Int16Array => {
   const usable = bytes.byteLength - (bytes.byteLength % 2);
   if (bytes.byteOffset % 2 === 0) return new Int16Array(bytes.buffer, bytes.byteOffset, usable / 2);
-  return new Int16Array(bytes.slice(0, usable).buffer);
+  // Misaligned (possible inside Node's buffer pool): copy into a fresh buffer. Buffer#slice would only make a view.
+  const copy = new Uint8Array(usable);
+  copy.set(bytes.subarray(0, usable));
+  return new Int16Array(copy.buffer);
 };
 
 export const int16ToBytes = (samples: Int16Array): Buffer => Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerCallCommand } from './commands/call.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -16,6 +17,7 @@ const buildProgram = (): Command => {
   registerMigrateCommand(program);
   registerConfigCommand(program);
   registerVersionCommand(program);
+  registerCallCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 };

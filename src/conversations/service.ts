@@ -65,8 +65,12 @@ export class ConversationService {
     return this.repository.list({ limit, ...(before ? { before } : {}) });
   }
 
-  /** Sends the user's turn to the conversation's agent and stores both sides of the exchange. */
-  async send(id: string, turn: UserTurn, signal: AbortSignal = new AbortController().signal): Promise<TurnOutcome> {
+  /**
+   * Sends the user's turn to the conversation's agent and stores both sides of the exchange.
+   * `onText` receives the reply as the agent produces it, so speech can start before it ends.
+   */
+  async send(id: string, turn: UserTurn, options: { signal?: AbortSignal; onText?: (delta: string) => void } = {}): Promise<TurnOutcome> {
+    const signal = options.signal ?? new AbortController().signal;
     const text = turn.text.trim();
     if (text.length === 0) throw badRequest('empty_message', 'text must contain something other than whitespace');
     if (text.length > this.limits.maxMessageChars) {
@@ -87,10 +91,8 @@ export class ConversationService {
       const started = performance.now();
       const { text: replyText, result } = await collectReply(
         agent.name,
-        agent.respond(
-          { conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal },
-          text,
-        ),
+        agent.respond({ conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal }, text),
+        options.onText,
       );
       const userMessage: NewMessage = { role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
       const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', turn.metrics);
@@ -105,6 +107,10 @@ export class ConversationService {
         throw error;
       }
     });
+  }
+
+  async recordPlayback(messageId: string, playback: { text: string; interrupted: boolean; metrics: TurnMetrics }): Promise<void> {
+    await this.repository.recordPlayback(messageId, playback);
   }
 
   private agentNamed(name: string): Agent {

@@ -15,6 +15,9 @@ import { agentRoutes } from './routes/agents.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { validatorCompiler } from './validation.js';
+import { voiceRoutes } from './routes/voice.js';
+import type { VoiceEngines } from '../engines/voice-engines.js';
+import { registerRealtimeRoute, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -22,6 +25,8 @@ export interface AppDependencies {
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
   readonly conversations: ConversationService;
+  /** Present when voice is enabled and its engines loaded. */
+  readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections };
 }
 
 /** A caller's request id is reused only if it is short and plain, so it cannot forge log lines. */
@@ -57,6 +62,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
         tags: [
           { name: 'conversations', description: 'Text conversations with an agent' },
           { name: 'agents', description: 'Available agents' },
+          { name: 'voice', description: 'Speech in and out: transcription, synthesis, voice turns, the realtime WebSocket' },
           { name: 'operations', description: 'Health and readiness' },
         ],
       },
@@ -67,5 +73,9 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(healthRoutes(deps.readiness, VERSION));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations));
+  if (deps.voice) {
+    await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
+    await registerRealtimeRoute(app, { config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
+  }
   return app;
 };

@@ -176,6 +176,24 @@ export class ConversationRepository {
     return (await this.find(conversation.id)) as Conversation;
   }
 
+  /**
+   * After a spoken reply has played (or been cut off): keep only the text the caller
+   * actually heard, flag the interruption, and add the speech timings.
+   */
+  async recordPlayback(messageId: string, playback: { text: string; interrupted: boolean; metrics: TurnMetrics }): Promise<void> {
+    await this.db
+      .updateTable('messages')
+      .set({
+        text: playback.text,
+        interrupted: playback.interrupted ? 1 : 0,
+        ...(playback.metrics.ttsFirstAudioMs != null ? { tts_first_audio_ms: Math.round(playback.metrics.ttsFirstAudioMs) } : {}),
+        ...(playback.metrics.voiceToVoiceMs != null ? { voice_to_voice_ms: Math.round(playback.metrics.voiceToVoiceMs) } : {}),
+      })
+      .where('id', '=', messageId)
+      .where('role', '=', 'assistant')
+      .execute();
+  }
+
   private async insertMessages(
     trx: Kysely<HarkenDatabase>,
     conversationId: string,

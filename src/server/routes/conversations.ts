@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type, type Static } from 'typebox';
-import type { AnswerExpectation } from '../../agents/agent.js';
+import { Type } from 'typebox';
 import type { ConversationService } from '../../conversations/service.js';
 import { badRequest } from '../../errors.js';
-import type { Conversation, Message } from '../../store/conversations.js';
+import type { Conversation } from '../../store/conversations.js';
+import { toExpectation, toMessageView, toSummary } from '../views.js';
 import {
   ConversationId,
   ConversationSummary,
@@ -14,30 +14,6 @@ import {
 } from '../schemas.js';
 
 const AgentName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z][A-Za-z0-9_-]*$', description: 'Agent to talk to; defaults to agents.default.' });
-
-const toSummary = (conversation: Conversation) => ({
-  id: conversation.id,
-  agent: conversation.agent,
-  status: conversation.status,
-  messageCount: conversation.messageCount,
-  createdAt: conversation.createdAt,
-  updatedAt: conversation.updatedAt,
-});
-
-const toMessageView = (message: Message) => ({
-  ...message,
-  metrics: {
-    sttLatencyMs: message.metrics.sttLatencyMs ?? null,
-    agentLatencyMs: message.metrics.agentLatencyMs ?? null,
-    ttsFirstAudioMs: message.metrics.ttsFirstAudioMs ?? null,
-    voiceToVoiceMs: message.metrics.voiceToVoiceMs ?? null,
-  },
-});
-
-const toExpectation = (expect: AnswerExpectation | undefined): Static<typeof Expectation> => {
-  if (!expect) return null;
-  return expect.type === 'choice' ? { type: expect.type, options: [...expect.options] } : { ...expect };
-};
 
 /** Opaque paging cursor: the sort key of the last item of a page. */
 const encodeCursor = (conversation: Conversation): string =>

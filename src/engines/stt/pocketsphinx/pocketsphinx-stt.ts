@@ -1,0 +1,168 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { concatPcm, type PcmAudio } from '../../../audio/pcm.js';
+import { EngineUnavailableError } from '../../engine-errors.js';
+import type { RecognitionHints, SpeechToText, SttCapabilities, SttStream, SttStreamOptions, Transcript } from '../speech-to-text.js';
+import { Decoder } from './decoder.js';
+import { grammarFor } from './grammars.js';
+import { POCKETSPHINX_FIX } from './native.js';
+
+export interface PocketSphinxOptions {
+  /** Directory holding `en-us/` (acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`. */
+  readonly modelDir: string;
+  /** Decoders kept for reuse (creating one takes ~0.5 s). */
+  readonly idleDecoders?: number;
+  /** Least time between partial hypotheses. */
+  readonly partialIntervalMs?: number;
+}
+
+const SAMPLE_RATE = 16_000;
+
+/**
+ * CMU PocketSphinx in-process through koffi. Each stream holds one decoder from a
+ * pool; decoding runs on the libuv thread pool so the event loop never waits for it.
+ */
+export class PocketSphinxStt implements SpeechToText {
+  readonly name = 'pocketsphinx';
+  readonly sampleRate = SAMPLE_RATE;
+  readonly capabilities: SttCapabilities = { streaming: true, interimResults: true, hints: true };
+  private readonly idle: Decoder[] = [];
+  private busy = 0;
+  private closed = false;
+
+  private constructor(private readonly files: { hmm: string; lm: string; dict: string }, private readonly options: PocketSphinxOptions) {}
+
+  /** Checks the model files, then loads one decoder so the first caller does not wait. */
+  static async create(options: PocketSphinxOptions): Promise<PocketSphinxStt> {
+    const files = { hmm: join(options.modelDir, 'en-us'), lm: join(options.modelDir, 'en-us.lm.bin'), dict: join(options.modelDir, 'cmudict-en-us.dict') };
+    for (const path of Object.values(files)) {
+      if (!existsSync(path)) throw new EngineUnavailableError('pocketsphinx', `PocketSphinx model file ${path} is missing`, POCKETSPHINX_FIX);
+    }
+    const engine = new PocketSphinxStt(files, options);
+    engine.release(await Decoder.create(files));
+    return engine;
+  }
+
+  /** Decoders in use and idle; for tests and metrics. */
+  get decoders(): { busy: number; idle: number } {
+    return { busy: this.busy, idle: this.idle.length };
+  }
+
+  async transcribe(audio: PcmAudio, options: { hints?: RecognitionHints; signal?: AbortSignal } = {}): Promise<Transcript> {
+    if (audio.sampleRate !== SAMPLE_RATE) throw new Error(`PocketSphinx needs ${SAMPLE_RATE} Hz audio, got ${audio.sampleRate} Hz; resample first`);
+    const stream = this.createStream(options.hints ? { hints: options.hints } : {});
+    const abort = () => stream.cancel();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      for (let offset = 0; offset < audio.samples.length; offset += SAMPLE_RATE) stream.push(audio.samples.subarray(offset, offset + SAMPLE_RATE));
+      return await stream.finish();
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  createStream(options: SttStreamOptions = {}): SttStream {
+    if (this.closed) throw new Error('the speech recogniser is closed');
+    return new PocketSphinxStream(this.acquire(), grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, (decoder) => this.release(decoder));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const decoder of this.idle.splice(0)) decoder.free();
+  }
+
+  private async acquire(): Promise<Decoder> {
+    this.busy += 1;
+    try {
+      return this.idle.pop() ?? (await Decoder.create(this.files));
+    } catch (error) {
+      this.busy -= 1;
+      throw error;
+    }
+  }
+
+  private release(decoder: Decoder): void {
+    this.busy = Math.max(0, this.busy - 1);
+    if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 4)) decoder.free();
+    else this.idle.push(decoder);
+  }
+}
+
+/** One utterance on one decoder. Native calls are chained so they never overlap. */
+class PocketSphinxStream implements SttStream {
+  private readonly pending: Int16Array[] = [];
+  private chain: Promise<Decoder>;
+  private draining = false;
+  private lastPartial = '';
+  private lastPartialAt = 0;
+  private state: 'open' | 'finishing' | 'done' = 'open';
+
+  constructor(
+    decoder: Promise<Decoder>,
+    grammar: ReturnType<typeof grammarFor>,
+    private readonly onPartial: ((text: string) => void) | undefined,
+    private readonly partialIntervalMs: number,
+    private readonly release: (decoder: Decoder) => void,
+  ) {
+    this.chain = decoder.then((ready) => {
+      // An unusable grammar (a word outside the dictionary) falls back to the language model.
+      if (!ready.useGrammar(grammar)) ready.useGrammar(undefined);
+      ready.startUtterance();
+      return ready;
+    });
+    this.chain.catch(() => undefined);
+  }
+
+  push(samples: Int16Array): void {
+    if (this.state !== 'open' || samples.length === 0) return;
+    this.pending.push(samples.slice());
+    if (this.draining) return;
+    this.draining = true;
+    // Coalesce everything queued meanwhile into one native call.
+    this.chain = this.chain.then(async (decoder) => {
+      this.draining = false;
+      const audio = concatPcm(this.pending.splice(0));
+      if (audio.length > 0) await decoder.process(audio);
+      this.emitPartial(decoder);
+      return decoder;
+    });
+  }
+
+  async finish(): Promise<Transcript> {
+    if (this.state !== 'open') throw new Error('this utterance has already been finished or cancelled');
+    this.state = 'finishing';
+    let decoder: Decoder | undefined;
+    try {
+      decoder = await this.chain;
+      const rest = concatPcm(this.pending.splice(0));
+      if (rest.length > 0) await decoder.process(rest);
+      return await decoder.endUtterance();
+    } finally {
+      this.state = 'done';
+      if (decoder) this.release(decoder);
+      else void this.chain.then(this.release, () => undefined);
+    }
+  }
+
+  cancel(): void {
+    if (this.state !== 'open') return;
+    this.state = 'done';
+    this.pending.length = 0;
+    void this.chain.then(async (decoder) => {
+      await decoder.endUtterance().catch(() => undefined);
+      this.release(decoder);
+    }, () => undefined);
+  }
+
+  private emitPartial(decoder: Decoder): void {
+    if (!this.onPartial || this.state !== 'open') return;
+    const now = performance.now();
+    if (now - this.lastPartialAt < this.partialIntervalMs) return;
+    this.lastPartialAt = now;
+    const text = decoder.hypothesis();
+    if (text && text !== this.lastPartial) {
+      this.lastPartial = text;
+      this.onPartial(text);
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { int16FromBytes } from '../../audio/pcm.js';
+import { HarkenError } from '../../errors.js';
+import type { ServerEvent, SessionTransport } from '../../session/events.js';
+import { sleep } from '../../session/sleep.js';
+import type { VoiceSession } from '../../session/voice-session.js';
+import { CloseCode, parseClientMessage, parseStart, ProtocolError, type StartMessage } from './protocol.js';
+
+export interface RealtimeLimits {
+  readonly idleTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly maxBufferedBytes: number;
+  /** How long to wait for a slow client to read before giving up on it. */
+  readonly slowClientTimeoutMs?: number;
+  /** How long a new connection may take to send `start`. */
+  readonly startTimeoutMs?: number;
+}
+
+export type SessionFactory = (start: StartMessage, transport: SessionTransport) => VoiceSession;
+
+/** Audio sent before the session is ready is kept (bounded) and replayed once it is. */
+const MAX_EARLY_AUDIO_BYTES = 512 * 1024;
+
+const closeCodeFor = (error: HarkenError): number => {
+  if (error.statusCode === 404) return CloseCode.conversationNotFound;
+  if (error.statusCode === 409) return CloseCode.conversationEnded;
+  if (error.statusCode < 500) return CloseCode.policyViolation;
+  return CloseCode.internalError;
+};
+
+/**
+ * One browser/client WebSocket speaking realtime protocol v1: validates the start
+ * message, feeds audio to its VoiceSession, sends events and paced audio back,
+ * and enforces keep-alive, idle timeout and backpressure. Everything is released on close.
+ */
+export class RealtimeConnection implements SessionTransport {
+  private session: VoiceSession | undefined;
+  private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
+  private earlyAudio: Buffer[] = [];
+  private earlyAudioBytes = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private alive = true;
+  private readonly closedController = new AbortController();
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly createSession: SessionFactory,
+    private readonly limits: RealtimeLimits,
+    private readonly logger: Logger,
+    private readonly onClosed: (connection: RealtimeConnection) => void,
+  ) {
+    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    socket.on('pong', () => {
+      this.alive = true;
+    });
+    socket.on('close', (code) => void this.cleanup(code));
+    socket.on('error', (error) => this.logger.warn({ err: error }, 'realtime socket error'));
+    this.resetIdleTimer(Math.min(this.limits.startTimeoutMs ?? 10_000, this.limits.idleTimeoutMs));
+    this.pingTimer = setInterval(() => this.keepAlive(), this.limits.pingIntervalMs);
+  }
+
+  get sessionId(): string | undefined {
+    return this.session?.id;
+  }
+
+  send(event: ServerEvent): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(event));
+  }
+
+  /** Waits while the client has too much unread; a client that stops reading is disconnected. */
+  async sendAudio(samples: Int16Array, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + (this.limits.slowClientTimeoutMs ?? 10_000);
+    while (this.socket.readyState === WebSocket.OPEN && this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      if (signal.aborted || this.closedController.signal.aborted) return;
+      if (Date.now() > deadline) {
+        this.close(CloseCode.policyViolation, 'client is not reading audio');
+        return;
+      }
+      await sleep(20, signal);
+    }
+    if (this.socket.readyState !== WebSocket.OPEN || signal.aborted) return;
+    this.socket.send(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
+  }
+
+  end(reason: string): void {
+    this.close(CloseCode.normal, reason);
+  }
+
+  /** Closes with a code and a short reason (the protocol limits reasons to 123 bytes). */
+  close(code: number, reason: string): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    }
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.resetIdleTimer(this.limits.idleTimeoutMs);
+    try {
+      if (this.state === 'awaiting_start') {
+        if (isBinary) throw new ProtocolError('expected_start', 'send {"type":"start",…} before any audio');
+        this.begin(parseStart(data.toString('utf8')));
+        return;
+      }
+      if (isBinary) {
+        if (data.byteLength % 2 !== 0) throw new ProtocolError('odd_audio_frame', 'binary frames must hold whole 16-bit samples', CloseCode.unsupportedData);
+        if (this.state === 'active') this.session?.pushAudio(int16FromBytes(data));
+        else this.keepEarlyAudio(data);
+        return;
+      }
+      const message = parseClientMessage(data.toString('utf8'));
+      if (message.type === 'stop') this.close(CloseCode.normal, 'stopped by client');
+      else if (message.type === 'interrupt') this.session?.interrupt();
+      else this.session?.submitText(message.text);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private begin(start: StartMessage): void {
+    this.state = 'starting';
+    const session = this.createSession(start, this);
+    this.session = session;
+    session
+      .start()
+      .then(() => {
+        if (this.state !== 'starting') return;
+        this.state = 'active';
+        for (const chunk of this.earlyAudio) session.pushAudio(int16FromBytes(chunk));
+        this.earlyAudio = [];
+        this.logger.info({ sessionId: session.id, conversationId: session.conversation, sampleRate: start.sampleRate }, 'realtime session started');
+      })
+      .catch((error: unknown) => this.fail(error));
+  }
+
+  private keepEarlyAudio(data: Buffer): void {
+    if (this.earlyAudioBytes + data.byteLength > MAX_EARLY_AUDIO_BYTES) return;
+    this.earlyAudio.push(Buffer.from(data));
+    this.earlyAudioBytes += data.byteLength;
+  }
+
+  /** Protocol and request errors are the client's: say why, then close with a matching code. */
+  private fail(error: unknown): void {
+    if (error instanceof ProtocolError) {
+      this.send({ type: 'error', code: error.code, message: error.message });
+      // Before start every problem is fatal; afterwards only malformed audio is.
+      if (this.state !== 'active' || error.closeCode === CloseCode.unsupportedData) this.close(error.closeCode, error.message);
+      return;
+    }
+    if (error instanceof HarkenError) {
+      this.send({ type: 'error', code: error.code, message: error.message });
+      this.close(closeCodeFor(error), error.message);
+      return;
+    }
+    this.logger.error({ err: error, sessionId: this.session?.id }, 'realtime session failed');
+    this.send({ type: 'error', code: 'internal_error', message: 'internal error' });
+    this.close(CloseCode.internalError, 'internal error');
+  }
+
+  private resetIdleTimer(ms: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const waitingForStart = this.state === 'awaiting_start';
+      this.send({ type: 'error', code: waitingForStart ? 'start_timeout' : 'idle_timeout', message: waitingForStart ? 'no start message received' : 'no data received for too long' });
+      this.close(waitingForStart ? CloseCode.policyViolation : CloseCode.idleTimeout, waitingForStart ? 'no start message' : 'idle timeout');
+    }, ms);
+  }
+
+  /** A peer that did not answer the previous ping is gone (half-open TCP): drop it. */
+  private keepAlive(): void {
+    if (!this.alive) {
+      this.logger.info({ sessionId: this.session?.id }, 'realtime peer missed a pong; terminating');
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping();
+  }
+
+  private async cleanup(code: number): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closedController.abort();
+    clearTimeout(this.idleTimer);
+    clearInterval(this.pingTimer);
+    this.earlyAudio = [];
+    const session = this.session;
+    if (session) {
+      await session.close();
+      this.logger.info({ sessionId: session.id, conversationId: session.conversation, closeCode: code }, 'realtime session ended');
+    }
+    this.onClosed(this);
+  }
+}
