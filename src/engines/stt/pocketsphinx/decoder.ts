@@ -75,6 +75,17 @@ export class Decoder {
     }
   }
 
+  /**
+   * Decodes a whole utterance in one pass with full_utt, so cepstral normalisation uses
+   * this utterance alone: the result does not depend on what the decoder heard before.
+   */
+  async decodeWhole(samples: Int16Array): Promise<{ text: string; segments: TranscriptSegment[] }> {
+    this.startUtterance();
+    const own = samples.byteOffset === 0 ? samples : samples.slice();
+    if ((await callAsync(this.native.ps_process_raw, this.handle, own, own.length, 0, 1)) < 0) throw new Error('PocketSphinx failed to process audio');
+    return this.endUtterance();
+  }
+
   hypothesis(): string {
     return this.words(this.native.ps_get_hyp(this.handle, [0]) ?? '');
   }

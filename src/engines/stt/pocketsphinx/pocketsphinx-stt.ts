@@ -91,6 +91,8 @@ export class PocketSphinxStt implements SpeechToText {
 /** One utterance on one decoder. Native calls are chained so they never overlap. */
 class PocketSphinxStream implements SttStream {
   private readonly pending: Int16Array[] = [];
+  /** Everything heard, kept for the exact final pass of a constrained utterance. */
+  private readonly heard: Int16Array[] = [];
   private chain: Promise<Decoder>;
   private draining = false;
   private lastPartial = '';
@@ -99,7 +101,7 @@ class PocketSphinxStream implements SttStream {
 
   constructor(
     decoder: Promise<Decoder>,
-    grammar: ReturnType<typeof grammarFor>,
+    private readonly grammar: ReturnType<typeof grammarFor>,
     private readonly onPartial: ((text: string) => void) | undefined,
     private readonly partialIntervalMs: number,
     private readonly release: (decoder: Decoder) => void,
@@ -115,7 +117,9 @@ class PocketSphinxStream implements SttStream {
 
   push(samples: Int16Array): void {
     if (this.state !== 'open' || samples.length === 0) return;
-    this.pending.push(samples.slice());
+    const copy = samples.slice();
+    this.pending.push(copy);
+    if (this.grammar) this.heard.push(copy);
     if (this.draining) return;
     this.draining = true;
     // Coalesce everything queued meanwhile into one native call.
@@ -136,7 +140,10 @@ class PocketSphinxStream implements SttStream {
       decoder = await this.chain;
       const rest = concatPcm(this.pending.splice(0));
       if (rest.length > 0) await decoder.process(rest);
-      return await decoder.endUtterance();
+      const live = await decoder.endUtterance();
+      // Constrained answers are short and cheap to decode again: do it in one normalised pass
+      // so "march fifth" never depends on the previous caller's audio. Open speech keeps the live result.
+      return this.grammar ? await decoder.decodeWhole(concatPcm(this.heard)) : live;
     } finally {
       this.state = 'done';
       if (decoder) this.release(decoder);
