@@ -67,6 +67,11 @@ export class RealtimeClient {
     return client;
   }
 
+  /** ms since connect, on the same clock as event and audio-frame times. */
+  elapsedMs(): number {
+    return performance.now() - this.openedAt;
+  }
+
   get sessionReady(): Extract<TimedEvent, { type: 'ready' }> | undefined {
     return this.events.find((event): event is Extract<TimedEvent, { type: 'ready' }> => event.type === 'ready');
   }

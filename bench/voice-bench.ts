@@ -1,0 +1,234 @@
+/**
+ * Voice benchmark: `npm run bench`. Streams real recordings from ../shared/audio (or
+ * HARKEN_BENCH_AUDIO_DIR) through a real in-process Harken on loopback and reports
+ * medians and p95 over several runs. Not a test: it prints numbers, it asserts nothing.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { durationMs, type PcmAudio } from '../src/audio/pcm.js';
+import { decodeWav } from '../src/audio/wav.js';
+import { RealtimeClient } from '../src/client/realtime-client.js';
+import { loadConfig } from '../src/config/load.js';
+import { PocketSphinxStt } from '../src/engines/stt/pocketsphinx/pocketsphinx-stt.js';
+import { createLogger } from '../src/logging/logger.js';
+import { createHarken, type Harken } from '../src/runtime.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const AUDIO_DIR = resolve(process.env.HARKEN_BENCH_AUDIO_DIR ?? join(ROOT, '..', 'shared', 'audio'));
+const VAD_MODEL = resolve(process.env.HARKEN_BENCH_VAD_MODEL ?? join(ROOT, '..', 'shared', 'models', 'vad', 'silero_vad_v4.onnx'));
+const RUNS = Number(process.env.HARKEN_BENCH_RUNS ?? 3);
+const TURN_FILES = ['goforward.wav', 'librivox-0880.wav', 'librivox-0930.wav', 'LJ002-0020.wav'];
+const STT_FILES = ['goforward.wav', 'librivox-0880.wav', 'librivox-0930.wav', 'LJ002-0020.wav', '1089-134686-0001.wav', 'librivox-0870.wav'];
+const END_OF_TURN_SILENCE_MS = 600;
+
+const quantile = (values: number[], q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const position = (sorted.length - 1) * q;
+  const lower = Math.floor(position);
+  const upper = Math.ceil(position);
+  return (sorted[lower] as number) + ((sorted[upper] as number) - (sorted[lower] as number)) * (position - lower);
+};
+const median = (values: number[]) => quantile(values, 0.5);
+const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const load = (file: string): PcmAudio => decodeWav(readFileSync(join(AUDIO_DIR, file)));
+
+/** Where speech ends in a recording: the last 20 ms frame louder than -40 dBFS. */
+const speechEndMs = (audio: PcmAudio): number => {
+  const frame = Math.round(audio.sampleRate / 50);
+  for (let start = audio.samples.length - frame; start >= 0; start -= frame) {
+    let sum = 0;
+    for (let index = start; index < start + frame; index += 1) sum += (audio.samples[index] as number) ** 2;
+    if (Math.sqrt(sum / frame) / 32768 > 0.01) return ((start + frame) / audio.sampleRate) * 1000;
+  }
+  return durationMs(audio);
+};
+
+const startServer = async (): Promise<{ harken: Harken; url: string; dataDir: string }> => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'harken-bench-'));
+  const config = loadConfig({
+    env: { HARKEN_DATA_DIR: dataDir, HARKEN_VAD_MODEL: VAD_MODEL, HARKEN_VOICE_END_OF_TURN_SILENCE_MS: String(END_OF_TURN_SILENCE_MS) },
+  });
+  const harken = await createHarken(config, createLogger({ level: 'warn', format: 'json' }));
+  const url = await harken.app.listen({ host: '127.0.0.1', port: 0 });
+  return { harken, url, dataDir };
+};
+
+type StoredMessage = { role: string; metrics: { sttLatencyMs: number | null; agentLatencyMs: number | null; ttsFirstAudioMs: number | null; voiceToVoiceMs: number | null } };
+
+/** The last two messages, once the reply's playback timings have been stored (just after it finished playing). */
+const lastTurn = async (url: string, conversationId: string): Promise<[StoredMessage, StoredMessage]> => {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const { messages } = (await (await fetch(`${url}/v1/conversations/${conversationId}`)).json()) as { messages: StoredMessage[] };
+    const [user, reply] = messages.slice(-2) as [StoredMessage, StoredMessage];
+    if (reply.metrics.voiceToVoiceMs !== null) return [user, reply];
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  throw new Error('reply timings were never stored');
+};
+
+/**
+ * One spoken turn to the echo agent. Client clock: end of speech in the recording →
+ * speech_stopped → first reply audio frame. Server: per-stage timings of the turn.
+ */
+const oneTurn = async (client: RealtimeClient, audio: PcmAudio, url: string) => {
+  const mark = client.events.length;
+  const framesBefore = client.audioFrameTimes.length;
+  const speechEndedAt = client.elapsedMs() + speechEndMs(audio);
+  await client.streamAudio(audio.samples);
+  const silence = client.streamSilence(2500);
+  const stopped = await client.waitFor('speech_stopped', { after: mark, timeoutMs: 20_000 });
+  await client.waitFor('audio_start', { after: mark, timeoutMs: 20_000 });
+  await silence;
+  await client.waitFor('audio_end', { after: mark, timeoutMs: 20_000 });
+  const firstFrameAt = client.audioFrameTimes[framesBefore] as number;
+  const [user, reply] = await lastTurn(url, client.sessionReady!.conversationId);
+  return {
+    voiceToVoiceMs: firstFrameAt - speechEndedAt,
+    endOfTurnMs: stopped.atMs - speechEndedAt,
+    afterEndOfTurnMs: firstFrameAt - stopped.atMs,
+    sttMs: user.metrics.sttLatencyMs ?? 0,
+    agentMs: reply.metrics.agentLatencyMs ?? 0,
+    ttsMs: reply.metrics.ttsFirstAudioMs ?? 0,
+  };
+};
+
+const latencyBenchmark = async () => {
+  const server = await startServer();
+  const wsUrl = `${server.url.replace(/^http/, 'ws')}/v1/realtime`;
+  const totals: number[] = [];
+  const overheads: number[] = [];
+  const stages = { endOfTurn: [] as number[], stt: [] as number[], agent: [] as number[], tts: [] as number[] };
+  try {
+    for (let run = 0; run < RUNS; run += 1) {
+      for (const file of TURN_FILES) {
+        const client = await RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo' });
+        await client.waitFor('audio_end');
+        await new Promise((done) => setTimeout(done, 300));
+        const turn = await oneTurn(client, load(file), server.url);
+        await client.close();
+        totals.push(turn.voiceToVoiceMs);
+        overheads.push(turn.afterEndOfTurnMs - turn.sttMs - turn.agentMs - turn.ttsMs);
+        stages.endOfTurn.push(turn.endOfTurnMs);
+        stages.stt.push(turn.sttMs);
+        stages.agent.push(turn.agentMs);
+        stages.tts.push(turn.ttsMs);
+      }
+    }
+  } finally {
+    await server.harken.close();
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+  return { totals, overheads, stages };
+};
+
+const sttThroughputBenchmark = async () => {
+  const files = STT_FILES.map((file) => ({ file, audio: load(file), bytes: readFileSync(join(AUDIO_DIR, file)) }));
+  const audioMs = files.reduce((sum, entry) => sum + durationMs(entry.audio), 0);
+  const raw = await PocketSphinxStt.create({ modelDir: '/usr/share/pocketsphinx/model/en-us' });
+  const server = await startServer();
+  const rawRtf: number[] = [];
+  const serverRtf: number[] = [];
+  try {
+    for (let run = 0; run < RUNS; run += 1) {
+      let started = performance.now();
+      for (const entry of files) await raw.transcribe(entry.audio);
+      rawRtf.push((performance.now() - started) / audioMs);
+      started = performance.now();
+      for (const entry of files) {
+        const response = await fetch(`${server.url}/v1/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: entry.bytes });
+        if (!response.ok) throw new Error(`transcribe failed: ${response.status}`);
+        await response.json();
+      }
+      serverRtf.push((performance.now() - started) / audioMs);
+    }
+  } finally {
+    await raw.close();
+    await server.harken.close();
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+  return { rawRtf, serverRtf, audioMs };
+};
+
+/** N callers at once, each speaking then hearing the reply; the worst gap in reply audio beyond its pacing. */
+const concurrencyBenchmark = async (levels: number[]) => {
+  const server = await startServer();
+  const wsUrl = `${server.url.replace(/^http/, 'ws')}/v1/realtime`;
+  const audio = load('goforward.wav');
+  const results: Array<{ sessions: number; worstStallMs: number; p95StallMs: number; completed: number }> = [];
+  try {
+    for (const sessions of levels) {
+      const clients = await Promise.all(Array.from({ length: sessions }, () => RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo' })));
+      await Promise.all(clients.map((client) => client.waitFor('audio_end', { timeoutMs: 30_000 })));
+      const marks = clients.map((client) => ({ events: client.events.length, frames: client.audioFrameTimes.length }));
+      const outcomes = await Promise.allSettled(
+        clients.map(async (client, index) => {
+          await client.streamAudio(audio.samples);
+          const silence = client.streamSilence(2000);
+          await client.waitFor('audio_end', { after: marks[index]!.events, timeoutMs: 30_000 });
+          await silence;
+        }),
+      );
+      const stalls: number[] = [];
+      clients.forEach((client, index) => {
+        const times = client.audioFrameTimes.slice(marks[index]!.frames);
+        // Frames are 40 ms of audio sent at real time; a gap beyond that is a stall the caller hears.
+        for (let frame = 1; frame < times.length; frame += 1) stalls.push(Math.max(0, (times[frame] as number) - (times[frame - 1] as number) - 40));
+      });
+      await Promise.all(clients.map((client) => client.close()));
+      results.push({
+        sessions,
+        worstStallMs: Math.max(0, ...stalls),
+        p95StallMs: quantile(stalls, 0.95),
+        completed: outcomes.filter((outcome) => outcome.status === 'fulfilled').length,
+      });
+      console.error(`  ${sessions} sessions: worst stall ${fmt(results.at(-1)!.worstStallMs)} ms`);
+    }
+  } finally {
+    await server.harken.close();
+    rmSync(server.dataDir, { recursive: true, force: true });
+  }
+  return results;
+};
+
+const main = async () => {
+  console.error(`audio from ${AUDIO_DIR}; ${RUNS} runs`);
+  console.error('voice-to-voice latency…');
+  const latency = await latencyBenchmark();
+  console.error('STT throughput…');
+  const stt = await sttThroughputBenchmark();
+  console.error('concurrent sessions…');
+  const concurrency = await concurrencyBenchmark((process.env.HARKEN_BENCH_LEVELS ?? '1,2,4,8,12,16').split(',').map(Number));
+  const sustained = concurrency.filter((level) => level.worstStallMs <= 100 && level.completed === level.sessions).at(-1)?.sessions ?? 0;
+
+  const lines = [
+    `## Voice (${new Date().toISOString().slice(0, 10)}, ${RUNS} runs, ${TURN_FILES.length} recordings)`,
+    '',
+    '| Measure | Median | p95 |',
+    '|---|---|---|',
+    `| Voice-to-voice (end of caller speech → first reply audio at the client), echo agent | ${fmt(median(latency.totals))} ms | ${fmt(quantile(latency.totals, 0.95))} ms |`,
+    `| of which end-of-turn detection (end of speech → speech_stopped; setting ${END_OF_TURN_SILENCE_MS} ms of silence) | ${fmt(median(latency.stages.endOfTurn))} ms | ${fmt(quantile(latency.stages.endOfTurn, 0.95))} ms |`,
+    `| of which STT final (after end of turn) | ${fmt(median(latency.stages.stt))} ms | ${fmt(quantile(latency.stages.stt, 0.95))} ms |`,
+    `| of which agent | ${fmt(median(latency.stages.agent))} ms | ${fmt(quantile(latency.stages.agent, 0.95))} ms |`,
+    `| of which TTS first audio | ${fmt(median(latency.stages.tts))} ms | ${fmt(quantile(latency.stages.tts, 0.95))} ms |`,
+    `| Harken's own overhead (speech_stopped → first frame, minus STT, agent and TTS compute) | ${fmt(median(latency.overheads))} ms | ${fmt(quantile(latency.overheads, 0.95))} ms |`,
+    '',
+    '| STT throughput (real-time factor, lower is faster) | Median |',
+    '|---|---|',
+    `| Raw engine (PocketSphinxStt.transcribe) | ${fmt(median(stt.rawRtf), 3)} |`,
+    `| Through the server (POST /v1/transcribe over HTTP, WAV) | ${fmt(median(stt.serverRtf), 3)} |`,
+    `| Ratio server / raw | ${fmt(median(stt.serverRtf) / median(stt.rawRtf), 2)} |`,
+    '',
+    '| Concurrent sessions | Worst reply-audio stall | p95 stall | Turns completed |',
+    '|---|---|---|---|',
+    ...concurrency.map((level) => `| ${level.sessions} | ${fmt(level.worstStallMs)} ms | ${fmt(level.p95StallMs)} ms | ${level.completed}/${level.sessions} |`),
+    '',
+    `Sustained without a stall over 100 ms: **${sustained} sessions**.`,
+  ];
+  console.log(lines.join('\n'));
+};
+
+await main();
