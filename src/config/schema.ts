@@ -6,6 +6,9 @@ import { Type, type Static, type TProperties } from 'typebox';
  * Every key maps to an environment variable HARKEN_<SECTION>_<KEY>, e.g.
  * `server.bodyLimitBytes` ← HARKEN_SERVER_BODY_LIMIT_BYTES.
  */
+/** Marks a setting whose value must never be printed or logged. */
+export const SECRET = 'x-secret';
+
 const section = <T extends TProperties>(properties: T, description: string) =>
   Type.Object(properties, { additionalProperties: false, default: {}, description });
 
@@ -84,15 +87,34 @@ export const ConfigSchema = Type.Object(
     ),
     stt: section(
       {
-        engine: Type.Union([Type.Literal('pocketsphinx')], { default: 'pocketsphinx', description: 'Speech recogniser. `pocketsphinx` is embedded (Debian).' }),
+        engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('openai')], {
+          default: 'pocketsphinx',
+          description: 'Speech recogniser. `pocketsphinx` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
+        }),
         pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
+        openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: 'Base URL of the OpenAI-compatible server (e.g. a local whisper server’s /v1).' }),
+        openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
+        openaiModel: Type.String({ default: 'whisper-1', minLength: 1, description: 'Transcription model name.' }),
+        openaiLanguage: Type.String({ default: '', description: 'ISO-639-1 language hint for `openai`; empty lets the server detect it.' }),
+        timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: 'Per-request timeout for remote recognisers.' }),
+        retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries (with back-off) of a remote recogniser on network errors, 429 and 5xx.' }),
       },
       'Speech to text.',
     ),
     tts: section(
       {
-        engine: Type.Union([Type.Literal('flite')], { default: 'flite', description: 'Speech synthesiser. `flite` is embedded (Debian).' }),
-        voice: Type.String({ default: 'slt', minLength: 1, description: 'Default voice (flite: slt, kal16, awb, rms, kal).' }),
+        engine: Type.Union([Type.Literal('flite'), Type.Literal('openai')], {
+          default: 'flite',
+          description: 'Speech synthesiser. `flite` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/speech server.',
+        }),
+        voice: Type.String({ default: 'slt', minLength: 1, description: 'Default voice (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy).' }),
+        openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: 'Base URL of the OpenAI-compatible speech server.' }),
+        openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
+        openaiModel: Type.String({ default: 'tts-1', minLength: 1, description: 'Speech model name.' }),
+        openaiVoices: Type.String({ default: 'alloy,echo,fable,onyx,nova,shimmer', description: 'Comma-separated voices the `openai` server offers.' }),
+        openaiSampleRate: Type.Integer({ default: 24_000, minimum: 8_000, maximum: 48_000, description: 'Sample rate of the `openai` server’s WAV output.' }),
+        timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: 'Per-request timeout for remote synthesisers.' }),
+        retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries (with back-off) of a remote synthesiser on network errors, 429 and 5xx.' }),
       },
       'Text to speech.',
     ),

@@ -67,3 +67,14 @@ export const closestName = (name: string, candidates: readonly string[]): string
   }
   return best && best.distance <= Math.max(2, Math.floor(name.length / 5)) ? best.candidate : undefined;
 };
+
+/** A copy of the config with every secret setting that has a value replaced by "[set]". */
+export const redactSecrets = <T extends Record<string, Record<string, unknown>>>(config: T): T => {
+  const copy = structuredClone(config);
+  for (const descriptor of settingDescriptors) {
+    if (!(descriptor.schema as Record<string, unknown>)['x-secret']) continue;
+    const section = copy[descriptor.section];
+    if (section && section[descriptor.key]) section[descriptor.key] = '[set]';
+  }
+  return copy;
+};

@@ -1,9 +1,12 @@
+import { ConfigError } from '../config/load.js';
 import type { HarkenConfig } from '../config/schema.js';
 import { PocketSphinxStt } from './stt/pocketsphinx/pocketsphinx-stt.js';
 import type { SpeechToText } from './stt/speech-to-text.js';
 import type { TextToSpeech } from './tts/text-to-speech.js';
 import { FliteTts } from './tts/flite/flite-tts.js';
 import { SileroVad } from './vad/silero/silero-vad.js';
+import { OpenAiStt } from './remote/openai-stt.js';
+import { OpenAiTts } from './remote/openai-tts.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
@@ -13,6 +16,39 @@ export interface VoiceEngines {
   readonly tts: TextToSpeech;
   close(): Promise<void>;
 }
+
+const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
+  if (config.stt.engine === 'openai') {
+    return new OpenAiStt({
+      baseUrl: config.stt.openaiBaseUrl,
+      apiKey: config.stt.openaiApiKey,
+      model: config.stt.openaiModel,
+      ...(config.stt.openaiLanguage ? { language: config.stt.openaiLanguage } : {}),
+      timeoutMs: config.stt.timeoutMs,
+      retries: config.stt.retries,
+    });
+  }
+  return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir });
+};
+
+const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
+  if (config.tts.engine === 'openai') {
+    const voices = config.tts.openaiVoices.split(',').map((voice) => voice.trim()).filter(Boolean);
+    if (!voices.includes(config.tts.voice)) {
+      throw new ConfigError([{ setting: 'tts.voice', source: 'HARKEN_TTS_VOICE', message: `"${config.tts.voice}" is not one of tts.openaiVoices (${voices.join(', ')})` }]);
+    }
+    return new OpenAiTts({
+      baseUrl: config.tts.openaiBaseUrl,
+      apiKey: config.tts.openaiApiKey,
+      model: config.tts.openaiModel,
+      voices: [config.tts.voice, ...voices.filter((voice) => voice !== config.tts.voice)],
+      sampleRate: config.tts.openaiSampleRate,
+      timeoutMs: config.tts.timeoutMs,
+      retries: config.tts.retries,
+    });
+  }
+  return FliteTts.create({ voice: config.tts.voice });
+};
 
 /**
  * Loads the configured engines. A missing library or model throws
@@ -26,10 +62,10 @@ export const createVoiceEngines = async (config: HarkenConfig): Promise<VoiceEng
     minSpeechMs: config.vad.minSpeechMs,
     minSilenceMs: config.voice.endOfTurnSilenceMs,
   });
-  const stt = await PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir });
+  const stt = await createStt(config);
   let tts: TextToSpeech;
   try {
-    tts = await FliteTts.create({ voice: config.tts.voice });
+    tts = await createTts(config);
   } catch (error) {
     await stt.close();
     throw error;

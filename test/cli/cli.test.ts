@@ -82,6 +82,9 @@ describe('harken CLI', () => {
     expect(config.status).toBe(0);
     expect(JSON.parse(config.stdout).server.port).toBe(9999);
     expect(runCli(['config'], { cwd }).stdout).toMatch(/^server:\n {2}host: 127\.0\.0\.1/);
+    const withKey = runCli(['config', '--json'], { cwd, env: { HARKEN_STT_OPENAI_API_KEY: 'sk-very-secret' } });
+    expect(withKey.stdout).not.toContain('sk-very-secret');
+    expect(JSON.parse(withKey.stdout).stt.openaiApiKey).toBe('[set]');
   });
 
   it('exits 2 on misuse: unknown command, unknown flag, missing value', () => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { redactSecrets } from '../../config/settings.js';
 import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { printResult } from '../output.js';
 
@@ -14,6 +15,7 @@ export const registerConfigCommand = (program: Command): void => {
       } catch (error) {
         throw asCliError(error);
       }
-      printResult(Boolean(options.json), config, () => stringify(config).trimEnd());
+      const shown = redactSecrets(config);
+      printResult(Boolean(options.json), shown, () => stringify(shown).trimEnd());
     });
 };

@@ -103,6 +103,11 @@ export class RealtimeConnection implements SessionTransport {
         this.begin(parseStart(data.toString('utf8')));
         return;
       }
+      if (!isBinary && this.state === 'starting') {
+        // The session is still being set up; a typed turn now would have no conversation yet.
+        this.send({ type: 'error', code: 'not_ready', message: 'wait for the ready event before sending messages' });
+        return;
+      }
       if (isBinary) {
         if (data.byteLength % 2 !== 0) throw new ProtocolError('odd_audio_frame', 'binary frames must hold whole 16-bit samples', CloseCode.unsupportedData);
         if (this.state === 'active') this.session?.pushAudio(int16FromBytes(data));
