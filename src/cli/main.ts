@@ -3,6 +3,7 @@ import { VERSION } from '../version.js';
 import { registerCallCommand } from './commands/call.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerModelsCommand } from './commands/models.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVersionCommand } from './commands/version.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -18,7 +19,12 @@ const buildProgram = (): Command => {
   registerConfigCommand(program);
   registerVersionCommand(program);
   registerCallCommand(program);
-  for (const command of program.commands) command.exitOverride();
+  registerModelsCommand(program);
+  const exitOverrideAll = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(exitOverrideAll);
+  };
+  program.commands.forEach(exitOverrideAll);
   return program;
 };
 

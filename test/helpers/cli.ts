@@ -70,3 +70,22 @@ export const startCliServer = (options: { cwd: string; env?: Record<string, stri
       reject(new Error(`server exited with ${code} before listening; stderr:\n${stderr}`));
     });
   });
+
+/** Like runCli, without blocking this process (needed when the test itself serves the CLI's requests). */
+export const runCliAsync = (args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [HARKEN_BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
