@@ -15,11 +15,17 @@ export const withConfigFlags = (command: Command): Command =>
     .option('-c, --config <file>', 'config file (YAML or JSON); default: $HARKEN_CONFIG, else none')
     .option('--data-dir <dir>', 'data directory (overrides data.dir)');
 
-export const loadCliConfig = (flags: ConfigFlags, overrides: Record<string, unknown> = {}): HarkenConfig =>
-  loadConfig({
-    ...(flags.config ? { configPath: flags.config } : {}),
-    overrides: { 'data.dir': flags.dataDir, ...overrides },
-  });
+/** Loads the configuration for a command; invalid settings become a usage error (exit 2). */
+export const loadCliConfig = (flags: ConfigFlags, overrides: Record<string, unknown> = {}): HarkenConfig => {
+  try {
+    return loadConfig({
+      ...(flags.config ? { configPath: flags.config } : {}),
+      overrides: { 'data.dir': flags.dataDir, ...overrides },
+    });
+  } catch (error) {
+    throw asCliError(error);
+  }
+};
 
 /** Configuration and flow problems are the user's to fix: report them as usage errors. */
 export const asCliError = (error: unknown): unknown => {

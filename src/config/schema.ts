@@ -9,6 +9,14 @@ import { Type, type Static, type TProperties } from 'typebox';
 /** Marks a setting whose value must never be printed or logged. */
 export const SECRET = 'x-secret';
 
+/** Connection settings every remote (OpenAI-compatible) engine has. */
+const remoteEngineSettings = (role: string, server: string) => ({
+  openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: `Base URL of ${server}.` }),
+  openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
+  timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: `Per-request timeout for a remote ${role}.` }),
+  retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: `Retries (with back-off) of a remote ${role} on network errors, 429 and 5xx.` }),
+});
+
 const section = <T extends TProperties>(properties: T, description: string) =>
   Type.Object(properties, { additionalProperties: false, default: {}, description });
 
@@ -92,12 +100,9 @@ export const ConfigSchema = Type.Object(
           description: 'Speech recogniser. `pocketsphinx` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
         }),
         pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
-        openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: 'Base URL of the OpenAI-compatible server (e.g. a local whisper server’s /v1).' }),
-        openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
+        ...remoteEngineSettings('recogniser', 'the OpenAI-compatible server (e.g. a local whisper server’s /v1)'),
         openaiModel: Type.String({ default: 'whisper-1', minLength: 1, description: 'Transcription model name.' }),
         openaiLanguage: Type.String({ default: '', description: 'ISO-639-1 language hint for `openai`; empty lets the server detect it.' }),
-        timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: 'Per-request timeout for remote recognisers.' }),
-        retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries (with back-off) of a remote recogniser on network errors, 429 and 5xx.' }),
       },
       'Speech to text.',
     ),
@@ -108,13 +113,10 @@ export const ConfigSchema = Type.Object(
           description: 'Speech synthesiser. `flite` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/speech server.',
         }),
         voice: Type.String({ default: 'slt', minLength: 1, description: 'Default voice (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy).' }),
-        openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: 'Base URL of the OpenAI-compatible speech server.' }),
-        openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
+        ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),
         openaiModel: Type.String({ default: 'tts-1', minLength: 1, description: 'Speech model name.' }),
         openaiVoices: Type.String({ default: 'alloy,echo,fable,onyx,nova,shimmer', description: 'Comma-separated voices the `openai` server offers.' }),
         openaiSampleRate: Type.Integer({ default: 24_000, minimum: 8_000, maximum: 48_000, description: 'Sample rate of the `openai` server’s WAV output.' }),
-        timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: 'Per-request timeout for remote synthesisers.' }),
-        retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries (with back-off) of a remote synthesiser on network errors, 429 and 5xx.' }),
       },
       'Text to speech.',
     ),

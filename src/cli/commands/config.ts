@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { redactSecrets } from '../../config/settings.js';
-import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
+import { loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { printResult } from '../output.js';
 
 export const registerConfigCommand = (program: Command): void => {
@@ -9,12 +9,7 @@ export const registerConfigCommand = (program: Command): void => {
     .description('validate the configuration and print the effective settings')
     .option('--json', 'machine-readable output')
     .action((options: ConfigFlags & { json?: boolean }) => {
-      let config;
-      try {
-        config = loadCliConfig(options);
-      } catch (error) {
-        throw asCliError(error);
-      }
+      const config = loadCliConfig(options);
       const shown = redactSecrets(config);
       printResult(Boolean(options.json), shown, () => stringify(shown).trimEnd());
     });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openDatabase } from '../../runtime.js';
 import { migrateToLatest } from '../../store/migrations.js';
-import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
+import { loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { printResult } from '../output.js';
 
 export const registerMigrateCommand = (program: Command): void => {
@@ -9,12 +9,7 @@ export const registerMigrateCommand = (program: Command): void => {
     .description('create or upgrade the database schema (serve also does this on start)')
     .option('--json', 'machine-readable output')
     .action(async (options: ConfigFlags & { json?: boolean }) => {
-      let config;
-      try {
-        config = loadCliConfig(options);
-      } catch (error) {
-        throw asCliError(error);
-      }
+      const config = loadCliConfig(options);
       const database = openDatabase(config);
       try {
         const report = await migrateToLatest(database.kysely);

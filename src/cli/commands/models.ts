@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MODEL_CATALOG, findModel, releaseUrl } from '../../models/catalog.js';
 import type { DownloadProgress } from '../../models/download.js';
 import { installedModels, modelsDirOf, pullModel, removeModel } from '../../models/store.js';
-import { asCliError, loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
+import { loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import { printResult } from '../output.js';
 
@@ -12,13 +12,7 @@ interface ModelsFlags extends ConfigFlags {
   modelsDir?: string;
 }
 
-const resolveModelsDir = (flags: ModelsFlags): string => {
-  try {
-    return flags.modelsDir ?? modelsDirOf(loadCliConfig(flags));
-  } catch (error) {
-    throw asCliError(error);
-  }
-};
+const resolveModelsDir = (flags: ModelsFlags): string => flags.modelsDir ?? modelsDirOf(loadCliConfig(flags));
 
 const entryNamed = (name: string) => {
   const entry = findModel(name);

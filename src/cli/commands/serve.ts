@@ -32,12 +32,7 @@ export const registerServeCommand = (program: Command): void => {
     .option('--host <host>', 'interface to listen on (overrides server.host)')
     .option('--port <port>', 'port to listen on, 0 for any free port (overrides server.port)')
     .action(async (flags: ServeFlags) => {
-      let config;
-      try {
-        config = loadCliConfig(flags, { 'server.host': flags.host, 'server.port': flags.port });
-      } catch (error) {
-        throw asCliError(error);
-      }
+      const config = loadCliConfig(flags, { 'server.host': flags.host, 'server.port': flags.port });
       const logger = createLogger(config.log);
       let harken;
       try {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { longestEventLoopGapDuring } from '../../helpers/event-loop.js';
 import { durationMs, levelDbfs } from '../../../src/audio/pcm.js';
 import { decodeWav } from '../../../src/audio/wav.js';
 import { FliteTts } from '../../../src/engines/tts/flite/flite-tts.js';
@@ -49,15 +50,7 @@ describe('Flite speech synthesis', () => {
   });
 
   it('does not block the event loop while speaking long text', async () => {
-    let last = performance.now();
-    let longestGap = 0;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longestGap = Math.max(longestGap, now - last);
-      last = now;
-    }, 10);
-    await tts.synthesize('The quick brown fox jumps over the lazy dog. '.repeat(20));
-    clearInterval(timer);
+    const longestGap = await longestEventLoopGapDuring(() => tts.synthesize('The quick brown fox jumps over the lazy dog. '.repeat(20)));
     expect(longestGap).toBeLessThan(100);
   });
 });

@@ -9,12 +9,28 @@ import { SHARED_AUDIO, SHARED_MODELS } from '../../helpers/shared.js';
 const options = { model: '', modelsDir: '/nonexistent', threshold: 0.5, minSpeechMs: 250, minSilenceMs: 500 };
 
 describe('Silero VAD through sherpa-onnx', () => {
+  const eventsOf = (vad: SileroVad, samples: Int16Array): VadEvent[] => {
+    const stream = vad.createStream();
+    const events: VadEvent[] = [];
+    for (let offset = 0; offset < samples.length; offset += 320) events.push(...stream.push(samples.subarray(offset, offset + 320)));
+    stream.close();
+    return events;
+  };
+
+  it('reuses detectors between streams without carrying state over', () => {
+    const vad = SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v4.onnx` });
+    const audio = decodeWav(readFileSync(`${SHARED_AUDIO}/goforward.wav`)).samples;
+    // Stop mid-speech, so a detector that kept its state would start the next stream "speaking".
+    const interrupted = vad.createStream();
+    interrupted.push(audio.subarray(0, 20_000));
+    expect(interrupted.speaking).toBe(true);
+    interrupted.close();
+    expect(eventsOf(vad, audio)).toEqual(eventsOf(SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v4.onnx` }), audio));
+  });
+
   it('finds the three spoken phrases of vad-test-concat.wav at their real times, fed in 20 ms chunks', () => {
     const audio = decodeWav(readFileSync(`${SHARED_AUDIO}/vad-test-concat.wav`));
-    const stream = SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v4.onnx` }).createStream();
-    const events: VadEvent[] = [];
-    for (let offset = 0; offset < audio.samples.length; offset += 320) events.push(...stream.push(audio.samples.subarray(offset, offset + 320)));
-    stream.close();
+    const events = eventsOf(SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v4.onnx` }), audio.samples);
     const starts = events.filter((event) => event.type === 'speech_start').map((event) => event.atMs / 1000);
     const ends = events.filter((event) => event.type === 'speech_end').map((event) => event.atMs / 1000);
     // Speech is at about 1.0–3.8, 5.3–8.3 and 9.3–12.6 s; detection lags the start by ~minSpeech and the end by ~minSilence.

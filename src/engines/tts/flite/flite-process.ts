@@ -1,8 +1,5 @@
-import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { PcmAudio } from '../../../audio/pcm.js';
 import { decodeWav } from '../../../audio/wav.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
@@ -19,39 +16,111 @@ export const findFlite = (): string => {
   return binary;
 };
 
+interface FliteRequest {
+  readonly id: number;
+  readonly text: string;
+  readonly voice: string;
+  readonly timeoutMs: number;
+}
+
+type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string };
+
 /**
- * One synthesis in a child process. Flite called in-process through FFI crashed
- * (SIGSEGV in cart_interpret/feat_val) under the realtime load; a process per sentence
- * costs ~35 ms, isolates any crash, runs off the event loop and can be killed on a timeout.
+ * Runs in the launcher thread (serialised with toString, so self-contained): starts one
+ * flite process per request, writing to a private temp file (flite cannot write to a pipe),
+ * and sends the WAV bytes back.
  */
-export const synthesizeWithFlite = async (
-  binary: string,
-  text: string,
-  voice: string,
-  options: { timeoutMs: number; workDir: string; signal?: AbortSignal },
-): Promise<PcmAudio> => {
-  // flite cannot write to a pipe or socket (it fopen()s its output), so it writes a private temp file.
-  const output = join(options.workDir, `${randomUUID()}.wav`);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      execFile(
-        binary,
-        ['-voice', voice, '-t', text, '-o', output],
-        { encoding: 'utf8', timeout: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) },
-        (error, _stdout, stderr) => {
-          if (!error) return resolve();
-          const detail = stderr.trim().split('\n')[0];
-          reject(new Error(`flite failed: ${detail || error.message}`, { cause: error }));
-        },
-      );
-    });
-    const bytes = await readFile(output);
-    try {
-      return decodeWav(bytes);
-    } catch (decodeError) {
-      throw new Error(`flite produced unreadable audio: ${(decodeError as Error).message}`);
+function fliteLauncherMain(require: NodeJS.Require, binary: string): void {
+  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { execFile } = require('node:child_process') as typeof import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = require('node:fs') as typeof import('node:fs');
+  const { tmpdir } = require('node:os') as typeof import('node:os');
+  const { join } = require('node:path') as typeof import('node:path');
+  const port = parentPort as import('node:worker_threads').MessagePort;
+  const workDir = mkdtempSync(join(tmpdir(), 'harken-flite-'));
+  port.on('message', (request: FliteRequest | 'close') => {
+    if (request === 'close') {
+      rmSync(workDir, { recursive: true, force: true });
+      port.close();
+      return;
     }
-  } finally {
-    await rm(output, { force: true });
+    const output = join(workDir, `${request.id}.wav`);
+    execFile(binary, ['-voice', request.voice, '-t', request.text, '-o', output], { timeout: request.timeoutMs }, (error, _stdout, stderr) => {
+      try {
+        if (error) throw new Error(String(stderr).trim().split('\n')[0] || error.message);
+        const wav = new Uint8Array(readFileSync(output));
+        port.postMessage({ id: request.id, wav }, [wav.buffer]);
+      } catch (failure) {
+        port.postMessage({ id: request.id, error: (failure as Error).message });
+      } finally {
+        rmSync(output, { force: true });
+      }
+    });
+  });
+}
+
+/**
+ * Flite called in-process through FFI crashed (SIGSEGV in cart_interpret/feat_val) under the
+ * realtime load, so each sentence is a short-lived `flite` process (~35 ms), which also isolates
+ * any crash and can be killed on a timeout. Processes are started from a dedicated thread:
+ * fork() from a large Node process blocks the calling thread ~12 ms, which on the event loop
+ * showed up as audio stalls with 8 concurrent calls.
+ */
+export class FliteLauncher {
+  private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  private readonly worker: Worker;
+
+  constructor(binary: string) {
+    this.worker = new Worker(`(${fliteLauncherMain.toString()})(require, ${JSON.stringify(binary)})`, { eval: true });
+    this.worker.unref();
+    this.worker.on('message', (reply: FliteReply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (!waiting) return;
+      if ('error' in reply) return waiting.reject(new Error(`flite failed: ${reply.error}`));
+      try {
+        waiting.resolve(decodeWav(reply.wav));
+      } catch (error) {
+        waiting.reject(new Error(`flite produced unreadable audio: ${(error as Error).message}`));
+      }
+    });
+    this.worker.on('error', (error) => this.failAll(error));
+    this.worker.on('exit', (code) => this.failAll(new Error(`the flite launcher thread exited (${code})`)));
   }
-};
+
+  synthesize(text: string, voice: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<PcmAudio> {
+    options.signal?.throwIfAborted();
+    const id = this.nextId;
+    this.nextId += 1;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.pending.delete(id);
+        reject(options.signal?.reason instanceof Error ? options.signal.reason : new Error('This operation was aborted'));
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        resolve: (audio) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          resolve(audio);
+        },
+        reject: (error) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      });
+      this.worker.postMessage({ id, text, voice, timeoutMs: options.timeoutMs } satisfies FliteRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage('close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await this.worker.terminate();
+  }
+
+  private failAll(error: Error): void {
+    for (const waiting of this.pending.values()) waiting.reject(error);
+    this.pending.clear();
+  }
+}

@@ -15,11 +15,14 @@ export interface SileroVadOptions {
 
 const SAMPLE_RATE = 16_000;
 const WINDOW = 512; // Silero's frame at 16 kHz (32 ms)
+const MAX_IDLE_DETECTORS = 32;
 
 /** Silero VAD through sherpa-onnx: one native detector per stream (they keep state). */
 export class SileroVad implements VoiceActivityDetector {
   readonly name = 'silero';
   readonly sampleRate = SAMPLE_RATE;
+  /** Reset detectors kept for reuse: loading the model takes ~35 ms of event-loop time. */
+  private readonly idle: Vad[] = [];
 
   private constructor(private readonly modelPath: string, private readonly options: SileroVadOptions) {}
 
@@ -41,24 +44,27 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   createStream(): VadStream {
-    return new SileroVadStream(
-      new sherpa.Vad(
-        {
-          sileroVad: {
-            model: this.modelPath,
-            threshold: this.options.threshold,
-            minSpeechDuration: this.options.minSpeechMs / 1000,
-            minSilenceDuration: this.options.minSilenceMs / 1000,
-            maxSpeechDuration: 30,
-            windowSize: WINDOW,
-          },
-          sampleRate: SAMPLE_RATE,
-          numThreads: 1,
-          debug: 0,
+    return new SileroVadStream(this.idle.pop() ?? this.newDetector(), this.options, (native) => {
+      if (this.idle.length < MAX_IDLE_DETECTORS) this.idle.push(native);
+    });
+  }
+
+  private newDetector(): Vad {
+    return new sherpa.Vad(
+      {
+        sileroVad: {
+          model: this.modelPath,
+          threshold: this.options.threshold,
+          minSpeechDuration: this.options.minSpeechMs / 1000,
+          minSilenceDuration: this.options.minSilenceMs / 1000,
+          maxSpeechDuration: 30,
+          windowSize: WINDOW,
         },
-        30,
-      ),
-      this.options,
+        sampleRate: SAMPLE_RATE,
+        numThreads: 1,
+        debug: 0,
+      },
+      30,
     );
   }
 }
@@ -69,7 +75,7 @@ class SileroVadStream implements VadStream {
   private speechDetectedAtMs: number | undefined;
   private closed = false;
 
-  constructor(private readonly native: Vad, private readonly options: SileroVadOptions) {}
+  constructor(private readonly native: Vad, private readonly options: SileroVadOptions, private readonly release: (native: Vad) => void) {}
 
   get speaking(): boolean {
     return this.speechDetectedAtMs !== undefined;
@@ -111,6 +117,7 @@ class SileroVadStream implements VadStream {
     if (this.closed) return;
     this.closed = true;
     this.native.reset();
+    this.release(this.native);
   }
 
   private nowMs(): number {
