@@ -75,6 +75,11 @@ export class Decoder {
     }
   }
 
+  /** The current best hypothesis; the backtrace can take tens of ms, so it runs on the pool. */
+  async hypothesis(): Promise<string> {
+    return this.words((await callAsync(this.native.ps_get_hyp, this.handle, new Int32Array(1))) ?? '');
+  }
+
   /**
    * Decodes a whole utterance in one pass with full_utt, so cepstral normalisation uses
    * this utterance alone: the result does not depend on what the decoder heard before.
@@ -86,14 +91,10 @@ export class Decoder {
     return this.endUtterance();
   }
 
-  hypothesis(): string {
-    return this.words(this.native.ps_get_hyp(this.handle, [0]) ?? '');
-  }
-
   /** Ends the utterance (final search pass on the pool) and returns the words with their times. */
   async endUtterance(): Promise<{ text: string; segments: TranscriptSegment[] }> {
     await callAsync(this.native.ps_end_utt, this.handle);
-    const text = this.hypothesis();
+    const text = await this.hypothesis();
     const segments: TranscriptSegment[] = [];
     // PocketSphinx 0.8 keeps counting frames across utterances of one decoder; the
     // first segment (the <s> mark) opens this utterance, so times count from it.
@@ -110,9 +111,10 @@ export class Decoder {
     return { text, segments };
   }
 
-  free(): void {
-    this.native.ps_free(this.handle);
-    this.native.cmd_ln_free_r(this.config);
+  /** Releases the model memory on the pool: freeing a language model took ~30 ms on the event loop. */
+  async free(): Promise<void> {
+    await callAsync(this.native.ps_free, this.handle);
+    await callAsync(this.native.cmd_ln_free_r, this.config);
   }
 
   private words(hypothesis: string): string {

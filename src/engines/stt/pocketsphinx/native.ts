@@ -57,7 +57,8 @@ export const loadPocketSphinx = (): PocketSphinxFunctions => {
     ps_start_utt: bind(ps, 'int ps_start_utt(void *ps)'),
     ps_process_raw: bind(ps, 'int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
     ps_end_utt: bind(ps, 'int ps_end_utt(void *ps)'),
-    ps_get_hyp: bind(ps, 'const char *ps_get_hyp(void *ps, _Out_ int32_t *score)'),
+    // The score goes to a caller-owned Int32Array, so the call can run on the thread pool.
+    ps_get_hyp: bind(ps, 'const char *ps_get_hyp(void *ps, int32_t *score)'),
     ps_set_jsgf_string: bind(ps, 'int ps_set_jsgf_string(void *ps, const char *name, const char *jsgf)'),
     ps_set_search: bind(ps, 'int ps_set_search(void *ps, const char *name)'),
     ps_get_search: bind(ps, 'const char *ps_get_search(void *ps)'),

@@ -10,7 +10,7 @@ import { POCKETSPHINX_FIX } from './native.js';
 export interface PocketSphinxOptions {
   /** Directory holding `en-us/` (acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`. */
   readonly modelDir: string;
-  /** Decoders kept for reuse (creating one takes ~0.5 s). */
+  /** Decoders kept for reuse (creating one takes ~0.5 s of pool time; each holds the language model, ~30 MB). */
   readonly idleDecoders?: number;
   /** Least time between partial hypotheses. */
   readonly partialIntervalMs?: number;
@@ -68,7 +68,7 @@ export class PocketSphinxStt implements SpeechToText {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const decoder of this.idle.splice(0)) decoder.free();
+    await Promise.all(this.idle.splice(0).map((decoder) => decoder.free()));
   }
 
   private async acquire(): Promise<Decoder> {
@@ -83,7 +83,7 @@ export class PocketSphinxStt implements SpeechToText {
 
   private release(decoder: Decoder): void {
     this.busy = Math.max(0, this.busy - 1);
-    if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 4)) decoder.free();
+    if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 8)) void decoder.free();
     else this.idle.push(decoder);
   }
 }
@@ -127,7 +127,7 @@ class PocketSphinxStream implements SttStream {
       this.draining = false;
       const audio = concatPcm(this.pending.splice(0));
       if (audio.length > 0) await decoder.process(audio);
-      this.emitPartial(decoder);
+      await this.emitPartial(decoder);
       return decoder;
     });
   }
@@ -161,12 +161,13 @@ class PocketSphinxStream implements SttStream {
     }, () => undefined);
   }
 
-  private emitPartial(decoder: Decoder): void {
+  private async emitPartial(decoder: Decoder): Promise<void> {
     if (!this.onPartial || this.state !== 'open') return;
     const now = performance.now();
     if (now - this.lastPartialAt < this.partialIntervalMs) return;
     this.lastPartialAt = now;
-    const text = decoder.hypothesis();
+    const text = await decoder.hypothesis();
+    if (this.state !== 'open') return;
     if (text && text !== this.lastPartial) {
       this.lastPartial = text;
       this.onPartial(text);
