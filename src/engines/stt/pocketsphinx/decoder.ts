@@ -69,8 +69,7 @@ export class Decoder {
    */
   async process(samples: Int16Array): Promise<void> {
     for (let offset = 0; offset < samples.length; offset += MAX_CALL_SAMPLES) {
-      // A fresh copy: koffi passes a typed array from the start of its buffer, ignoring a view's offset.
-      const chunk = samples.slice(offset, offset + MAX_CALL_SAMPLES);
+      const chunk = samples.subarray(offset, offset + MAX_CALL_SAMPLES);
       if ((await callAsync(this.native.ps_process_raw, this.handle, chunk, chunk.length, 0, 0)) < 0) throw new Error('PocketSphinx failed to process audio');
     }
   }
@@ -86,8 +85,7 @@ export class Decoder {
    */
   async decodeWhole(samples: Int16Array): Promise<{ text: string; segments: TranscriptSegment[] }> {
     this.startUtterance();
-    const own = samples.byteOffset === 0 ? samples : samples.slice();
-    if ((await callAsync(this.native.ps_process_raw, this.handle, own, own.length, 0, 1)) < 0) throw new Error('PocketSphinx failed to process audio');
+    if ((await callAsync(this.native.ps_process_raw, this.handle, samples, samples.length, 0, 1)) < 0) throw new Error('PocketSphinx failed to process audio');
     return this.endUtterance();
   }
 
