@@ -138,12 +138,14 @@ const describeErrors = (candidate: unknown, sources: Map<string, string>): Confi
 /** Fills derived values and turns relative paths into absolute ones. */
 const finalize = (config: HarkenConfig, cwd: string): HarkenConfig => {
   const dataDir = resolve(cwd, config.data.dir);
+  const modelsDir = config.models.dir ? resolve(cwd, config.models.dir) : join(dataDir, 'models');
   return {
     ...config,
     data: { ...config.data, dir: dataDir },
     store: { ...config.store, sqlitePath: config.store.sqlitePath ? resolve(cwd, config.store.sqlitePath) : join(dataDir, 'harken.db') },
-    models: { ...config.models, dir: config.models.dir ? resolve(cwd, config.models.dir) : join(dataDir, 'models') },
+    models: { ...config.models, dir: modelsDir },
     vad: { ...config.vad, model: config.vad.model ? resolve(cwd, config.vad.model) : '' },
+    tts: { ...config.tts, sherpaModelDir: config.tts.sherpaModelDir ? resolve(cwd, config.tts.sherpaModelDir) : join(modelsDir, 'vits-piper-en_US-amy-low') },
     agents: { ...config.agents, flowsDir: config.agents.flowsDir ? resolve(cwd, config.agents.flowsDir) : '' },
   };
 };

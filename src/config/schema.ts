@@ -108,11 +108,13 @@ export const ConfigSchema = Type.Object(
     ),
     tts: section(
       {
-        engine: Type.Union([Type.Literal('flite'), Type.Literal('openai')], {
+        engine: Type.Union([Type.Literal('flite'), Type.Literal('openai'), Type.Literal('sherpa-vits')], {
           default: 'flite',
-          description: 'Speech synthesiser. `flite` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/speech server.',
+          description: 'Speech synthesiser. `flite` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/speech server; `sherpa-vits` runs a downloaded Piper/VITS model.',
         }),
-        voice: Type.String({ default: 'slt', minLength: 1, description: 'Default voice (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy).' }),
+        voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa-vits: a speaker number).' }),
+        sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS model folder for `sherpa-vits`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
+        espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa-vits` models that do not ship their own (Debian espeak-ng-data).' }),
         ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),
         openaiModel: Type.String({ default: 'tts-1', minLength: 1, description: 'Speech model name.' }),
         openaiVoices: Type.String({ default: 'alloy,echo,fable,onyx,nova,shimmer', description: 'Comma-separated voices the `openai` server offers.' }),

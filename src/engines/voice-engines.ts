@@ -7,6 +7,7 @@ import { FliteTts } from './tts/flite/flite-tts.js';
 import { SileroVad } from './vad/silero/silero-vad.js';
 import { OpenAiStt } from './remote/openai-stt.js';
 import { OpenAiTts } from './remote/openai-tts.js';
+import { SherpaVitsTts } from './tts/sherpa/sherpa-vits-tts.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
@@ -34,20 +35,24 @@ const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
 const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
   if (config.tts.engine === 'openai') {
     const voices = config.tts.openaiVoices.split(',').map((voice) => voice.trim()).filter(Boolean);
-    if (!voices.includes(config.tts.voice)) {
-      throw new ConfigError([{ setting: 'tts.voice', source: 'HARKEN_TTS_VOICE', message: `"${config.tts.voice}" is not one of tts.openaiVoices (${voices.join(', ')})` }]);
+    const voice = config.tts.voice || voices[0] || '';
+    if (!voices.includes(voice)) {
+      throw new ConfigError([{ setting: 'tts.voice', source: 'HARKEN_TTS_VOICE', message: `"${voice}" is not one of tts.openaiVoices (${voices.join(', ')})` }]);
     }
     return new OpenAiTts({
       baseUrl: config.tts.openaiBaseUrl,
       apiKey: config.tts.openaiApiKey,
       model: config.tts.openaiModel,
-      voices: [config.tts.voice, ...voices.filter((voice) => voice !== config.tts.voice)],
+      voices: [voice, ...voices.filter((other) => other !== voice)],
       sampleRate: config.tts.openaiSampleRate,
       timeoutMs: config.tts.timeoutMs,
       retries: config.tts.retries,
     });
   }
-  return FliteTts.create({ voice: config.tts.voice });
+  if (config.tts.engine === 'sherpa-vits') {
+    return SherpaVitsTts.create({ modelDir: config.tts.sherpaModelDir, fallbackDataDir: config.tts.espeakDataDir });
+  }
+  return FliteTts.create(config.tts.voice ? { voice: config.tts.voice } : {});
 };
 
 /**

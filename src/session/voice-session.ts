@@ -18,7 +18,8 @@ export interface VoiceSessionSettings {
   readonly endOfTurnSilenceMs: number;
   readonly bargeInMinSpeechMs: number;
   readonly audioLeadMs: number;
-  readonly voice: string;
+  /** Undefined: the engine's default voice. */
+  readonly voice?: string;
   /** Audio kept from before the detector fires, so the first syllable reaches the recogniser. */
   readonly prerollMs?: number;
 }
@@ -261,7 +262,7 @@ export class VoiceSession {
       speaker: new Speaker(this.engines.tts, this.transport, {
         outputSampleRate: this.outputSampleRate,
         leadMs: this.settings.audioLeadMs,
-        voice: this.settings.voice,
+        ...(this.settings.voice ? { voice: this.settings.voice } : {}),
       }),
     };
     this.reply = reply;

@@ -40,11 +40,17 @@ declare module 'sherpa-onnx-node' {
   }
   export function readWave(filename: string): Wave;
   export function writeWave(filename: string, wave: Wave): void;
+  export interface OfflineTtsConfig {
+    model: { vits: { model: string; tokens: string; dataDir?: string; lexicon?: string }; numThreads: number; provider: 'cpu'; debug?: number };
+    maxNumSentences: number;
+  }
   export class OfflineTts {
-    constructor(config: unknown);
+    constructor(config: OfflineTtsConfig);
+    static createAsync(config: OfflineTtsConfig): Promise<OfflineTts>;
     readonly sampleRate: number;
     readonly numSpeakers: number;
     generate(request: { text: string; sid: number; speed: number }): Wave;
+    generateAsync(request: { text: string; sid: number; speed: number }): Promise<Wave>;
   }
   const sherpa: {
     Vad: typeof Vad;

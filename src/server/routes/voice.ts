@@ -82,7 +82,8 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       if (voice !== undefined && !engines.tts.capabilities.voices.includes(voice)) {
         throw badRequest('unknown_voice', `no voice "${voice}"; available: ${engines.tts.capabilities.voices.join(', ')}`);
       }
-      return engines.tts.synthesize(text, { voice: voice ?? config.tts.voice });
+      const chosen = voice ?? (config.tts.voice || undefined);
+      return engines.tts.synthesize(text, chosen ? { voice: chosen } : {});
     };
 
     app.post(

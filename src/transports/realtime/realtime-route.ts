@@ -70,7 +70,7 @@ export const registerRealtimeRoute = async (app: FastifyInstance, deps: Realtime
               endOfTurnSilenceMs: config.voice.endOfTurnSilenceMs,
               bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
               audioLeadMs: config.realtime.audioLeadMs,
-              voice: config.tts.voice,
+              ...(config.tts.voice ? { voice: config.tts.voice } : {}),
             },
             {
               inputSampleRate: start.sampleRate,
