@@ -39,6 +39,13 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     readiness.add('agents', () => {
       if (!agents.get(config.agents.default)) throw new Error(`default agent ${config.agents.default} is not loaded`);
     });
+    if (engines) {
+      const loaded = engines;
+      readiness.add(`engines (${loaded.vad.name}, ${loaded.stt.name}, ${loaded.tts.name})`, () => {
+        loaded.stt.check?.();
+        loaded.tts.check?.();
+      });
+    }
     const conversations = new ConversationService(new ConversationRepository(database.kysely), agents, config.conversations);
     const app = await buildApp({ config, logger, readiness, agents, conversations, ...(voice ? { voice } : {}) });
     return {

@@ -25,6 +25,7 @@ describe('health, readiness and API docs', () => {
     expect(response.json().checks.map((check: { name: string; ok: boolean }) => [check.name, check.ok])).toEqual([
       ['database', true],
       ['agents', true],
+      ['engines (silero, pocketsphinx, flite)', true],
     ]);
   });
 
@@ -36,6 +37,13 @@ describe('health, readiness and API docs', () => {
     expect(body.status).toBe('unavailable');
     expect(body.error).toEqual({ code: 'not_ready', message: 'not ready: database: database is closed' });
     expect(body.checks.find((check: { name: string }) => check.name === 'agents').ok).toBe(true);
+  });
+
+  it('answers 503 naming the engines when one can no longer serve', async () => {
+    await server.harken.voice!.engines.tts.close(); // the flite launcher thread is gone
+    const response = await server.harken.app.inject({ method: 'GET', url: '/ready' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json().error.message).toMatch(/^not ready: engines \(silero, pocketsphinx, flite\): the flite launcher thread exited/);
   });
 
   it('answers 503 once shutdown has begun', async () => {

@@ -44,6 +44,8 @@ export interface SttStream {
 }
 
 export interface SpeechToText {
+  /** Throws when the engine can no longer serve (a dead helper thread, closed pool); used by readiness. */
+  check?(): void;
   readonly name: string;
   readonly capabilities: SttCapabilities;
   /** The rate the engine wants; callers resample to it. */

@@ -12,6 +12,8 @@ export interface SynthesisOptions {
 
 /** Speaks one piece of text (a sentence, typically) to mono s16 audio at the engine's rate. */
 export interface TextToSpeech {
+  /** Throws when the engine can no longer serve (a dead helper thread, closed pool); used by readiness. */
+  check?(): void;
   readonly name: string;
   readonly capabilities: TtsCapabilities;
   readonly sampleRate: number;

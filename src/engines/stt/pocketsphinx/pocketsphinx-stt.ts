@@ -48,6 +48,10 @@ export class PocketSphinxStt implements SpeechToText {
     return { busy: this.busy, idle: this.idle.length };
   }
 
+  check(): void {
+    if (this.closed) throw new Error('the speech recogniser is closed');
+  }
+
   async transcribe(audio: PcmAudio, options: { hints?: RecognitionHints; signal?: AbortSignal } = {}): Promise<Transcript> {
     if (audio.sampleRate !== SAMPLE_RATE) throw new Error(`PocketSphinx needs ${SAMPLE_RATE} Hz audio, got ${audio.sampleRate} Hz; resample first`);
     const stream = this.createStream(options.hints ? { hints: options.hints } : {});

@@ -70,6 +70,7 @@ export class FliteLauncher {
   private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private readonly worker: Worker;
+  private exitCode: number | undefined;
 
   constructor(binary: string) {
     this.worker = new Worker(`(${fliteLauncherMain.toString()})(require, ${JSON.stringify(binary)})`, { eval: true });
@@ -86,7 +87,15 @@ export class FliteLauncher {
       }
     });
     this.worker.on('error', (error) => this.failAll(error));
-    this.worker.on('exit', (code) => this.failAll(new Error(`the flite launcher thread exited (${code})`)));
+    this.worker.on('exit', (code) => {
+      this.exitCode = code;
+      this.failAll(new Error(`the flite launcher thread exited (${code})`));
+    });
+  }
+
+  /** Throws when the launcher thread is gone, so readiness can report it. */
+  check(): void {
+    if (this.exitCode !== undefined) throw new Error(`the flite launcher thread exited (${this.exitCode})`);
   }
 
   synthesize(text: string, voice: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<PcmAudio> {

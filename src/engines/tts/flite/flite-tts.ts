@@ -48,6 +48,10 @@ export class FliteTts implements TextToSpeech {
     return this.launcher.synthesize(clean, voice, { timeoutMs: this.timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
+  check(): void {
+    this.launcher.check();
+  }
+
   async close(): Promise<void> {
     await this.launcher.close();
   }
