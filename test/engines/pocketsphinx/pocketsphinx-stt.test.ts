@@ -65,7 +65,7 @@ describe('PocketSphinx speech recognition', () => {
     const stream = stt.createStream();
     stream.push(recording('goforward.wav').samples);
     stream.cancel();
-    await expect.poll(() => stt.decoders.busy).toBe(0);
+    await expect.poll(() => stt.decoders.busy, { timeout: 10_000 }).toBe(0);
   });
 
   it('names the missing model file and the fix', async () => {

@@ -3,6 +3,7 @@ import type { TranscriptSegment } from '../speech-to-text.js';
 import type { Grammar } from './grammars.js';
 
 const FRAME_MS = 10; // PocketSphinx frames are 10 ms
+let creations: Promise<void> = Promise.resolve();
 const MAX_CALL_SAMPLES = 1_600; // 100 ms at 16 kHz, the chunking WER was measured with
 /** Tokens that are not words: sentence marks, silence, noise, and "(2)" pronunciation variants. */
 const NON_WORD = /^(<s>|<\/s>|<sil>|\[.*\]|\+\+.*\+\+|\(.*\))$/;
@@ -33,12 +34,17 @@ export class Decoder {
       ...option('-lm', files.lm),
       ...option('-dict', files.dict),
       ...option('-samprate', '16000'),
-      ...option('-logfn', '/dev/null'),
       'void *',
       null,
     );
     if (!config) throw new Error('PocketSphinx rejected its configuration');
-    const handle = await callAsync(native.ps_init, config);
+    // One model load at a time: ps_init touches process-wide state, so concurrent inits are not safe.
+    const loading = creations.then(() => callAsync(native.ps_init, config));
+    creations = loading.then(
+      () => undefined,
+      () => undefined,
+    );
+    const handle = await loading;
     if (!handle) {
       native.cmd_ln_free_r(config);
       throw new Error('PocketSphinx could not load its model');

@@ -47,6 +47,9 @@ export const loadPocketSphinx = (): PocketSphinxFunctions => {
   const sphinxbase = koffi.load(sphinxbasePath);
   const ps = koffi.load(pocketsphinxPath);
   const bind = <T>(library: LibraryHandle, signature: string) => library.func(signature) as unknown as NativeFunction<T>;
+  // Silence PocketSphinx's log once, process-wide. Passing -logfn to each decoder instead makes every
+  // ps_init fclose/fopen one global FILE*, which races when decoders are created on pool threads.
+  bind<void>(sphinxbase, 'void err_set_logfp(void *stream)')(null);
   loaded = {
     // Variadic: options are passed as (type, value) pairs ending with a null pointer.
     cmd_ln_init: bind(sphinxbase, 'void *cmd_ln_init(void *inout, void *defn, int strict, ...)'),
