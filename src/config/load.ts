@@ -145,6 +145,10 @@ const finalize = (config: HarkenConfig, cwd: string): HarkenConfig => {
     store: { ...config.store, sqlitePath: config.store.sqlitePath ? resolve(cwd, config.store.sqlitePath) : join(dataDir, 'harken.db') },
     models: { ...config.models, dir: modelsDir },
     vad: { ...config.vad, model: config.vad.model ? resolve(cwd, config.vad.model) : '' },
+    stt: {
+      ...config.stt,
+      sherpaModelDir: config.stt.sherpaModelDir ? resolve(cwd, config.stt.sherpaModelDir) : join(modelsDir, 'sherpa-onnx-streaming-zipformer-en-20M-2023-02-17'),
+    },
     tts: { ...config.tts, sherpaModelDir: config.tts.sherpaModelDir ? resolve(cwd, config.tts.sherpaModelDir) : join(modelsDir, 'vits-piper-en_US-amy-low') },
     agents: { ...config.agents, flowsDir: config.agents.flowsDir ? resolve(cwd, config.agents.flowsDir) : '' },
   };

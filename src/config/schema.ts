@@ -95,11 +95,15 @@ export const ConfigSchema = Type.Object(
     ),
     stt: section(
       {
-        engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('openai')], {
+        engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('sherpa'), Type.Literal('openai')], {
           default: 'pocketsphinx',
-          description: 'Speech recogniser. `pocketsphinx` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
+          description:
+            'Speech recogniser. `pocketsphinx` is embedded (Debian); `sherpa` runs a downloaded sherpa-onnx model (streaming zipformer, Whisper or Moonshine, told apart by its files); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
         }),
         pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
+        sherpaModelDir: Type.String({ default: '', description: 'sherpa-onnx model folder for `sherpa`. Empty means `<models.dir>/sherpa-onnx-streaming-zipformer-en-20M-2023-02-17`.' }),
+        sherpaThreads: Type.Integer({ default: 1, minimum: 1, maximum: 16, description: 'CPU threads sherpa-onnx uses per recognition.' }),
+        sherpaLanguage: Type.String({ default: 'en', minLength: 2, description: 'Language code for multilingual Whisper models.' }),
         ...remoteEngineSettings('recogniser', 'the OpenAI-compatible server (e.g. a local whisper server’s /v1)'),
         openaiModel: Type.String({ default: 'whisper-1', minLength: 1, description: 'Transcription model name.' }),
         openaiLanguage: Type.String({ default: '', description: 'ISO-639-1 language hint for `openai`; empty lets the server detect it.' }),
@@ -108,13 +112,14 @@ export const ConfigSchema = Type.Object(
     ),
     tts: section(
       {
-        engine: Type.Union([Type.Literal('flite'), Type.Literal('openai'), Type.Literal('sherpa-vits')], {
+        engine: Type.Union([Type.Literal('flite'), Type.Literal('sherpa'), Type.Literal('openai')], {
           default: 'flite',
-          description: 'Speech synthesiser. `flite` is embedded (Debian); `openai` calls an OpenAI-compatible /audio/speech server; `sherpa-vits` runs a downloaded Piper/VITS model.',
+          description:
+            'Speech synthesiser. `flite` is embedded (Debian); `sherpa` runs a downloaded Piper/VITS or Kokoro model through sherpa-onnx; `openai` calls an OpenAI-compatible /audio/speech server.',
         }),
-        voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa-vits: a speaker number).' }),
-        sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS model folder for `sherpa-vits`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
-        espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa-vits` models that do not ship their own (Debian espeak-ng-data).' }),
+        voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa: a speaker number).' }),
+        sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS or Kokoro model folder for `sherpa`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
+        espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa` voices that do not ship their own (Debian espeak-ng-data).' }),
         ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),
         openaiModel: Type.String({ default: 'tts-1', minLength: 1, description: 'Speech model name.' }),
         openaiVoices: Type.String({ default: 'alloy,echo,fable,onyx,nova,shimmer', description: 'Comma-separated voices the `openai` server offers.' }),

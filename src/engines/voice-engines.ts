@@ -7,7 +7,10 @@ import { FliteTts } from './tts/flite/flite-tts.js';
 import { SileroVad } from './vad/silero/silero-vad.js';
 import { OpenAiStt } from './remote/openai-stt.js';
 import { OpenAiTts } from './remote/openai-tts.js';
-import { SherpaVitsTts } from './tts/sherpa/sherpa-vits-tts.js';
+import { SherpaTts } from './tts/sherpa/sherpa-tts.js';
+import { detectSherpaSttLayout } from './stt/sherpa/model-layout.js';
+import { SherpaOfflineStt } from './stt/sherpa/sherpa-offline-stt.js';
+import { SherpaOnlineStt } from './stt/sherpa/sherpa-online-stt.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
@@ -29,6 +32,12 @@ const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
       retries: config.stt.retries,
     });
   }
+  if (config.stt.engine === 'sherpa') {
+    const layout = detectSherpaSttLayout(config.stt.sherpaModelDir);
+    const numThreads = config.stt.sherpaThreads;
+    if (layout.kind === 'transducer') return SherpaOnlineStt.create({ layout, numThreads });
+    return SherpaOfflineStt.create({ layout, numThreads, language: config.stt.sherpaLanguage });
+  }
   return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir });
 };
 
@@ -49,8 +58,8 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
       retries: config.tts.retries,
     });
   }
-  if (config.tts.engine === 'sherpa-vits') {
-    return SherpaVitsTts.create({ modelDir: config.tts.sherpaModelDir, fallbackDataDir: config.tts.espeakDataDir });
+  if (config.tts.engine === 'sherpa') {
+    return SherpaTts.create({ modelDir: config.tts.sherpaModelDir, fallbackDataDir: config.tts.espeakDataDir });
   }
   return FliteTts.create(config.tts.voice ? { voice: config.tts.voice } : {});
 };

@@ -41,8 +41,40 @@ declare module 'sherpa-onnx-node' {
   export function readWave(filename: string): Wave;
   export function writeWave(filename: string, wave: Wave): void;
   export interface OfflineTtsConfig {
-    model: { vits: { model: string; tokens: string; dataDir?: string; lexicon?: string }; numThreads: number; provider: 'cpu'; debug?: number };
+    model: {
+      vits?: { model: string; tokens: string; dataDir?: string; lexicon?: string };
+      kokoro?: { model: string; voices: string; tokens: string; dataDir?: string; lang?: string };
+      numThreads: number;
+      provider: 'cpu';
+      debug?: number;
+    };
     maxNumSentences: number;
+  }
+  export interface OfflineRecognizerConfig {
+    featConfig: { sampleRate: number; featureDim: number };
+    modelConfig: {
+      whisper?: { encoder: string; decoder: string; language?: string; task?: string; tailPaddings?: number };
+      moonshine?: { preprocessor: string; encoder: string; uncachedDecoder: string; cachedDecoder: string };
+      tokens: string;
+      numThreads: number;
+      provider: 'cpu';
+      debug?: number;
+    };
+    decodingMethod?: string;
+  }
+  export interface OfflineRecognizerResult {
+    text: string;
+    tokens?: string[];
+    timestamps?: number[];
+  }
+  export class OfflineStream {
+    acceptWaveform(wave: Wave): void;
+  }
+  export class OfflineRecognizer {
+    static createAsync(config: OfflineRecognizerConfig): Promise<OfflineRecognizer>;
+    createStream(): OfflineStream;
+    decodeAsync(stream: OfflineStream): Promise<OfflineRecognizerResult>;
+    getResult(stream: OfflineStream): OfflineRecognizerResult;
   }
   export class OfflineTts {
     constructor(config: OfflineTtsConfig);
@@ -56,6 +88,7 @@ declare module 'sherpa-onnx-node' {
     Vad: typeof Vad;
     LinearResampler: typeof LinearResampler;
     OfflineTts: typeof OfflineTts;
+    OfflineRecognizer: typeof OfflineRecognizer;
     readWave: typeof readWave;
     writeWave: typeof writeWave;
     version: string;

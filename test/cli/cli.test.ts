@@ -53,6 +53,14 @@ describe('harken CLI', () => {
     }
   });
 
+  it('reports a missing downloaded model in one line with the command that gets it, exit code 1', () => {
+    const cwd = tempDir();
+    const result = runCli(['serve'], { cwd, env: { HARKEN_STT_ENGINE: 'sherpa' } });
+    expect(result.status).toBe(1);
+    const modelDir = join(cwd, 'data', 'models', 'sherpa-onnx-streaming-zipformer-en-20M-2023-02-17');
+    expect(result.stderr).toMatch(new RegExp(`^harken: STT model folder ${modelDir.replace(/[.]/g, '\\.')} does not exist; run \`harken models pull sherpa-onnx-streaming-zipformer-en-20M-2023-02-17\`.*\n$`));
+  });
+
   it('reports an unwritable data directory in one line, exit code 1', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'file'), 'not a directory');

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { EngineUnavailableError } from '../../engines/engine-errors.js';
 import { createLogger } from '../../logging/logger.js';
 import { installGracefulShutdown } from '../../ops/shutdown.js';
 import { createHarken } from '../../runtime.js';
@@ -39,6 +40,7 @@ export const registerServeCommand = (program: Command): void => {
         harken = await createHarken(config, logger);
       } catch (error) {
         if (error instanceof DatabaseOpenError || error instanceof MigrationError) throw new CliError(error.message);
+        if (error instanceof EngineUnavailableError) throw new CliError(`${error.message}; ${error.fix}`);
         throw asCliError(error);
       }
       if (harken.migrations.applied.length > 0) logger.info({ migrations: harken.migrations.applied }, 'database schema created or upgraded');

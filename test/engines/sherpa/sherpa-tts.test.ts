@@ -1,9 +1,9 @@
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { levelDbfs } from '../../../src/audio/pcm.js';
 import { EngineUnavailableError } from '../../../src/engines/engine-errors.js';
-import { SherpaVitsTts } from '../../../src/engines/tts/sherpa/sherpa-vits-tts.js';
+import { detectSherpaTtsLayout, SherpaTts } from '../../../src/engines/tts/sherpa/sherpa-tts.js';
 import { startTestServer, voiceTestEnv } from '../../helpers/harness.js';
 import { SHARED_MODELS } from '../../helpers/shared.js';
 import { useTempDirs } from '../../helpers/temp-dir.js';
@@ -13,12 +13,13 @@ const DEBIAN_ESPEAK = '/usr/lib/x86_64-linux-gnu/espeak-ng-data';
 /** An untrained Piper-shaped graph with a real Piper tokens.txt: proves the code path, says a buzz, not speech. */
 const PLUMBING = `${SHARED_MODELS}/tts-plumbing`;
 
-describe('sherpa-onnx Piper/VITS text to speech (plumbing model)', () => {
+describe('sherpa-onnx text to speech: Piper/VITS and Kokoro (plumbing model)', () => {
   const tempDir = useTempDirs();
 
   it('loads a model folder and synthesises audio at the model’s rate, off the event loop', async () => {
-    const tts = await SherpaVitsTts.create({ modelDir: PLUMBING, fallbackDataDir: DEBIAN_ESPEAK });
+    const tts = await SherpaTts.create({ modelDir: PLUMBING, fallbackDataDir: DEBIAN_ESPEAK });
     expect(tts.sampleRate).toBe(16_000);
+    expect(tts.name).toBe('sherpa-vits');
     let audio!: Awaited<ReturnType<typeof tts.synthesize>>;
     const gap = await longestEventLoopGapDuring(async () => {
       audio = await tts.synthesize('Hello world. This is a longer sentence to keep the engine busy for a while.');
@@ -34,7 +35,7 @@ describe('sherpa-onnx Piper/VITS text to speech (plumbing model)', () => {
   it('names what is missing: the folder, the .onnx file, tokens.txt', async () => {
     const failure = async (modelDir: string): Promise<EngineUnavailableError> => {
       try {
-        await SherpaVitsTts.create({ modelDir, fallbackDataDir: DEBIAN_ESPEAK });
+        await SherpaTts.create({ modelDir, fallbackDataDir: DEBIAN_ESPEAK });
       } catch (error) {
         return error as EngineUnavailableError;
       }
@@ -51,12 +52,28 @@ describe('sherpa-onnx Piper/VITS text to speech (plumbing model)', () => {
     expect((await failure(noTokens)).message).toMatch(/tokens\.txt is missing/);
   });
 
+  it('tells a Kokoro folder (voices.bin) from a Piper/VITS one', () => {
+    const kokoro = tempDir();
+    cpSync(PLUMBING, kokoro, { recursive: true });
+    writeFileSync(join(kokoro, 'voices.bin'), new Uint8Array(16));
+    expect(detectSherpaTtsLayout({ modelDir: kokoro, fallbackDataDir: DEBIAN_ESPEAK })).toEqual({
+      kind: 'kokoro',
+      model: join(kokoro, 'dummy-piper-en_US.onnx'),
+      voices: join(kokoro, 'voices.bin'),
+      tokens: join(kokoro, 'tokens.txt'),
+      dataDir: DEBIAN_ESPEAK,
+    });
+    mkdirSync(join(kokoro, 'espeak-ng-data'));
+    expect(detectSherpaTtsLayout({ modelDir: kokoro, fallbackDataDir: DEBIAN_ESPEAK }).dataDir).toBe(join(kokoro, 'espeak-ng-data'));
+    expect(detectSherpaTtsLayout({ modelDir: PLUMBING, fallbackDataDir: DEBIAN_ESPEAK }).kind).toBe('vits');
+  });
+
   it('speaks replies through the server when configured', async () => {
     const dataDir = tempDir();
     const modelDir = join(dataDir, 'voice');
     mkdirSync(modelDir);
     cpSync(PLUMBING, modelDir, { recursive: true });
-    const server = await startTestServer(dataDir, { ...voiceTestEnv(), HARKEN_TTS_ENGINE: 'sherpa-vits', HARKEN_TTS_SHERPA_MODEL_DIR: modelDir });
+    const server = await startTestServer(dataDir, { ...voiceTestEnv(), HARKEN_TTS_ENGINE: 'sherpa', HARKEN_TTS_SHERPA_MODEL_DIR: modelDir });
     try {
       const response = await server.harken.app.inject({ method: 'POST', url: '/v1/synthesize', payload: { text: 'Hello there.' } });
       expect(response.statusCode).toBe(200);
