@@ -47,12 +47,25 @@ const speechEndMs = (audio: PcmAudio): number => {
   return durationMs(audio);
 };
 
+/** The bench's own API key, shared by every request and connection it makes. */
+let benchKey = '';
+
 const startServer = async (): Promise<{ harken: Harken; url: string; dataDir: string }> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'harken-bench-'));
   const config = loadConfig({
-    env: { HARKEN_DATA_DIR: dataDir, HARKEN_VAD_MODEL: VAD_MODEL, HARKEN_VOICE_END_OF_TURN_SILENCE_MS: String(END_OF_TURN_SILENCE_MS) },
+    env: {
+      HARKEN_DATA_DIR: dataDir,
+      HARKEN_VAD_MODEL: VAD_MODEL,
+      HARKEN_VOICE_END_OF_TURN_SILENCE_MS: String(END_OF_TURN_SILENCE_MS),
+      // The bench measures voice, not the limits: lift them above what it drives.
+      HARKEN_REALTIME_MAX_SESSIONS: '1000',
+      HARKEN_REALTIME_MAX_SESSIONS_PER_CALLER: '1000',
+      HARKEN_RATE_LIMIT_PER_MINUTE: '1000000',
+      HARKEN_RATE_LIMIT_PER_IP_PER_MINUTE: '1000000',
+    },
   });
   const harken = await createHarken(config, createLogger({ level: 'warn', format: 'json' }));
+  benchKey = (await harken.access.keys.create({ name: 'bench', scopes: ['admin'] })).key;
   const url = await harken.app.listen({ host: '127.0.0.1', port: 0 });
   return { harken, url, dataDir };
 };
@@ -62,7 +75,7 @@ type StoredMessage = { role: string; metrics: { sttLatencyMs: number | null; age
 /** The last two messages, once the reply's playback timings have been stored (just after it finished playing). */
 const lastTurn = async (url: string, conversationId: string): Promise<[StoredMessage, StoredMessage]> => {
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const { messages } = (await (await fetch(`${url}/v1/conversations/${conversationId}`)).json()) as { messages: StoredMessage[] };
+    const { messages } = (await (await fetch(`${url}/v1/conversations/${conversationId}`, { headers: { authorization: `Bearer ${benchKey}` } })).json()) as { messages: StoredMessage[] };
     const [user, reply] = messages.slice(-2) as [StoredMessage, StoredMessage];
     if (reply.metrics.voiceToVoiceMs !== null) return [user, reply];
     await new Promise((done) => setTimeout(done, 50));
@@ -105,7 +118,7 @@ const latencyBenchmark = async () => {
   try {
     for (let run = 0; run < RUNS; run += 1) {
       for (const file of TURN_FILES) {
-        const client = await RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo' });
+        const client = await RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo', credentials: benchKey });
         await client.waitFor('audio_end');
         await new Promise((done) => setTimeout(done, 300));
         const turn = await oneTurn(client, load(file), server.url);
@@ -139,7 +152,7 @@ const sttThroughputBenchmark = async () => {
       rawRtf.push((performance.now() - started) / audioMs);
       started = performance.now();
       for (const entry of files) {
-        const response = await fetch(`${server.url}/v1/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: entry.bytes });
+        const response = await fetch(`${server.url}/v1/transcribe`, { method: 'POST', headers: { 'content-type': 'audio/wav', authorization: `Bearer ${benchKey}` }, body: entry.bytes });
         if (!response.ok) throw new Error(`transcribe failed: ${response.status}`);
         await response.json();
       }
@@ -155,7 +168,7 @@ const sttThroughputBenchmark = async () => {
 
 /** One round at one concurrency level: N callers speak at once, then hear the reply; stalls in that reply audio. */
 const concurrencyRound = async (wsUrl: string, audio: PcmAudio, sessions: number) => {
-  const clients = await Promise.all(Array.from({ length: sessions }, () => RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo' })));
+  const clients = await Promise.all(Array.from({ length: sessions }, () => RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo', credentials: benchKey })));
   await Promise.all(clients.map((client) => client.waitFor('audio_end', { timeoutMs: 30_000 })));
   const marks = clients.map((client) => ({ events: client.events.length, frames: client.audioFrameTimes.length }));
   const outcomes = await Promise.allSettled(

@@ -10,6 +10,8 @@ import { openSqlite, type Database } from './store/database.js';
 import { migrateToLatest, type MigrationReport } from './store/migrations.js';
 import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.js';
 import { RealtimeConnections } from './transports/realtime/realtime-route.js';
+import { createAccess, type Access } from './security/access.js';
+import { SetupCode } from './security/setup-code.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
 export interface Harken {
@@ -19,8 +21,24 @@ export interface Harken {
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
   readonly migrations: MigrationReport;
+  readonly access: Access;
+  /** Set when no admin exists yet: the one-time code for POST /v1/auth/setup (print it, never log it). */
+  readonly setupCode: string | undefined;
   close(): Promise<void>;
 }
+
+const AUDIT_PURGE_INTERVAL_MS = 6 * 3_600_000;
+
+/** The first admin comes from auth.adminUsername/adminPassword, else a one-time setup code. */
+const ensureFirstAdmin = async (config: HarkenConfig, access: Access, setup: SetupCode): Promise<string | undefined> => {
+  if ((await access.admins.count()) > 0) return undefined;
+  if (config.auth.adminUsername && config.auth.adminPassword) {
+    const admin = await access.admins.create(config.auth.adminUsername, config.auth.adminPassword);
+    await access.audit.record({ action: 'admin.created', outcome: 'success', actor: 'system', target: `admin:${admin.username}`, details: { via: 'environment' } });
+    return undefined;
+  }
+  return setup.issue();
+};
 
 export const openDatabase = (config: HarkenConfig): Database =>
   openSqlite({ path: config.store.sqlitePath, busyTimeoutMs: config.store.busyTimeoutMs });
@@ -34,6 +52,17 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     engines = config.voice.enabled ? await createVoiceEngines(config) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
     const migrations = await migrateToLatest(database.kysely);
+    const access = createAccess(config, database, logger, now);
+    const setup = new SetupCode();
+    const setupCode = await ensureFirstAdmin(config, access, setup);
+    const purgeOld = async () => {
+      const purged = await access.audit.purge(config.audit.retentionDays);
+      await access.admins.purgeSessions();
+      if (purged > 0) logger.info({ purged, retentionDays: config.audit.retentionDays }, 'old audit events deleted');
+    };
+    await purgeOld();
+    const purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'audit purge failed')), AUDIT_PURGE_INTERVAL_MS);
+    purgeTimer.unref();
     const readiness = new Readiness();
     readiness.add('database', () => database.ping());
     readiness.add('agents', () => {
@@ -47,7 +76,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       });
     }
     const conversations = new ConversationService(new ConversationRepository(database.kysely), agents, config.conversations);
-    const app = await buildApp({ config, logger, readiness, agents, conversations, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, access, setupCode: setup, ...(voice ? { voice } : {}) });
     return {
       app,
       voice,
@@ -55,7 +84,10 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       readiness,
       agents,
       migrations,
+      access,
+      setupCode,
       async close() {
+        clearInterval(purgeTimer);
         readiness.drain('shutting down');
         await app.close();
         await voice?.engines.close();

@@ -6,6 +6,10 @@ import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModelsCommand } from './commands/models.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVersionCommand } from './commands/version.js';
+import { registerAdminCommand } from './commands/admin.js';
+import { registerKeysCommand } from './commands/keys.js';
+import { registerSecretsCommand } from './commands/secrets.js';
+import { registerServiceAccountsCommand } from './commands/service-accounts.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 const buildProgram = (): Command => {
@@ -20,6 +24,10 @@ const buildProgram = (): Command => {
   registerVersionCommand(program);
   registerCallCommand(program);
   registerModelsCommand(program);
+  registerKeysCommand(program);
+  registerAdminCommand(program);
+  registerServiceAccountsCommand(program);
+  registerSecretsCommand(program);
   const exitOverrideAll = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(exitOverrideAll);

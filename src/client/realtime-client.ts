@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { concatPcm, int16FromBytes, type PcmAudio } from '../audio/pcm.js';
 import type { ServerEvent } from '../session/events.js';
+import { PROTOCOL_V1 } from '../transports/realtime/protocol.js';
 
 /** A server event as received, with when (ms since connect). */
 export type TimedEvent = ServerEvent & { readonly atMs: number };
@@ -13,7 +14,17 @@ export interface RealtimeClientOptions {
   readonly agent?: string;
   readonly conversationId?: string;
   readonly headers?: Record<string, string>;
+  /** An API key, service account secret or token, sent as `Authorization: Bearer …`. */
+  readonly credentials?: string;
   readonly onEvent?: (event: TimedEvent) => void;
+}
+
+/** The server refused the WebSocket upgrade (401 credentials, 403 scope, 429 rate limit). */
+export class RealtimeRefusedError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(`the server refused the connection (${status}): ${message}`);
+    this.name = 'RealtimeRefusedError';
+  }
 }
 
 export interface CloseInfo {
@@ -37,7 +48,8 @@ export class RealtimeClient {
   readonly audioFrameTimes: number[] = [];
 
   private constructor(private readonly options: RealtimeClientOptions) {
-    this.socket = new WebSocket(options.url, { headers: options.headers ?? {} });
+    const headers = { ...(options.credentials ? { authorization: `Bearer ${options.credentials}` } : {}), ...options.headers };
+    this.socket = new WebSocket(options.url, [PROTOCOL_V1], { headers });
     this.closed = new Promise((resolve) => {
       this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
@@ -51,6 +63,24 @@ export class RealtimeClient {
     await new Promise<void>((resolve, reject) => {
       client.socket.once('open', () => resolve());
       client.socket.once('error', reject);
+      // The server refuses an upgrade with an HTTP status and a JSON error: report its message.
+      client.socket.once('unexpected-response', (request, response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => {
+          request.destroy();
+          let message = body;
+          try {
+            message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? body;
+          } catch {
+            // not JSON: keep the text
+          }
+          reject(new RealtimeRefusedError(response.statusCode ?? 0, message));
+        });
+      });
     });
     client.sendJson({
       type: 'start',

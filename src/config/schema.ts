@@ -30,6 +30,11 @@ export const ConfigSchema = Type.Object(
         trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (enable only behind your own reverse proxy).' }),
         shutdownTimeoutMs: Type.Integer({ default: 10_000, minimum: 0, description: 'How long a graceful shutdown waits for in-flight requests before exiting anyway.' }),
         docsEnabled: Type.Boolean({ default: true, description: 'Serve the OpenAPI document and its browser UI at /docs.' }),
+        environment: Type.Union([Type.Literal('development'), Type.Literal('production')], {
+          default: 'development',
+          description: '`production` refuses weak secrets and marks cookies Secure (serve behind HTTPS).',
+        }),
+        maxHeaderBytes: Type.Integer({ default: 16_384, minimum: 1_024, maximum: 1_048_576, description: 'Largest accepted request header block (larger → 431).' }),
       },
       'HTTP server.',
     ),
@@ -134,8 +139,41 @@ export const ConfigSchema = Type.Object(
         maxFrameBytes: Type.Integer({ default: 65_536, minimum: 1_024, description: 'Largest WebSocket message accepted (larger → close 1009).' }),
         maxBufferedBytes: Type.Integer({ default: 1_048_576, minimum: 65_536, description: 'Outgoing bytes a slow client may have unread before the server pauses sending (and then disconnects it).' }),
         audioLeadMs: Type.Integer({ default: 250, minimum: 0, maximum: 5_000, description: 'How far ahead of real time reply audio is sent; smaller stops faster on barge-in.' }),
+        maxSessions: Type.Integer({ default: 10, minimum: 1, description: 'Concurrent realtime sessions on this server; the next is closed with 1013.' }),
+        maxSessionsPerCaller: Type.Integer({ default: 10, minimum: 1, description: 'Concurrent realtime sessions per API key or account (a key may set its own); the next is closed with 4429.' }),
       },
       'The /v1/realtime WebSocket.',
+    ),
+    auth: section(
+      {
+        publicPaths: Type.String({ default: '/health,/ready,/docs', description: 'Comma-separated paths open without credentials (a path also covers what is below it). Everything else needs credentials.' }),
+        tokenSecret: Type.String({ default: '', [SECRET]: true, description: 'Key that signs short-lived tokens (secret). Empty: read from auth.tokenSecretFile, generated on first start.' }),
+        tokenSecretFile: Type.String({ default: '', description: 'File holding the token signing key (mode 0600). Empty means `<data.dir>/secrets/token-signing.key`.' }),
+        tokenTtlSeconds: Type.Integer({ default: 300, minimum: 10, description: 'Default lifetime of tokens from POST /v1/auth/token.' }),
+        tokenMaxTtlSeconds: Type.Integer({ default: 3_600, minimum: 10, maximum: 86_400, description: 'Longest token lifetime a caller may ask for.' }),
+        sessionTtlMinutes: Type.Integer({ default: 720, minimum: 5, maximum: 43_200, description: 'Lifetime of an admin login session (cookie).' }),
+        adminUsername: Type.String({ default: '', description: 'With auth.adminPassword: creates this admin on a start when no admin exists yet.' }),
+        adminPassword: Type.String({ default: '', [SECRET]: true, description: 'Password for auth.adminUsername (secret; at least 12 characters).' }),
+        loginMaxFailures: Type.Integer({ default: 5, minimum: 1, maximum: 100, description: 'Consecutive failed logins after which an account is locked.' }),
+        loginLockoutSeconds: Type.Integer({ default: 900, minimum: 1, description: 'How long a locked account (or address) stays locked.' }),
+        loginMaxFailuresPerIp: Type.Integer({ default: 20, minimum: 1, description: 'Failed logins from one address per hour (any account) before it is blocked.' }),
+      },
+      'Credentials: API keys, admin logins, tokens.',
+    ),
+    rateLimit: section(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Enforce request rate limits.' }),
+        perMinute: Type.Integer({ default: 60, minimum: 1, description: 'Requests per minute per caller (API key, service account, admin session; the client address when unauthenticated). A key may have its own limit.' }),
+        perIpPerMinute: Type.Integer({ default: 600, minimum: 1, description: 'Requests per minute from one client address, whatever the credentials.' }),
+        voiceChatPerMinute: Type.Integer({ default: 10, minimum: 1, description: 'POST /v1/voice-chat requests per minute per caller.' }),
+      },
+      'Request rate limits (RateLimit-* headers; 429 with Retry-After when exceeded). Counted in memory per server.',
+    ),
+    audit: section(
+      {
+        retentionDays: Type.Integer({ default: 90, minimum: 1, maximum: 3_650, description: 'Audit events older than this are deleted (checked at start and every 6 hours).' }),
+      },
+      'The security audit log.',
     ),
     conversations: section(
       {

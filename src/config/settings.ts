@@ -11,8 +11,8 @@ export interface SettingDescriptor {
 }
 
 export const ENV_PREFIX = 'HARKEN_';
-/** Environment variables that are not settings but are still ours (so they are not reported as typos). */
-export const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set(['HARKEN_CONFIG']);
+/** Environment variables that are not settings but are still ours (so they are not reported as typos); HARKEN_API_KEY is a client's credential (`harken call`). */
+export const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set(['HARKEN_CONFIG', 'HARKEN_API_KEY']);
 
 const toScreamingSnake = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,6 +19,11 @@ import { validatorCompiler } from './validation.js';
 import { voiceRoutes } from './routes/voice.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
 import { registerRealtimeRoute, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
+import type { Access } from '../security/access.js';
+import type { SetupCode } from '../security/setup-code.js';
+import { registerAccessControl } from './access-control.js';
+import { adminRoutes } from './routes/admin.js';
+import { authRoutes } from './routes/auth.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -25,6 +31,8 @@ export interface AppDependencies {
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
   readonly conversations: ConversationService;
+  readonly access: Access;
+  readonly setupCode: SetupCode;
   /** Present when voice is enabled and its engines loaded. */
   readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections };
 }
@@ -46,6 +54,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: deps.config.server.bodyLimitBytes,
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,
+    http: { maxHeaderSize: deps.config.server.maxHeaderBytes },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -53,6 +62,24 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  await app.register(helmet, {
+    // The API serves JSON and the docs page; nothing needs inline code or other origins.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+    hsts: deps.config.server.environment === 'production',
+  });
+  registerAccessControl(app, deps.config, deps.access);
 
   if (deps.config.server.docsEnabled) {
     await app.register(swagger, {
@@ -64,18 +91,36 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
           { name: 'agents', description: 'Available agents' },
           { name: 'voice', description: 'Speech in and out: transcription, synthesis, voice turns, the realtime WebSocket' },
           { name: 'operations', description: 'Health and readiness' },
+          { name: 'auth', description: 'Logins, tokens and who is calling' },
+          { name: 'admin', description: 'API keys, service accounts, audit log (scope admin)' },
         ],
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'An API key (hk_…), service account secret (hksa_…) or token from POST /v1/auth/token.' },
+            session: { type: 'apiKey', in: 'cookie', name: 'harken_session', description: 'Admin login session; changes also need the x-csrf-token header.' },
+          },
+        },
+        security: [{ bearer: [] }, { session: [] }],
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   }
 
   await app.register(healthRoutes(deps.readiness, VERSION));
+  await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
+  await app.register(adminRoutes(deps.access));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations));
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
-    await registerRealtimeRoute(app, { config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
+    await registerRealtimeRoute(app, {
+      config: deps.config,
+      conversations: deps.conversations,
+      engines: deps.voice.engines,
+      connections: deps.voice.connections,
+      logger: deps.logger,
+      access: deps.access,
+    });
   }
   return app;
 };

@@ -58,6 +58,61 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('conversations').execute();
     },
   },
+  '0002_access_control': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('secret_hash', 'text', (column) => column.notNull())
+        .addColumn('scopes', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('created_by', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .addColumn('usage_count', 'integer', (column) => column.notNull().defaultTo(0))
+        .addColumn('rate_limit_per_minute', 'integer')
+        .addColumn('max_sessions', 'integer')
+        .execute();
+      await db.schema
+        .createTable('service_accounts')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('name', 'text', (column) => column.notNull().unique())
+        .addColumn('secret_hash', 'text', (column) => column.notNull())
+        .addColumn('permissions', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('rotated_at', 'text')
+        .addColumn('disabled_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('admins')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('username', 'text', (column) => column.notNull().unique())
+        .addColumn('password_hash', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('last_login_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('admin_sessions')
+        .addColumn('id_hash', 'text', (column) => column.primaryKey())
+        .addColumn('admin_id', 'text', (column) => column.notNull().references('admins.id').onDelete('cascade'))
+        .addColumn('csrf_hash', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor', 'occurred_at']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('audit_events_actor').execute();
+      await db.schema.dropTable('admin_sessions').execute();
+      await db.schema.dropTable('admins').execute();
+      await db.schema.dropTable('service_accounts').execute();
+      await db.schema.dropTable('api_keys').execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

@@ -50,12 +50,72 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
+/** API keys: only a SHA-256 of the secret part is kept. */
+export interface ApiKeysTable {
+  /** Public part of the key (`hk_<id>_…`), safe to show and log. */
+  id: string;
+  name: string;
+  secret_hash: string;
+  /** JSON array of scopes. */
+  scopes: string;
+  created_at: string;
+  created_by: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  usage_count: ColumnType<number, number | undefined, number>;
+  /** Requests per minute for this key; null uses the general limit. */
+  rate_limit_per_minute: number | null;
+  /** Concurrent realtime sessions for this key; null uses the general limit. */
+  max_sessions: number | null;
+}
+
+/** Machines (e.g. satellites) that call Harken with a rotating secret. */
+export interface ServiceAccountsTable {
+  id: string;
+  name: string;
+  secret_hash: string;
+  /** JSON array of permissions (scopes). */
+  permissions: string;
+  created_at: string;
+  rotated_at: string | null;
+  disabled_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface AdminsTable {
+  id: string;
+  username: string;
+  /** argon2id PHC string. */
+  password_hash: string;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+/** Server-side admin sessions behind the HttpOnly cookie; only hashes of the tokens are stored. */
+export interface AdminSessionsTable {
+  id_hash: string;
+  admin_id: string;
+  csrf_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface HarkenDatabase {
   conversations: ConversationsTable;
   messages: MessagesTable;
   audit_events: AuditEventsTable;
+  api_keys: ApiKeysTable;
+  service_accounts: ServiceAccountsTable;
+  admins: AdminsTable;
+  admin_sessions: AdminSessionsTable;
 }
 
 export type ConversationRow = Selectable<ConversationsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type NewMessageRow = Insertable<MessagesTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type ServiceAccountRow = Selectable<ServiceAccountsTable>;
+export type AdminRow = Selectable<AdminsTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;

@@ -74,11 +74,11 @@ describe('harken CLI', () => {
     const first = runCli(['migrate', '--json'], { cwd });
     expect(first.status).toBe(0);
     const report = JSON.parse(first.stdout);
-    expect(report.applied).toEqual(['0001_conversations_messages_audit']);
+    expect(report.applied).toEqual(['0001_conversations_messages_audit', '0002_access_control']);
     expect(report.database).toBe(join(cwd, 'data', 'harken.db'));
     const second = runCli(['migrate'], { cwd });
     expect(second.status).toBe(0);
-    expect(second.stdout).toMatch(/is up to date \(0001_conversations_messages_audit\)/);
+    expect(second.stdout).toMatch(/is up to date \(0002_access_control\)/);
   });
 
   it('version and config print text or JSON', () => {

@@ -20,7 +20,7 @@ describe('realtime voice over /v1/realtime', () => {
     return server;
   };
   const connect = async (server: Server, options: { agent?: string; sampleRate?: number; conversationId?: string } = {}) => {
-    const client = await RealtimeClient.connect({ url: server.wsUrl, sampleRate: options.sampleRate ?? 16_000, ...options });
+    const client = await RealtimeClient.connect({ url: server.wsUrl, sampleRate: options.sampleRate ?? 16_000, credentials: server.apiKey, ...options });
     clients.push(client);
     return client;
   };
@@ -55,7 +55,7 @@ describe('realtime voice over /v1/realtime', () => {
 
     // Timings are stored once the reply has finished playing, just after audio_end.
     const lastMessages = async () =>
-      (await server.harken.app.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json().messages.slice(-2);
+      (await server.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json().messages.slice(-2);
     await expect.poll(async () => (await lastMessages())[1].metrics.voiceToVoiceMs, { timeout: 3000 }).not.toBeNull();
     const [user, assistant] = await lastMessages();
     expect(user).toMatchObject({ role: 'user', source: 'voice', text: final.text });
@@ -93,7 +93,7 @@ describe('realtime voice over /v1/realtime', () => {
     expect(ended.status).toBe('completed');
     const closed = await client.closed;
     expect(closed.code).toBe(1000);
-    const stored = (await server.harken.app.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json();
+    const stored = (await server.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json();
     expect(stored.status).toBe('completed');
     expect(stored.data).toMatchObject({ dateOfBirth: '1982-03-05', hasAllergies: false, takesMedication: false, consent: true });
     expect(typeof stored.data.name).toBe('string');
@@ -119,7 +119,7 @@ describe('realtime voice over /v1/realtime', () => {
     expect(greetingFramesAfter).toEqual([]);
     expect(greetingStart.atMs).toBeLessThan(detected.atMs);
 
-    const stored = (await server.harken.app.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json();
+    const stored = (await server.inject({ method: 'GET', url: `/v1/conversations/${client.sessionReady!.conversationId}` })).json();
     const greeting = stored.messages[0];
     expect(greeting.interrupted).toBe(true);
     expect(greeting.text).toBe(interrupted.playedText);
@@ -131,7 +131,7 @@ describe('realtime voice over /v1/realtime', () => {
 
   describe('protocol errors', () => {
     const rawSocket = async (server: Server) => {
-      const socket = new WebSocket(server.wsUrl);
+      const socket = new WebSocket(server.wsUrl, { headers: { authorization: `Bearer ${server.apiKey}` } });
       const messages: string[] = [];
       socket.on('message', (data, isBinary) => {
         if (!isBinary) messages.push(data.toString());

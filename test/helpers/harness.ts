@@ -1,4 +1,6 @@
 import { Writable } from 'node:stream';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Scope } from '../../src/security/scopes.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { HarkenConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -21,7 +23,23 @@ export interface TestServer {
   readonly harken: Harken;
   readonly config: HarkenConfig;
   readonly logs: LogCapture;
+  /** An API key with every scope, created for the test. */
+  readonly apiKey: string;
+  /** app.inject with the test's API key (a request's own authorization header wins). */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** Creates another key, e.g. with fewer scopes. */
+  createKey(scopes: Scope[], extra?: { expiresAt?: Date; rateLimitPerMinute?: number; maxSessions?: number }): Promise<string>;
 }
+
+/**
+ * Limits that keep feature tests from tripping over rate limiting; the security tests
+ * set their own.
+ */
+const FEATURE_TEST_LIMITS = {
+  HARKEN_RATE_LIMIT_PER_MINUTE: '100000',
+  HARKEN_RATE_LIMIT_PER_IP_PER_MINUTE: '100000',
+  HARKEN_RATE_LIMIT_VOICE_CHAT_PER_MINUTE: '100000',
+};
 
 /** A real in-process Harken on a temp data dir (real SQLite file), driven with app.inject. */
 export const startTestServer = async (
@@ -29,12 +47,15 @@ export const startTestServer = async (
   env: Record<string, string> = {},
   now?: () => Date,
 ): Promise<TestServer> => {
-  const config = loadConfig({ env: { HARKEN_DATA_DIR: dataDir, HARKEN_LOG_LEVEL: 'info', ...env } });
+  const config = loadConfig({ env: { HARKEN_DATA_DIR: dataDir, HARKEN_LOG_LEVEL: 'info', ...FEATURE_TEST_LIMITS, ...env } });
   const logs = new LogCapture();
   const logger = createLogger({ level: config.log.level, format: 'json', destination: logs });
   const harken = await createHarken(config, logger, now);
   await harken.app.ready();
-  return { harken, config, logs };
+  const createKey: TestServer['createKey'] = async (scopes, extra = {}) => (await harken.access.keys.create({ name: `test ${scopes.join(',')}`, scopes, ...extra })).key;
+  const apiKey = await createKey(['admin']);
+  const inject = (options: InjectOptions) => harken.app.inject({ ...options, headers: { authorization: `Bearer ${apiKey}`, ...options.headers } });
+  return { harken, config, logs, apiKey, inject, createKey };
 };
 
 /** Settings that make voice tests find the shared models. */

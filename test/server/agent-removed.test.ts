@@ -15,17 +15,17 @@ describe('a conversation whose agent was removed from the configuration', () => 
       'id: survey\ntitle: Survey\nsteps:\n  - { id: likes, type: yesno, ask: Do you like it? }\nendings:\n  done: { say: Thanks., status: completed }\n',
     );
     const withFlow = await startTestServer(dataDir, { HARKEN_AGENTS_FLOWS_DIR: flowsDir });
-    const created = await withFlow.harken.app.inject({ method: 'POST', url: '/v1/conversations', payload: { agent: 'survey' } });
+    const created = await withFlow.inject({ method: 'POST', url: '/v1/conversations', payload: { agent: 'survey' } });
     expect(created.json().reply.text).toBe('Do you like it?');
     const id = created.json().id as string;
     await withFlow.harken.close();
 
     const without = await startTestServer(dataDir);
     try {
-      const turn = await without.harken.app.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'yes' } });
+      const turn = await without.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'yes' } });
       expect(turn.statusCode).toBe(409);
       expect(turn.json().error).toEqual({ code: 'agent_unavailable', message: 'this conversation\'s agent "survey" is no longer configured on this server' });
-      expect((await without.harken.app.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json().messages).toHaveLength(1);
+      expect((await without.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json().messages).toHaveLength(1);
     } finally {
       await without.harken.close();
     }

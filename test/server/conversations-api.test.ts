@@ -6,7 +6,7 @@ import { useTempDirs } from '../helpers/temp-dir.js';
 describe('conversation API', () => {
   const tempDir = useTempDirs();
   let server: TestServer;
-  const inject = (options: InjectOptions) => server.harken.app.inject(options);
+  const inject = (options: InjectOptions) => server.inject(options);
 
   beforeEach(async () => {
     server = await startTestServer(tempDir(), { HARKEN_CONVERSATIONS_MAX_MESSAGE_CHARS: '200', HARKEN_CONVERSATIONS_MAX_MESSAGES: '6' });

@@ -14,13 +14,13 @@ describe('health, readiness and API docs', () => {
   });
 
   it('reports liveness with the version', async () => {
-    const response = await server.harken.app.inject({ method: 'GET', url: '/health' });
+    const response = await server.inject({ method: 'GET', url: '/health' });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
   });
 
   it('is ready when the database and agents answer', async () => {
-    const response = await server.harken.app.inject({ method: 'GET', url: '/ready' });
+    const response = await server.inject({ method: 'GET', url: '/ready' });
     expect(response.statusCode).toBe(200);
     expect(response.json().checks.map((check: { name: string; ok: boolean }) => [check.name, check.ok])).toEqual([
       ['database', true],
@@ -31,7 +31,7 @@ describe('health, readiness and API docs', () => {
 
   it('answers 503 naming the database when it is gone', async () => {
     await server.harken.database.close();
-    const response = await server.harken.app.inject({ method: 'GET', url: '/ready' });
+    const response = await server.inject({ method: 'GET', url: '/ready' });
     expect(response.statusCode).toBe(503);
     const body = response.json();
     expect(body.status).toBe('unavailable');
@@ -41,21 +41,21 @@ describe('health, readiness and API docs', () => {
 
   it('answers 503 naming the engines when one can no longer serve', async () => {
     await server.harken.voice!.engines.tts.close(); // the flite launcher thread is gone
-    const response = await server.harken.app.inject({ method: 'GET', url: '/ready' });
+    const response = await server.inject({ method: 'GET', url: '/ready' });
     expect(response.statusCode).toBe(503);
     expect(response.json().error.message).toMatch(/^not ready: engines \(silero, pocketsphinx, flite\): the flite launcher thread exited/);
   });
 
   it('answers 503 once shutdown has begun', async () => {
     server.harken.readiness.drain('shutting down');
-    const response = await server.harken.app.inject({ method: 'GET', url: '/ready' });
+    const response = await server.inject({ method: 'GET', url: '/ready' });
     expect(response.statusCode).toBe(503);
     expect(response.json().error.message).toBe('not ready: shutdown: shutting down');
   });
 
   it('turns an unexpected failure into a bare 500 without internals', async () => {
     await server.harken.database.close();
-    const response = await server.harken.app.inject({ method: 'POST', url: '/v1/conversations', payload: {} });
+    const response = await server.inject({ method: 'POST', url: '/v1/conversations', payload: {} });
     expect(response.statusCode).toBe(500);
     expect(response.json()).toEqual({ error: { code: 'internal_error', message: expect.stringContaining('x-request-id') } });
     expect(response.body).not.toMatch(/at .*\.ts|Kysely|driver/);
@@ -63,7 +63,7 @@ describe('health, readiness and API docs', () => {
   });
 
   it('serves an OpenAPI document generated from the route schemas, and its UI at /docs', async () => {
-    const spec = await server.harken.app.inject({ method: 'GET', url: '/docs/json' });
+    const spec = await server.inject({ method: 'GET', url: '/docs/json' });
     expect(spec.statusCode).toBe(200);
     const document = spec.json();
     expect(document.openapi).toBe('3.1.0');
@@ -72,18 +72,18 @@ describe('health, readiness and API docs', () => {
     );
     const sendMessage = document.paths['/v1/conversations/{id}/messages'].post;
     expect(sendMessage.requestBody.content['application/json'].schema.required).toEqual(['text']);
-    const ui = await server.harken.app.inject({ method: 'GET', url: '/docs' });
+    const ui = await server.inject({ method: 'GET', url: '/docs' });
     expect(ui.statusCode).toBe(200);
     // The UI is served from the package itself: no CDN, so it works offline.
     const script = /src="(\/docs\/[^"]*swagger-ui-bundle\.js)"/.exec(ui.body)?.[1];
     expect(script).toBeDefined();
-    const bundle = await server.harken.app.inject({ method: 'GET', url: script as string });
+    const bundle = await server.inject({ method: 'GET', url: script as string });
     expect(bundle.statusCode).toBe(200);
     expect(bundle.body.length).toBeGreaterThan(100_000);
   });
 
   it('lists agents with the default marked', async () => {
-    const response = await server.harken.app.inject({ method: 'GET', url: '/v1/agents' });
+    const response = await server.inject({ method: 'GET', url: '/v1/agents' });
     expect(response.json().agents).toEqual([
       { name: 'echo', description: expect.any(String), default: false },
       { name: 'intake', description: expect.stringMatching(/name, date of birth/), default: true },

@@ -11,7 +11,7 @@ describe('healthcare intake over the conversation API', () => {
 
   beforeEach(async () => {
     server = await startTestServer(tempDir(), {}, fixedNow);
-    const created = await server.harken.app.inject({ method: 'POST', url: '/v1/conversations', payload: {} });
+    const created = await server.inject({ method: 'POST', url: '/v1/conversations', payload: {} });
     id = created.json().id;
     expect(created.json().expect).toEqual({ type: 'text' });
   });
@@ -20,7 +20,7 @@ describe('healthcare intake over the conversation API', () => {
   });
 
   const say = async (text: string) => {
-    const response = await server.harken.app.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text } });
+    const response = await server.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text } });
     expect(response.statusCode).toBe(200);
     return response.json() as { reply: { text: string }; conversation: { status: string; data: Record<string, unknown> }; expect: unknown };
   };
@@ -64,11 +64,11 @@ describe('healthcare intake over the conversation API', () => {
     });
     expect(done.expect).toBeNull();
 
-    const after = await server.harken.app.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'hello?' } });
+    const after = await server.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: 'hello?' } });
     expect(after.statusCode).toBe(409);
     expect(after.json().error.code).toBe('conversation_ended');
 
-    const stored = (await server.harken.app.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json();
+    const stored = (await server.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json();
     expect(stored.status).toBe('completed');
     expect(stored.data.dateOfBirth).toBe('1982-03-05');
     expect(stored.messages).toHaveLength(1 + 2 * 11);

@@ -24,7 +24,7 @@ describe('HTTP voice APIs', () => {
   });
 
   const post = (url: string, payload: Buffer | string | object, contentType?: string) =>
-    server.harken.app.inject({ method: 'POST', url, payload: payload as never, ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
+    server.inject({ method: 'POST', url, payload: payload as never, ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
 
   it('transcribes real recordings sent as WAV, with word timings', async () => {
     const files = ['1089-134686-0001.wav', 'librivox-0880.wav', 'LJ002-0020.wav', 'goforward.wav'];
@@ -110,7 +110,7 @@ describe('HTTP voice APIs', () => {
     const second = await post(`/v1/voice-chat?conversationId=${body.conversationId}`, encodeWav(spoken('go forward ten meters')), 'audio/wav');
     expect(second.statusCode).toBe(200);
     expect(second.json().greeting).toBeNull();
-    const history = (await server.harken.app.inject({ method: 'GET', url: `/v1/conversations/${body.conversationId}` })).json();
+    const history = (await server.inject({ method: 'GET', url: `/v1/conversations/${body.conversationId}` })).json();
     expect(history.messages.filter((message: { source: string; role: string }) => message.role === 'user' && message.source === 'voice')).toHaveLength(2);
   });
 

@@ -11,6 +11,7 @@ interface CallFlags {
   conversation?: string;
   out?: string;
   json?: boolean;
+  apiKey?: string;
   waitMs: string;
 }
 
@@ -40,6 +41,7 @@ export const registerCallCommand = (program: Command): void => {
     .option('--conversation <id>', 'continue this conversation')
     .option('-o, --out <wav>', 'write the agent’s audio to this WAV file')
     .option('--wait-ms <ms>', 'after the file, how long to wait for the reply to finish', '20000')
+    .option('--api-key <key>', 'credentials: an API key (hk_…) or token; default $HARKEN_API_KEY')
     .option('--json', 'print events as JSON lines')
     .action(async (flags: CallFlags) => {
       let audio;
@@ -48,6 +50,7 @@ export const registerCallCommand = (program: Command): void => {
       } catch (error) {
         throw new CliError(`cannot read ${flags.file}: ${(error as Error).message}`, ExitCode.usage);
       }
+      const credentials = flags.apiKey ?? process.env.HARKEN_API_KEY;
       const print = (event: TimedEvent) => process.stdout.write(`${flags.json ? JSON.stringify(event) : describe(event)}\n`);
       let client: RealtimeClient;
       try {
@@ -55,6 +58,7 @@ export const registerCallCommand = (program: Command): void => {
           url: flags.url,
           sampleRate: audio.sampleRate,
           onEvent: print,
+          ...(credentials ? { credentials } : {}),
           ...(flags.agent ? { agent: flags.agent } : {}),
           ...(flags.conversation ? { conversationId: flags.conversation } : {}),
         });

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { EngineUnavailableError } from '../../engines/engine-errors.js';
+import { AdminInputError } from '../../security/admins.js';
+import { SecretError } from '../../security/server-secrets.js';
 import { createLogger } from '../../logging/logger.js';
 import { installGracefulShutdown } from '../../ops/shutdown.js';
 import { createHarken } from '../../runtime.js';
@@ -41,6 +43,7 @@ export const registerServeCommand = (program: Command): void => {
       } catch (error) {
         if (error instanceof DatabaseOpenError || error instanceof MigrationError) throw new CliError(error.message);
         if (error instanceof EngineUnavailableError) throw new CliError(`${error.message}; ${error.fix}`);
+        if (error instanceof SecretError || error instanceof AdminInputError) throw new CliError(error.message, ExitCode.usage);
         throw asCliError(error);
       }
       if (harken.migrations.applied.length > 0) logger.info({ migrations: harken.migrations.applied }, 'database schema created or upgraded');
@@ -60,6 +63,13 @@ export const registerServeCommand = (program: Command): void => {
           (config.server.docsEnabled ? ` — API docs at ${address}/docs` : '') +
           ` — data in ${config.data.dir}\n`,
       );
+      if (harken.setupCode) {
+        // For the person at this terminal only: stderr, never the log.
+        process.stderr.write(
+          `No admin yet. Create the first one with \`harken admin create <username>\`, or once with this setup code:\n` +
+            `  curl -X POST ${address}/v1/auth/setup -H 'content-type: application/json' -d '{"setupCode":"${harken.setupCode}","username":"admin","password":"…"}'\n`,
+        );
+      }
     });
 };
 

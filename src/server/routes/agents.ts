@@ -7,6 +7,7 @@ export const agentRoutes = (registry: AgentRegistry): FastifyPluginAsyncTypebox 
     app.get(
       '/v1/agents',
       {
+        config: { access: 'conversations' },
         schema: {
           summary: 'List the agents conversations can use',
           tags: ['agents'],

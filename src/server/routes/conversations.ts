@@ -30,6 +30,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
     app.post(
       '/v1/conversations',
       {
+        config: { access: 'conversations' },
         // A bodiless POST means "all defaults"; validate it as an empty object.
         preValidation: async (request) => {
           request.body ??= {};
@@ -58,6 +59,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
     app.get(
       '/v1/conversations',
       {
+        config: { access: 'conversations' },
         schema: {
           summary: 'List conversations',
           description: 'Most recently updated first. Pass nextCursor back as cursor for the next page.',
@@ -86,6 +88,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
     app.get(
       '/v1/conversations/:id',
       {
+        config: { access: 'conversations' },
         schema: {
           summary: 'Get a conversation with all its messages',
           tags: ['conversations'],
@@ -102,6 +105,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
     app.post(
       '/v1/conversations/:id/messages',
       {
+        config: { access: 'conversations' },
         schema: {
           summary: 'Send a message and get the agent’s reply',
           tags: ['conversations'],

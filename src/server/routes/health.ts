@@ -11,6 +11,7 @@ export const healthRoutes = (readiness: Readiness, version: string): FastifyPlug
       '/health',
       {
         logLevel: 'warn',
+        config: { access: 'authenticated', rateLimitExempt: true },
         schema: {
           summary: 'Liveness: the process is up and serving HTTP',
           tags: ['operations'],
@@ -24,6 +25,7 @@ export const healthRoutes = (readiness: Readiness, version: string): FastifyPlug
       '/ready',
       {
         logLevel: 'warn',
+        config: { access: 'authenticated', rateLimitExempt: true },
         schema: {
           summary: 'Readiness: every dependency (database, agents) answers',
           description: '503 names the failing checks in error.message and lists every check.',

@@ -89,6 +89,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     app.post(
       '/v1/transcribe',
       {
+        config: { access: 'transcribe' },
         schema: {
           summary: 'Transcribe speech',
           description: `Body: a WAV file (any common rate, resampled) or raw PCM s16 with ?sampleRate. Content types: ${AUDIO_TYPES.join(', ')}.`,
@@ -106,6 +107,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     app.post(
       '/v1/synthesize',
       {
+        config: { access: 'synthesize' },
         schema: {
           summary: 'Synthesise speech',
           description: 'Returns audio/wav (16-bit mono).',
@@ -130,6 +132,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     app.post(
       '/v1/voice-chat',
       {
+        config: { access: 'conversations', routeRateLimit: (settings) => settings.rateLimit.voiceChatPerMinute },
         schema: {
           summary: 'One spoken turn: audio in, transcript + reply text + reply audio out',
           description:

@@ -25,10 +25,17 @@ export const CloseCode = {
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
+  /** The server is at realtime.maxSessions. */
+  tryAgainLater: 1013,
   conversationNotFound: 4404,
   idleTimeout: 4408,
   conversationEnded: 4409,
+  /** This API key or account already has its maximum of concurrent sessions. */
+  callerSessionLimit: 4429,
 } as const;
+
+/** The subprotocol of realtime protocol v1; a client offering subprotocols must include it. */
+export const PROTOCOL_V1 = 'harken.v1';
 
 export class ProtocolError extends Error {
   constructor(readonly code: string, message: string, readonly closeCode: number = CloseCode.policyViolation) {

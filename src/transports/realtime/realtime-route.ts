@@ -5,7 +5,8 @@ import type { HarkenConfig } from '../../config/schema.js';
 import type { ConversationService } from '../../conversations/service.js';
 import type { VoiceEngines } from '../../engines/voice-engines.js';
 import { VoiceSession } from '../../session/voice-session.js';
-import { CloseCode } from './protocol.js';
+import type { Access } from '../../security/access.js';
+import { CloseCode, PROTOCOL_V1 } from './protocol.js';
 import { RealtimeConnection } from './realtime-connection.js';
 
 /** Live realtime connections, so shutdown can close them and tests can check none leak. */
@@ -35,13 +36,19 @@ export interface RealtimeRouteDependencies {
   readonly engines: VoiceEngines;
   readonly connections: RealtimeConnections;
   readonly logger: Logger;
+  readonly access: Access;
 }
 
 /** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
 export const registerRealtimeRoute = async (app: FastifyInstance, deps: RealtimeRouteDependencies): Promise<void> => {
   const { config } = deps;
   await app.register(websocket, {
-    options: { maxPayload: config.realtime.maxFrameBytes, perMessageDeflate: false },
+    options: {
+      maxPayload: config.realtime.maxFrameBytes,
+      perMessageDeflate: false,
+      // Never echo an offered token subprotocol back: answer with the protocol name or nothing.
+      handleProtocols: (offered) => (offered.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
+    },
     preClose: (done) => {
       deps.connections.closeAll('server shutting down');
       done();
@@ -51,6 +58,7 @@ export const registerRealtimeRoute = async (app: FastifyInstance, deps: Realtime
     '/v1/realtime',
     {
       websocket: true,
+      config: { access: 'realtime' },
       schema: {
         summary: 'Realtime voice conversation (WebSocket, protocol v1)',
         description: 'Upgrade to a WebSocket. First send {"type":"start","sampleRate":16000,"encoding":"pcm_s16le"}, then binary PCM frames. See the README for events and close codes.',
@@ -59,6 +67,19 @@ export const registerRealtimeRoute = async (app: FastifyInstance, deps: Realtime
     },
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id });
+      const caller = request.caller;
+      const actor = caller?.label ?? 'anonymous';
+      const slot = deps.access.sessions.acquire(actor, caller?.maxSessions ?? config.realtime.maxSessionsPerCaller);
+      if (!slot.ok) {
+        const server = slot.scope === 'server';
+        const message = server ? `the server is at its limit of ${slot.limit} concurrent sessions; try again later` : `these credentials already have ${slot.limit} concurrent sessions`;
+        socket.send(JSON.stringify({ type: 'error', code: server ? 'server_busy' : 'too_many_sessions', message }));
+        socket.close(server ? CloseCode.tryAgainLater : CloseCode.callerSessionLimit, message);
+        void deps.access.audit.record({ action: 'session.refused', outcome: 'failure', actor, ip: request.ip, details: { scope: slot.scope, limit: slot.limit } });
+        return;
+      }
+      const startedAt = Date.now();
+      void deps.access.audit.record({ action: 'session.started', outcome: 'success', actor, ip: request.ip, target: `session:${request.id}` });
       const connection = new RealtimeConnection(
         socket,
         (start, transport) =>
@@ -81,7 +102,11 @@ export const registerRealtimeRoute = async (app: FastifyInstance, deps: Realtime
           ),
         { idleTimeoutMs: config.realtime.idleTimeoutMs, pingIntervalMs: config.realtime.pingIntervalMs, maxBufferedBytes: config.realtime.maxBufferedBytes },
         logger,
-        (closed) => deps.connections.remove(closed),
+        (closed) => {
+          slot.release();
+          deps.connections.remove(closed);
+          void deps.access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: request.ip, target: `session:${request.id}`, details: { seconds: Math.round((Date.now() - startedAt) / 1000) } });
+        },
       );
       deps.connections.add(connection);
     },

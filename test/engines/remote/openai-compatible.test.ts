@@ -148,7 +148,7 @@ describe('OpenAI-compatible remote speech engines', () => {
       HARKEN_LOG_LEVEL: 'debug',
     });
     try {
-      const response = await server.harken.app.inject({ method: 'POST', url: '/v1/voice-chat?agent=echo', headers: { 'content-type': 'audio/wav' }, payload: encodeWav(recording('goforward.wav')) });
+      const response = await server.inject({ method: 'POST', url: '/v1/voice-chat?agent=echo', headers: { 'content-type': 'audio/wav' }, payload: encodeWav(recording('goforward.wav')) });
       expect(response.statusCode).toBe(200);
       expect(response.json().reply.text).toBe('You said: Go forward ten meters.');
       expect(decodeWav(Buffer.from(response.json().audio.base64, 'base64')).sampleRate).toBe(24_000);

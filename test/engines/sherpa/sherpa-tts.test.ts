@@ -75,7 +75,7 @@ describe('sherpa-onnx text to speech: Piper/VITS and Kokoro (plumbing model)', (
     cpSync(PLUMBING, modelDir, { recursive: true });
     const server = await startTestServer(dataDir, { ...voiceTestEnv(), HARKEN_TTS_ENGINE: 'sherpa', HARKEN_TTS_SHERPA_MODEL_DIR: modelDir });
     try {
-      const response = await server.harken.app.inject({ method: 'POST', url: '/v1/synthesize', payload: { text: 'Hello there.' } });
+      const response = await server.inject({ method: 'POST', url: '/v1/synthesize', payload: { text: 'Hello there.' } });
       expect(response.statusCode).toBe(200);
       expect(response.headers['content-type']).toBe('audio/wav');
       expect(response.rawPayload.length).toBeGreaterThan(44 + 2000);

@@ -1,0 +1,128 @@
+import type { Kysely } from 'kysely';
+import type { ApiKeyRow, HarkenDatabase } from '../store/tables.js';
+import { issueCredential, KEY_PREFIX, parseCredential, secretMatches } from './credentials.js';
+import type { Scope } from './scopes.js';
+
+export interface NewApiKey {
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  readonly expiresAt?: Date;
+  readonly rateLimitPerMinute?: number;
+  readonly maxSessions?: number;
+  readonly createdBy?: string;
+}
+
+export interface ApiKeyView {
+  readonly id: string;
+  readonly name: string;
+  readonly scopes: Scope[];
+  readonly createdAt: string;
+  readonly createdBy: string | null;
+  readonly expiresAt: string | null;
+  readonly revokedAt: string | null;
+  readonly lastUsedAt: string | null;
+  readonly usageCount: number;
+  readonly rateLimitPerMinute: number | null;
+  readonly maxSessions: number | null;
+  readonly status: 'active' | 'expired' | 'revoked';
+}
+
+/** Why a presented key was not accepted; the messages are safe to show the caller. */
+export type KeyCheck =
+  | { readonly ok: true; readonly key: ApiKeyView }
+  | { readonly ok: false; readonly reason: 'malformed' | 'unknown' | 'expired' | 'revoked'; readonly keyId?: string };
+
+const statusOf = (row: ApiKeyRow, now: Date): ApiKeyView['status'] => {
+  if (row.revoked_at) return 'revoked';
+  if (row.expires_at && Date.parse(row.expires_at) <= now.getTime()) return 'expired';
+  return 'active';
+};
+
+const toView = (row: ApiKeyRow, now: Date): ApiKeyView => ({
+  id: row.id,
+  name: row.name,
+  scopes: JSON.parse(row.scopes) as Scope[],
+  createdAt: row.created_at,
+  createdBy: row.created_by,
+  expiresAt: row.expires_at,
+  revokedAt: row.revoked_at,
+  lastUsedAt: row.last_used_at,
+  usageCount: row.usage_count,
+  rateLimitPerMinute: row.rate_limit_per_minute,
+  maxSessions: row.max_sessions,
+  status: statusOf(row, now),
+});
+
+export const looksLikeApiKey = (value: string): boolean => value.startsWith(`${KEY_PREFIX}_`);
+
+export class ApiKeyRepository {
+  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
+
+  /** Creates a key; the returned `key` string is the only time the secret exists outside the caller. */
+  async create(input: NewApiKey): Promise<{ key: string; view: ApiKeyView }> {
+    const issued = issueCredential(KEY_PREFIX);
+    const row: ApiKeyRow = {
+      id: issued.id,
+      name: input.name,
+      secret_hash: issued.secretHash,
+      scopes: JSON.stringify(input.scopes),
+      created_at: this.now().toISOString(),
+      created_by: input.createdBy ?? null,
+      expires_at: input.expiresAt?.toISOString() ?? null,
+      revoked_at: null,
+      last_used_at: null,
+      usage_count: 0,
+      rate_limit_per_minute: input.rateLimitPerMinute ?? null,
+      max_sessions: input.maxSessions ?? null,
+    };
+    await this.db.insertInto('api_keys').values(row).execute();
+    return { key: issued.credential, view: toView(row, this.now()) };
+  }
+
+  async list(): Promise<ApiKeyView[]> {
+    const rows = await this.db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+    const now = this.now();
+    return rows.map((row) => toView(row, now));
+  }
+
+  async get(id: string): Promise<ApiKeyView | undefined> {
+    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toView(row, this.now()) : undefined;
+  }
+
+  /** Revokes at once: every request looks the key up. Returns undefined for an unknown id. */
+  async revoke(id: string): Promise<ApiKeyView | undefined> {
+    await this.db.updateTable('api_keys').set({ revoked_at: this.now().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    return this.get(id);
+  }
+
+  /**
+   * Checks a presented key. The secret is compared before the key's state is revealed,
+   * so only its holder learns that a key is expired or revoked.
+   */
+  async verify(presented: string): Promise<KeyCheck> {
+    const parsed = parseCredential(presented, KEY_PREFIX);
+    if (!parsed) return { ok: false, reason: 'malformed' };
+    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', parsed.id).executeTakeFirst();
+    if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
+    const view = toView(row, this.now());
+    if (view.status !== 'active') return { ok: false, reason: view.status, keyId: row.id };
+    return { ok: true, key: view };
+  }
+
+  /** Looks a key up by id for token checks (the token proves the secret was held). */
+  async active(id: string): Promise<KeyCheck> {
+    const view = await this.get(id);
+    if (!view) return { ok: false, reason: 'unknown' };
+    if (view.status !== 'active') return { ok: false, reason: view.status, keyId: id };
+    return { ok: true, key: view };
+  }
+
+  async recordUse(id: string): Promise<void> {
+    await this.db
+      .updateTable('api_keys')
+      .set((eb) => ({ last_used_at: this.now().toISOString(), usage_count: eb('usage_count', '+', 1) }))
+      .where('id', '=', id)
+      .execute();
+  }
+}

@@ -1,0 +1,56 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Credential strings: `<prefix>_<id>_<secret>`. The id is public (shown in lists and
+ * logs, used to find the row); the secret is 32 random bytes, stored only as SHA-256
+ * (a slow hash adds nothing for 256-bit random secrets). Prefixes make leaked keys
+ * recognisable to secret scanners.
+ */
+export const KEY_PREFIX = 'hk';
+export const SERVICE_ACCOUNT_PREFIX = 'hksa';
+
+const SECRET_BYTES = 32;
+const ID_PATTERN = /^[a-z0-9]{12}$/;
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+export interface IssuedCredential {
+  readonly id: string;
+  /** The full string handed to the caller once. */
+  readonly credential: string;
+  readonly secretHash: string;
+}
+
+const newId = (): string => {
+  // 12 base-36 characters ≈ 62 bits: unique enough for ids, short enough to read out.
+  const bytes = randomBytes(12);
+  return Array.from(bytes, (byte) => (byte % 36).toString(36)).join('');
+};
+
+export const sha256Hex = (value: string): string => createHash('sha256').update(value, 'utf8').digest('hex');
+
+export const issueCredential = (prefix: string, id = newId()): IssuedCredential => {
+  const secret = randomBytes(SECRET_BYTES).toString('base64url');
+  return { id, credential: `${prefix}_${id}_${secret}`, secretHash: sha256Hex(secret) };
+};
+
+export type ParsedCredential = { readonly prefix: string; readonly id: string; readonly secret: string };
+
+/** Splits a presented credential; undefined when it is not shaped like one of ours. */
+export const parseCredential = (value: string, prefix: string): ParsedCredential | undefined => {
+  const parts = value.split('_');
+  if (parts.length < 3 || parts[0] !== prefix) return undefined;
+  const id = parts[1] as string;
+  const secret = parts.slice(2).join('_');
+  if (!ID_PATTERN.test(id) || !SECRET_PATTERN.test(secret)) return undefined;
+  return { prefix, id, secret };
+};
+
+/** Constant-time comparison of a presented secret with the stored hash. */
+export const secretMatches = (secret: string, storedHash: string): boolean => {
+  const presented = Buffer.from(sha256Hex(secret), 'hex');
+  const stored = Buffer.from(storedHash, 'hex');
+  return presented.length === stored.length && timingSafeEqual(presented, stored);
+};
+
+/** A random opaque token (sessions, CSRF, setup codes). */
+export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');

@@ -1,0 +1,103 @@
+import type { Kysely } from 'kysely';
+import type { HarkenDatabase, ServiceAccountRow } from '../store/tables.js';
+import { issueCredential, parseCredential, secretMatches, SERVICE_ACCOUNT_PREFIX } from './credentials.js';
+import type { Scope } from './scopes.js';
+
+export interface ServiceAccountView {
+  readonly id: string;
+  readonly name: string;
+  readonly permissions: Scope[];
+  readonly createdAt: string;
+  readonly rotatedAt: string | null;
+  readonly disabledAt: string | null;
+  readonly lastUsedAt: string | null;
+}
+
+export type ServiceAccountCheck =
+  | { readonly ok: true; readonly account: ServiceAccountView }
+  | { readonly ok: false; readonly reason: 'malformed' | 'unknown' | 'revoked'; readonly accountId?: string };
+
+const toView = (row: ServiceAccountRow): ServiceAccountView => ({
+  id: row.id,
+  name: row.name,
+  permissions: JSON.parse(row.permissions) as Scope[],
+  createdAt: row.created_at,
+  rotatedAt: row.rotated_at,
+  disabledAt: row.disabled_at,
+  lastUsedAt: row.last_used_at,
+});
+
+export const looksLikeServiceAccountSecret = (value: string): boolean => value.startsWith(`${SERVICE_ACCOUNT_PREFIX}_`);
+
+export class ServiceAccountNameTaken extends Error {}
+
+/** Machines (satellites, integrations) with named permissions and a secret that can be rotated. */
+export class ServiceAccountRepository {
+  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
+
+  async create(name: string, permissions: readonly Scope[]): Promise<{ secret: string; view: ServiceAccountView }> {
+    const existing = await this.db.selectFrom('service_accounts').select('id').where('name', '=', name).executeTakeFirst();
+    if (existing) throw new ServiceAccountNameTaken(`a service account named "${name}" already exists`);
+    const issued = issueCredential(SERVICE_ACCOUNT_PREFIX);
+    const row: ServiceAccountRow = {
+      id: issued.id,
+      name,
+      secret_hash: issued.secretHash,
+      permissions: JSON.stringify(permissions),
+      created_at: this.now().toISOString(),
+      rotated_at: null,
+      disabled_at: null,
+      last_used_at: null,
+    };
+    await this.db.insertInto('service_accounts').values(row).execute();
+    return { secret: issued.credential, view: toView(row) };
+  }
+
+  async list(): Promise<ServiceAccountView[]> {
+    const rows = await this.db.selectFrom('service_accounts').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+    return rows.map(toView);
+  }
+
+  async get(id: string): Promise<ServiceAccountView | undefined> {
+    const row = await this.db.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toView(row) : undefined;
+  }
+
+  /** A new secret; the old one stops working at once. Undefined for an unknown id. */
+  async rotate(id: string): Promise<{ secret: string; view: ServiceAccountView } | undefined> {
+    const issued = issueCredential(SERVICE_ACCOUNT_PREFIX, id);
+    const result = await this.db
+      .updateTable('service_accounts')
+      .set({ secret_hash: issued.secretHash, rotated_at: this.now().toISOString() })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return undefined;
+    const view = await this.get(id);
+    return view ? { secret: issued.credential, view } : undefined;
+  }
+
+  async disable(id: string): Promise<ServiceAccountView | undefined> {
+    await this.db.updateTable('service_accounts').set({ disabled_at: this.now().toISOString() }).where('id', '=', id).where('disabled_at', 'is', null).execute();
+    return this.get(id);
+  }
+
+  async verify(presented: string): Promise<ServiceAccountCheck> {
+    const parsed = parseCredential(presented, SERVICE_ACCOUNT_PREFIX);
+    if (!parsed) return { ok: false, reason: 'malformed' };
+    const row = await this.db.selectFrom('service_accounts').selectAll().where('id', '=', parsed.id).executeTakeFirst();
+    if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
+    if (row.disabled_at) return { ok: false, reason: 'revoked', accountId: row.id };
+    return { ok: true, account: toView(row) };
+  }
+
+  async active(id: string): Promise<ServiceAccountCheck> {
+    const view = await this.get(id);
+    if (!view) return { ok: false, reason: 'unknown' };
+    if (view.disabledAt) return { ok: false, reason: 'revoked', accountId: id };
+    return { ok: true, account: view };
+  }
+
+  async recordUse(id: string): Promise<void> {
+    await this.db.updateTable('service_accounts').set({ last_used_at: this.now().toISOString() }).where('id', '=', id).execute();
+  }
+}
