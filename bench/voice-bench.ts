@@ -60,8 +60,8 @@ const startServer = async (): Promise<{ harken: Harken; url: string; dataDir: st
       // The bench measures voice, not the limits: lift them above what it drives.
       HARKEN_REALTIME_MAX_SESSIONS: '1000',
       HARKEN_REALTIME_MAX_SESSIONS_PER_CALLER: '1000',
-      HARKEN_RATE_LIMIT_PER_MINUTE: '1000000',
-      HARKEN_RATE_LIMIT_PER_IP_PER_MINUTE: '1000000',
+      HARKEN_RATE_LIMIT_REQUESTS: '1000000',
+      HARKEN_RATE_LIMIT_REQUESTS_PER_IP: '1000000',
     },
   });
   const harken = await createHarken(config, createLogger({ level: 'warn', format: 'json' }));

@@ -163,9 +163,10 @@ export const ConfigSchema = Type.Object(
     rateLimit: section(
       {
         enabled: Type.Boolean({ default: true, description: 'Enforce request rate limits.' }),
-        perMinute: Type.Integer({ default: 60, minimum: 1, description: 'Requests per minute per caller (API key, service account, admin session; the client address when unauthenticated). A key may have its own limit.' }),
-        perIpPerMinute: Type.Integer({ default: 600, minimum: 1, description: 'Requests per minute from one client address, whatever the credentials.' }),
-        voiceChatPerMinute: Type.Integer({ default: 10, minimum: 1, description: 'POST /v1/voice-chat requests per minute per caller.' }),
+        windowSeconds: Type.Integer({ default: 60, minimum: 1, maximum: 86_400, description: 'Length of a rate-limit window.' }),
+        requests: Type.Integer({ default: 60, minimum: 1, description: 'Requests per window per caller (API key, service account, admin session; the client address when unauthenticated). A key may have its own limit.' }),
+        requestsPerIp: Type.Integer({ default: 600, minimum: 1, description: 'Requests per window from one client address, whatever the credentials.' }),
+        voiceChatRequests: Type.Integer({ default: 10, minimum: 1, description: 'POST /v1/voice-chat requests per window per caller.' }),
       },
       'Request rate limits (RateLimit-* headers; 429 with Retry-After when exceeded). Counted in memory per server.',
     ),

@@ -45,7 +45,7 @@ export const createAccess = (config: HarkenConfig, database: Database, logger: L
     tokens,
     authenticator: new Authenticator(keys, accounts, admins, tokens),
     audit: new AuditLog(database.kysely, logger, now),
-    rateLimits: new RateLimits(),
+    rateLimits: new RateLimits(config.rateLimit.windowSeconds),
     loginGuard: new LoginGuard({
       maxFailuresPerAccount: config.auth.loginMaxFailures,
       maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,

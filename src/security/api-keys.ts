@@ -7,7 +7,7 @@ export interface NewApiKey {
   readonly name: string;
   readonly scopes: readonly Scope[];
   readonly expiresAt?: Date;
-  readonly rateLimitPerMinute?: number;
+  readonly rateLimit?: number;
   readonly maxSessions?: number;
   readonly createdBy?: string;
 }
@@ -22,7 +22,7 @@ export interface ApiKeyView {
   readonly revokedAt: string | null;
   readonly lastUsedAt: string | null;
   readonly usageCount: number;
-  readonly rateLimitPerMinute: number | null;
+  readonly rateLimit: number | null;
   readonly maxSessions: number | null;
   readonly status: 'active' | 'expired' | 'revoked';
 }
@@ -48,7 +48,7 @@ const toView = (row: ApiKeyRow, now: Date): ApiKeyView => ({
   revokedAt: row.revoked_at,
   lastUsedAt: row.last_used_at,
   usageCount: row.usage_count,
-  rateLimitPerMinute: row.rate_limit_per_minute,
+  rateLimit: row.rate_limit,
   maxSessions: row.max_sessions,
   status: statusOf(row, now),
 });
@@ -72,7 +72,7 @@ export class ApiKeyRepository {
       revoked_at: null,
       last_used_at: null,
       usage_count: 0,
-      rate_limit_per_minute: input.rateLimitPerMinute ?? null,
+      rate_limit: input.rateLimit ?? null,
       max_sessions: input.maxSessions ?? null,
     };
     await this.db.insertInto('api_keys').values(row).execute();

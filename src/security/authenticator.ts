@@ -13,7 +13,7 @@ export interface Caller {
   readonly scopes: readonly Scope[];
   /** How the credentials arrived; session callers must also pass the CSRF check. */
   readonly via: 'secret' | 'token' | 'session';
-  readonly rateLimitPerMinute?: number;
+  readonly rateLimit?: number;
   readonly maxSessions?: number;
   /** Session callers: hash of the session's CSRF token. */
   readonly csrfHash?: string;
@@ -45,7 +45,7 @@ const keyCaller = (key: ApiKeyView, via: Caller['via'], scopes: readonly Scope[]
   label: `key:${key.id}`,
   scopes,
   via,
-  ...(key.rateLimitPerMinute !== null ? { rateLimitPerMinute: key.rateLimitPerMinute } : {}),
+  ...(key.rateLimit !== null ? { rateLimit: key.rateLimit } : {}),
   ...(key.maxSessions !== null ? { maxSessions: key.maxSessions } : {}),
 });
 

@@ -6,7 +6,8 @@ export interface Bucket {
   readonly name: string;
   /** Who is counted (key id, IP). */
   readonly key: string;
-  readonly perMinute: number;
+  /** Requests allowed per window. */
+  readonly limit: number;
 }
 
 export interface RateDecision {
@@ -20,17 +21,19 @@ export interface RateDecision {
 }
 
 /**
- * Fixed one-minute windows counted in memory (rate-limiter-flexible). The store sits behind
+ * Fixed windows counted in memory (rate-limiter-flexible). The store sits behind
  * this class so a shared one (Redis) can replace it when Harken runs on several machines.
  */
 export class RateLimits {
   private readonly limiters = new Map<string, RateLimiterMemory>();
 
+  constructor(readonly windowSeconds: number) {}
+
   private limiter(bucket: Bucket): RateLimiterMemory {
-    const id = `${bucket.name}@${bucket.perMinute}`;
+    const id = `${bucket.name}@${bucket.limit}`;
     let limiter = this.limiters.get(id);
     if (!limiter) {
-      limiter = new RateLimiterMemory({ keyPrefix: id, points: bucket.perMinute, duration: 60 });
+      limiter = new RateLimiterMemory({ keyPrefix: id, points: bucket.limit, duration: this.windowSeconds });
       this.limiters.set(id, limiter);
     }
     return limiter;
@@ -54,7 +57,7 @@ export class RateLimits {
         bucket,
         remaining: Math.max(0, result.remainingPoints),
         resetSeconds: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
-        firstRefusal: !allowed && result.consumedPoints === bucket.perMinute + 1,
+        firstRefusal: !allowed && result.consumedPoints === bucket.limit + 1,
       };
       if (!tightest || (tightest.allowed && (!allowed || decision.remaining < tightest.remaining))) tightest = decision;
     }

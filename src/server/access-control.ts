@@ -11,15 +11,26 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route. Routes without it need `admin` (secure default). */
     access?: Access;
-    /** A tighter per-caller limit for this route, requests per minute. */
+    /** A tighter per-caller limit for this route, requests per rate-limit window. */
     routeRateLimit?: (config: HarkenConfig) => number;
     /** Health probes are not rate limited. */
     rateLimitExempt?: boolean;
+  }
+  interface FastifyInstance {
+    /** Every route with the access it requires, for audits and the auth-matrix test. */
+    readonly accessTable: RouteAccess[];
   }
   interface FastifyRequest {
     /** Set once credentials were checked; undefined on public routes. */
     caller?: Caller;
   }
+}
+
+export interface RouteAccess {
+  readonly method: string;
+  readonly url: string;
+  readonly access: Access;
+  readonly websocket: boolean;
 }
 
 export const SESSION_COOKIE = 'harken_session';
@@ -72,36 +83,45 @@ const deny = (reply: FastifyReply, status: number, code: string, message: string
  */
 export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig, access: AccessServices): void => {
   const publicPaths = config.auth.publicPaths.split(',').map((path) => path.trim()).filter(Boolean);
+  const accessOf = (url: string, declared: Access | undefined): Access => (isPublicPath(url, publicPaths) ? 'public' : (declared ?? 'admin'));
+
+  const table: RouteAccess[] = [];
+  app.decorate('accessTable', table);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      table.push({ method, url: route.url, access: accessOf(route.url, route.config?.access), websocket: route.websocket === true });
+    }
+  });
 
   const limit = async (request: FastifyRequest, reply: FastifyReply, buckets: Bucket[], actor: string): Promise<boolean> => {
     if (!config.rateLimit.enabled || buckets.length === 0) return true;
     const decision = await access.rateLimits.consume(buckets);
     if (!decision) return true;
-    reply.header('ratelimit-limit', decision.bucket.perMinute);
+    reply.header('ratelimit-limit', decision.bucket.limit);
     reply.header('ratelimit-remaining', decision.remaining);
     reply.header('ratelimit-reset', decision.resetSeconds);
-    reply.header('ratelimit-policy', `${decision.bucket.perMinute};w=60`);
+    reply.header('ratelimit-policy', `${decision.bucket.limit};w=${config.rateLimit.windowSeconds}`);
     if (decision.allowed) return true;
     reply.header('retry-after', decision.resetSeconds);
     if (decision.firstRefusal) {
-      void access.audit.record({ action: 'rate_limit.hit', outcome: 'failure', actor, ip: request.ip, details: { bucket: decision.bucket.name, limit: decision.bucket.perMinute } });
+      void access.audit.record({ action: 'rate_limit.hit', outcome: 'failure', actor, ip: request.ip, details: { bucket: decision.bucket.name, limit: decision.bucket.limit } });
     }
-    deny(reply, 429, 'rate_limited', `too many requests (${decision.bucket.name}: ${decision.bucket.perMinute} per minute); retry in ${decision.resetSeconds} s`);
+    deny(reply, 429, 'rate_limited', `too many requests (${decision.bucket.name}: ${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s); retry in ${decision.resetSeconds} s`);
     return false;
   };
 
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions;
     const path = pathOf(request.url);
-    const declared: Access = route.config?.access ?? 'admin';
-    const effective: Access = isPublicPath(path, publicPaths) ? 'public' : declared;
+    const effective = accessOf(path, route.config?.access);
     const exempt = route.config?.rateLimitExempt === true;
     const routeKey = route.url ?? path;
 
-    if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: request.ip, perMinute: config.rateLimit.perIpPerMinute }], 'anonymous'))) return reply;
+    if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: request.ip, limit: config.rateLimit.requestsPerIp }], 'anonymous'))) return reply;
     if (effective === 'public') {
       const routeLimit = route.config?.routeRateLimit?.(config);
-      if (!exempt && !(await limit(request, reply, [{ name: 'caller', key: `ip:${request.ip}`, perMinute: config.rateLimit.perMinute }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${request.ip}`, perMinute: routeLimit }] : [])], 'anonymous'))) return reply;
+      if (!exempt && !(await limit(request, reply, [{ name: 'caller', key: `ip:${request.ip}`, limit: config.rateLimit.requests }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${request.ip}`, limit: routeLimit }] : [])], 'anonymous'))) return reply;
       return;
     }
 
@@ -114,8 +134,8 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     }
     const caller = result.caller;
     const routeLimit = route.config?.routeRateLimit?.(config);
-    const buckets: Bucket[] = [{ name: 'caller', key: caller.label, perMinute: caller.rateLimitPerMinute ?? config.rateLimit.perMinute }];
-    if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, perMinute: routeLimit });
+    const buckets: Bucket[] = [{ name: 'caller', key: caller.label, limit: caller.rateLimit ?? config.rateLimit.requests }];
+    if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, limit: routeLimit });
     if (!(await limit(request, reply, buckets, caller.label))) return reply;
 
     if (effective !== 'authenticated' && !grants(caller.scopes, effective)) {

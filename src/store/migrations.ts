@@ -72,7 +72,7 @@ export const migrations: Record<string, Migration> = {
         .addColumn('revoked_at', 'text')
         .addColumn('last_used_at', 'text')
         .addColumn('usage_count', 'integer', (column) => column.notNull().defaultTo(0))
-        .addColumn('rate_limit_per_minute', 'integer')
+        .addColumn('rate_limit', 'integer')
         .addColumn('max_sessions', 'integer')
         .execute();
       await db.schema

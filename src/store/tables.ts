@@ -64,8 +64,8 @@ export interface ApiKeysTable {
   revoked_at: string | null;
   last_used_at: string | null;
   usage_count: ColumnType<number, number | undefined, number>;
-  /** Requests per minute for this key; null uses the general limit. */
-  rate_limit_per_minute: number | null;
+  /** Requests per rate-limit window for this key; null uses rateLimit.requests. */
+  rate_limit: number | null;
   /** Concurrent realtime sessions for this key; null uses the general limit. */
   max_sessions: number | null;
 }

@@ -28,7 +28,7 @@ export interface TestServer {
   /** app.inject with the test's API key (a request's own authorization header wins). */
   inject(options: InjectOptions): Promise<LightMyRequestResponse>;
   /** Creates another key, e.g. with fewer scopes. */
-  createKey(scopes: Scope[], extra?: { expiresAt?: Date; rateLimitPerMinute?: number; maxSessions?: number }): Promise<string>;
+  createKey(scopes: Scope[], extra?: { expiresAt?: Date; rateLimit?: number; maxSessions?: number }): Promise<string>;
 }
 
 /**
@@ -36,9 +36,9 @@ export interface TestServer {
  * set their own.
  */
 const FEATURE_TEST_LIMITS = {
-  HARKEN_RATE_LIMIT_PER_MINUTE: '100000',
-  HARKEN_RATE_LIMIT_PER_IP_PER_MINUTE: '100000',
-  HARKEN_RATE_LIMIT_VOICE_CHAT_PER_MINUTE: '100000',
+  HARKEN_RATE_LIMIT_REQUESTS: '100000',
+  HARKEN_RATE_LIMIT_REQUESTS_PER_IP: '100000',
+  HARKEN_RATE_LIMIT_VOICE_CHAT_REQUESTS: '100000',
 };
 
 /** A real in-process Harken on a temp data dir (real SQLite file), driven with app.inject. */

@@ -18,7 +18,7 @@ export const registerKeysCommand = (program: Command): void => {
     .requiredOption('--name <name>', 'what the key is for')
     .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(', ')}`)
     .option('--expires-in <duration>', 'e.g. 90m, 12h, 30d (default: never)')
-    .option('--rate-limit <perMinute>', 'requests per minute for this key (default: rateLimit.perMinute)')
+    .option('--rate-limit <requests>', 'requests per rate-limit window for this key (default: rateLimit.requests)')
     .option('--max-sessions <n>', 'concurrent realtime sessions (default: realtime.maxSessionsPerCaller)')
     .option('--json', 'machine-readable output')
     .action(async (options: ConfigFlags & { name: string; scopes: string; expiresIn?: string; rateLimit?: string; maxSessions?: string; json?: boolean }) => {
@@ -30,7 +30,7 @@ export const registerKeysCommand = (program: Command): void => {
           scopes,
           createdBy: store.actor,
           ...(options.expiresIn ? { expiresAt: expiryOption(options.expiresIn) } : {}),
-          ...(options.rateLimit ? { rateLimitPerMinute: positiveIntegerOption('--rate-limit', options.rateLimit) } : {}),
+          ...(options.rateLimit ? { rateLimit: positiveIntegerOption('--rate-limit', options.rateLimit) } : {}),
           ...(options.maxSessions ? { maxSessions: positiveIntegerOption('--max-sessions', options.maxSessions) } : {}),
         });
         await store.audit.record({ action: 'key.created', outcome: 'success', actor: store.actor, target: `key:${result.view.id}`, details: { name: options.name, scopes } });

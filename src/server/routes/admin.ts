@@ -21,7 +21,7 @@ const KeyView = Type.Object({
   revokedAt: Nullable(Type.String()),
   lastUsedAt: Nullable(Type.String()),
   usageCount: Type.Integer(),
-  rateLimitPerMinute: Nullable(Type.Integer()),
+  rateLimit: Nullable(Type.Integer()),
   maxSessions: Nullable(Type.Integer()),
 });
 
@@ -63,7 +63,7 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
               name: Type.String({ minLength: 1, maxLength: 100 }),
               scopes: Type.Array(ScopeName, { minItems: 1, uniqueItems: true }),
               expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
-              rateLimitPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+              rateLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
               maxSessions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
             },
             { additionalProperties: false },
@@ -72,7 +72,7 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
         },
       },
       async (request, reply) => {
-        const { name, scopes, expiresAt, rateLimitPerMinute, maxSessions } = request.body;
+        const { name, scopes, expiresAt, rateLimit, maxSessions } = request.body;
         const expires = expiresAt ? new Date(expiresAt) : undefined;
         if (expires && expires.getTime() <= Date.now()) throw new HarkenError(400, 'invalid_request', 'body.expiresAt must be in the future');
         const created = await access.keys.create({
@@ -80,7 +80,7 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
           scopes,
           createdBy: request.caller?.label,
           ...(expires ? { expiresAt: expires } : {}),
-          ...(rateLimitPerMinute ? { rateLimitPerMinute } : {}),
+          ...(rateLimit ? { rateLimit } : {}),
           ...(maxSessions ? { maxSessions } : {}),
         });
         await access.audit.record({ action: 'key.created', outcome: 'success', actor: request.caller?.label, target: `key:${created.view.id}`, ip: request.ip, details: { name, scopes } });

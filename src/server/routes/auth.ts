@@ -161,18 +161,20 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
       '/v1/auth/token',
       {
         config: { access: 'authenticated' },
+        // A bodiless POST asks for a token with every scope of the credential and the default lifetime.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
         schema: {
           summary: 'Exchange an API key, service account secret or admin session for a short-lived token',
           description: `The token (a JWT) goes in "Authorization: Bearer …" or, for browsers opening /v1/realtime, as the WebSocket subprotocol "${TOKEN_SUBPROTOCOL_PREFIX}<token>" next to "harken.v1". It dies with the credential it came from.`,
           tags: ['auth'],
-          body: Type.Optional(
-            Type.Object(
-              {
-                scopes: Type.Optional(Type.Array(ScopeName, { minItems: 1, uniqueItems: true, description: 'Narrow the token to these scopes (default: all the credential has).' })),
-                ttlSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: config.auth.tokenMaxTtlSeconds, description: `Lifetime (default ${config.auth.tokenTtlSeconds}).` })),
-              },
-              { additionalProperties: false },
-            ),
+          body: Type.Object(
+            {
+              scopes: Type.Optional(Type.Array(ScopeName, { minItems: 1, uniqueItems: true, description: 'Narrow the token to these scopes (default: all the credential has).' })),
+              ttlSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: config.auth.tokenMaxTtlSeconds, description: `Lifetime (default ${config.auth.tokenTtlSeconds}).` })),
+            },
+            { additionalProperties: false },
           ),
           response: {
             201: Type.Object({ token: Type.String(), tokenType: Type.Literal('Bearer'), expiresAt: Type.String({ format: 'date-time' }), expiresIn: Type.Integer(), scopes: Type.Array(Type.String()) }),
@@ -184,10 +186,10 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
         const caller = request.caller!;
         if (caller.via === 'token') throw new HarkenError(403, 'token_not_allowed', 'a token cannot mint tokens; use the API key, service account secret or login session');
         const held = caller.scopes.includes('admin') ? [...SCOPES] : [...caller.scopes];
-        const wanted: Scope[] = request.body?.scopes ?? [...caller.scopes];
+        const wanted: Scope[] = request.body.scopes ?? [...caller.scopes];
         const missing = wanted.filter((scope) => !held.includes(scope));
         if (missing.length > 0) throw new HarkenError(403, 'insufficient_scope', `these credentials cannot grant: ${missing.join(', ')}`);
-        const ttl = request.body?.ttlSeconds ?? config.auth.tokenTtlSeconds;
+        const ttl = request.body.ttlSeconds ?? config.auth.tokenTtlSeconds;
         const kind = caller.kind === 'api-key' ? 'key' : caller.kind;
         const issued = await access.tokens.issue({ kind, id: caller.id }, wanted, ttl);
         await access.audit.record({ action: 'token.issued', outcome: 'success', actor: caller.label, ip: request.ip, details: { scopes: wanted, ttlSeconds: ttl } });

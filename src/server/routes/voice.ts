@@ -132,7 +132,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     app.post(
       '/v1/voice-chat',
       {
-        config: { access: 'conversations', routeRateLimit: (settings) => settings.rateLimit.voiceChatPerMinute },
+        config: { access: 'conversations', routeRateLimit: (settings) => settings.rateLimit.voiceChatRequests },
         schema: {
           summary: 'One spoken turn: audio in, transcript + reply text + reply audio out',
           description:
