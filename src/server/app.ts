@@ -18,7 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { validatorCompiler } from './validation.js';
 import { voiceRoutes } from './routes/voice.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
-import { registerRealtimeRoute, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
+import { registerRealtimeRoute, registerWebSocketSupport, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
 import type { Access } from '../security/access.js';
 import type { SetupCode } from '../security/setup-code.js';
 import { registerAccessControl } from './access-control.js';
@@ -79,6 +79,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     },
     hsts: deps.config.server.environment === 'production',
   });
+  if (deps.voice) await registerWebSocketSupport(app, deps.config, deps.voice.connections);
   registerAccessControl(app, deps.config, deps.access);
 
   if (deps.config.server.docsEnabled) {
@@ -113,7 +114,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(conversationRoutes(deps.conversations));
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
-    await registerRealtimeRoute(app, {
+    registerRealtimeRoute(app, {
       config: deps.config,
       conversations: deps.conversations,
       engines: deps.voice.engines,

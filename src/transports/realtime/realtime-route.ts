@@ -39,9 +39,11 @@ export interface RealtimeRouteDependencies {
   readonly access: Access;
 }
 
-/** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
-export const registerRealtimeRoute = async (app: FastifyInstance, deps: RealtimeRouteDependencies): Promise<void> => {
-  const { config } = deps;
+/**
+ * The WebSocket plugin. Registered before access control, so that its hooks know an upgrade
+ * request even when access control answers it (the refused socket is then closed).
+ */
+export const registerWebSocketSupport = async (app: FastifyInstance, config: HarkenConfig, connections: RealtimeConnections): Promise<void> => {
   await app.register(websocket, {
     options: {
       maxPayload: config.realtime.maxFrameBytes,
@@ -50,10 +52,15 @@ export const registerRealtimeRoute = async (app: FastifyInstance, deps: Realtime
       handleProtocols: (offered) => (offered.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
     },
     preClose: (done) => {
-      deps.connections.closeAll('server shutting down');
+      connections.closeAll('server shutting down');
       done();
     },
   });
+};
+
+/** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
+export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteDependencies): void => {
+  const { config } = deps;
   app.get(
     '/v1/realtime',
     {
