@@ -16,8 +16,8 @@ export interface CliResult {
 }
 
 /** Runs the built CLI to completion. */
-export const runCli = (args: string[], options: { cwd: string; env?: Record<string, string> }): CliResult => {
-  const result = spawnSync(process.execPath, [HARKEN_BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), encoding: 'utf8', timeout: 30_000 });
+export const runCli = (args: string[], options: { cwd: string; env?: Record<string, string>; input?: string }): CliResult => {
+  const result = spawnSync(process.execPath, [HARKEN_BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env ?? {}), encoding: 'utf8', timeout: 30_000, input: options.input ?? '' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 };
 

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { chmodSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
@@ -41,7 +41,6 @@ describe('hardening', () => {
     const file = join(dataDir, 'secrets', 'token-signing.key');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, 'secrets')).mode & 0o777).toBe(0o700);
-    const { readFileSync } = await import('node:fs');
     const secret = readFileSync(file, 'utf8').trim();
     expect(secret.length).toBeGreaterThanOrEqual(64);
     expect(server.logs.text).toContain('generated the token signing key');
