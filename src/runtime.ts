@@ -48,6 +48,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   const agents = createAgentRegistry({ defaultAgent: config.agents.default, flowsDir: config.agents.flowsDir || undefined, ...(now ? { now } : {}) });
   const database = openDatabase(config);
   let engines: VoiceEngines | undefined;
+  let purgeTimer: NodeJS.Timeout | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
@@ -61,7 +62,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       if (purged > 0) logger.info({ purged, retentionDays: config.audit.retentionDays }, 'old audit events deleted');
     };
     await purgeOld();
-    const purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'audit purge failed')), AUDIT_PURGE_INTERVAL_MS);
+    purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'audit purge failed')), AUDIT_PURGE_INTERVAL_MS);
     purgeTimer.unref();
     const readiness = new Readiness();
     readiness.add('database', () => database.ping());
@@ -95,6 +96,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       },
     };
   } catch (error) {
+    clearInterval(purgeTimer);
     await engines?.close();
     await database.close();
     throw error;

@@ -75,6 +75,8 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
         baseUri: ["'none'"],
         frameAncestors: ["'none'"],
         formAction: ["'self'"],
+        // Only behind HTTPS: on plain HTTP (a LAN address) it would break every subresource.
+        upgradeInsecureRequests: deps.config.server.environment === 'production' ? [] : null,
       },
     },
     hsts: deps.config.server.environment === 'production',
@@ -104,7 +106,11 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
         security: [{ bearer: [] }, { session: [] }],
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      staticCSP: true,
+      transformStaticCSP: (header) => (deps.config.server.environment === 'production' ? header : header.replace(/\s*upgrade-insecure-requests;?/, '')),
+    });
   }
 
   await app.register(healthRoutes(deps.readiness, VERSION));

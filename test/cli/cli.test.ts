@@ -12,8 +12,14 @@ describe('harken CLI', () => {
     const cwd = tempDir();
     const server = await startCliServer({ cwd });
     try {
-      expect(server.stderr()).toMatch(/^Harken \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+ — API docs at .*\/docs — data in .*\/data\n$/);
+      for (let wait = 0; wait < 50 && !server.stderr().includes('setup code'); wait += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      // The URL, then (no admin yet) the one-time way to create the first admin.
+      expect(server.stderr()).toMatch(
+        /^Harken \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+ — API docs at .*\/docs — data in .*\/data\nNo admin yet\. Create the first one with `harken admin create <username>`, or once with this setup code:\n {2}curl -X POST http:\/\/127\.0\.0\.1:\d+\/v1\/auth\/setup .*\n$/,
+      );
       expect(statSync(join(cwd, 'data')).mode & 0o777).toBe(0o700);
+      // Its own secrets, owner-only.
+      expect(statSync(join(cwd, 'data', 'secrets', 'token-signing.key')).mode & 0o777).toBe(0o600);
       expect(existsSync(join(cwd, 'data', 'harken.db'))).toBe(true);
       const ready = await fetch(`${server.url}/ready`);
       expect(ready.status).toBe(200);

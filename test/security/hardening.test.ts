@@ -91,6 +91,8 @@ describe('hardening', () => {
     for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) expect(csp).toContain(directive);
     expect(csp).not.toContain('unsafe-inline');
     expect(health.headers['strict-transport-security']).toBeUndefined();
+    // Plain-HTTP deployments (a LAN address) must not have their subresources upgraded to HTTPS.
+    expect(csp).not.toContain('upgrade-insecure-requests');
 
     const docs = await server.harken.app.inject({ method: 'GET', url: '/docs' });
     expect(docs.statusCode).toBe(200);
@@ -99,8 +101,11 @@ describe('hardening', () => {
     const docsCsp = String(docs.headers['content-security-policy']);
     expect(docsCsp).toMatch(/script-src 'self' ;/);
     expect(docsCsp).not.toContain('unsafe');
+    expect(docsCsp).not.toContain('upgrade-insecure-requests');
     const production = await start({ HARKEN_SERVER_ENVIRONMENT: 'production', HARKEN_AUTH_TOKEN_SECRET: STRONG_SECRET });
-    expect((await production.harken.app.inject({ method: 'GET', url: '/health' })).headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    const secured = await production.harken.app.inject({ method: 'GET', url: '/health' });
+    expect(secured.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    expect(secured.headers['content-security-policy']).toContain('upgrade-insecure-requests');
   });
 
   it('refuses oversized header blocks with 431 and oversized bodies with 413, without stack traces', async () => {
