@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Value } from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
-import { ConfigSchema, type HarkenConfig } from './schema.js';
+import { ConfigSchema, SECRET, type HarkenConfig } from './schema.js';
 import {
   allowedValues,
   closestName,
@@ -61,6 +61,21 @@ const readConfigFile = (path: string): Layer => {
     throw new ConfigError([{ setting: 'config file', source: path, message: 'must be a mapping of sections, e.g. `server: { port: 8080 }`' }]);
   }
   return parsed as Layer;
+};
+
+/** Secrets may live in a config file only if no other user can read it. */
+const refuseReadableSecrets = (layer: Layer, path: string): void => {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  const secrets = settingDescriptors.filter((descriptor) => (descriptor.schema as Record<string, unknown>)[SECRET] && layer[descriptor.section]?.[descriptor.key]);
+  if (secrets.length === 0) return;
+  throw new ConfigError(
+    secrets.map((descriptor) => ({
+      setting: descriptor.path,
+      source: path,
+      message: `is a secret in a file other users can read (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path}, or set ${descriptor.envName} instead`,
+    })),
+  );
 };
 
 const readEnv = (env: NodeJS.ProcessEnv): { layer: Layer; issues: ConfigIssue[] } => {
@@ -170,7 +185,9 @@ export const loadConfig = (options: LoadConfigOptions = {}): HarkenConfig => {
   if (configPath) {
     const absolute = resolve(cwd, configPath);
     sources.set('*file*', absolute);
-    mergeLayer(merged, readConfigFile(absolute), () => absolute, sources);
+    const fileLayer = readConfigFile(absolute);
+    refuseReadableSecrets(fileLayer, absolute);
+    mergeLayer(merged, fileLayer, () => absolute, sources);
   }
   const fromEnv = readEnv(env);
   mergeLayer(merged, fromEnv.layer, envSource, sources);

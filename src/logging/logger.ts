@@ -1,4 +1,21 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
+import { maskIp } from '../security/ip-mask.js';
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+/** Request lines carry a masked client address (IPv4 /24, IPv6 /48) and no port. */
+const requestSerializer = (request: LoggedRequest) => ({
+  method: request.method,
+  url: request.url,
+  host: request.host,
+  remoteAddress: maskIp(request.ip ?? request.socket?.remoteAddress),
+});
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
@@ -30,6 +47,7 @@ export const createLogger = (settings: LoggerSettings): Logger => {
   const options: LoggerOptions = {
     level: settings.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { req: requestSerializer },
     base: { service: 'harken' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
@@ -65,6 +65,23 @@ describe('loadConfig', () => {
     const config = loadConfig({ configPath: file, env: { HARKEN_SERVER_PORT: '7001' }, overrides: { 'log.level': 'error' }, cwd: dir });
     expect(config.server).toMatchObject({ port: 7001, host: '0.0.0.0' });
     expect(config.log.level).toBe('error');
+  });
+
+  it('takes secrets from a config file only when other users cannot read it', () => {
+    const dir = tempDir();
+    const file = join(dir, 'harken.yaml');
+    writeFileSync(file, 'auth:\n  tokenSecret: q7Vt2mXk9PzR4wLb8NcY3hJs6FgD1aQe5uTiO0pZ\nstt:\n  openaiApiKey: sk-test\n');
+    chmodSync(file, 0o644);
+    expect(issuesOf(() => loadConfig({ configPath: file, env: {}, cwd: dir }))).toEqual([
+      { setting: 'stt.openaiApiKey', source: file, message: `is a secret in a file other users can read (mode 0644); run chmod 600 ${file}, or set HARKEN_STT_OPENAI_API_KEY instead` },
+      { setting: 'auth.tokenSecret', source: file, message: `is a secret in a file other users can read (mode 0644); run chmod 600 ${file}, or set HARKEN_AUTH_TOKEN_SECRET instead` },
+    ]);
+    chmodSync(file, 0o600);
+    expect(loadConfig({ configPath: file, env: {}, cwd: dir }).auth.tokenSecret).toMatch(/^q7Vt/);
+    // A readable file without secrets is fine.
+    writeFileSync(file, 'server:\n  port: 7000\n');
+    chmodSync(file, 0o644);
+    expect(loadConfig({ configPath: file, env: {}, cwd: dir }).server.port).toBe(7000);
   });
 
   it('reads a JSON config file named by HARKEN_CONFIG', () => {

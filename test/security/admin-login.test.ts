@@ -112,6 +112,9 @@ describe('admin accounts: login sessions, CSRF, brute-force lockout, first admin
     expect((await login(server, 'dave', PASSWORD, '198.51.100.2')).statusCode).toBe(200);
     const locked = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=auth.locked' })).json().events;
     expect(locked[0]).toMatchObject({ ip: '203.0.113.0/24', details: { scope: 'ip' } });
+    // Request and audit log lines carry the masked address only.
+    expect(server.logs.text).toContain('"remoteAddress":"203.0.113.0/24"');
+    expect(server.logs.text).not.toContain('203.0.113.7');
   });
 
   it('creates the first admin once with the setup code, which is never logged', async () => {
