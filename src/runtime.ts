@@ -12,6 +12,7 @@ import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.j
 import { RealtimeConnections } from './transports/realtime/realtime-route.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
+import { createLlmRuntime } from './llm/llm-runtime.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
 export interface Harken {
@@ -45,7 +46,13 @@ export const openDatabase = (config: HarkenConfig): Database =>
 
 /** Wires the store, agents and HTTP app from a validated config. Migrations run here, before serving. */
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date): Promise<Harken> => {
-  const agents = createAgentRegistry({ defaultAgent: config.agents.default, flowsDir: config.agents.flowsDir || undefined, ...(now ? { now } : {}) });
+  const llmRuntime = createLlmRuntime(config, logger.child({ component: 'llm' }));
+  const agents = createAgentRegistry({
+    defaultAgent: config.agents.default,
+    flowsDir: config.agents.flowsDir || undefined,
+    ...(now ? { now } : {}),
+    ...(llmRuntime ? { llm: { runtime: llmRuntime, config } } : {}),
+  });
   const database = openDatabase(config);
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;

@@ -16,7 +16,8 @@ export interface AgentContext {
   readonly conversationId: string;
   readonly state: JsonObject;
   readonly data: JsonObject;
-  readonly history: readonly Pick<Message, 'role' | 'text'>[];
+  /** Stored turns, oldest first; an interrupted reply holds only what the caller heard. */
+  readonly history: readonly (Pick<Message, 'role' | 'text'> & { readonly interrupted?: boolean })[];
   /** Aborted when the caller barges in or disconnects: stop generating at once. */
   readonly signal: AbortSignal;
 }
@@ -28,6 +29,15 @@ export interface AgentTurnResult {
   /** `active` to keep talking; any other value ends the conversation with that status. */
   readonly status: string;
   readonly expect?: AnswerExpectation;
+  /** Stored with the reply (LLM agents: model, time to first token, token usage). */
+  readonly metrics?: AgentMetrics;
+}
+
+export interface AgentMetrics {
+  readonly llmModel?: string;
+  readonly llmFirstTokenMs?: number;
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
 }
 
 /**

@@ -49,7 +49,7 @@ export class ConversationService {
     const agent = this.agentNamed(agentName ?? this.agents.defaultAgent);
     const started = performance.now();
     const { text, result } = await collectReply(agent.name, agent.begin({ conversationId: '', state: {}, data: {}, history: [], signal: new AbortController().signal }));
-    const greeting = this.assistantMessage(text, performance.now() - started, 'text');
+    const greeting = this.assistantMessage(text, performance.now() - started, 'text', result.metrics);
     const conversation = await this.repository.create({ agent: agent.name, ...this.change(result) }, greeting ? [greeting] : []);
     const messages = await this.repository.messages(conversation.id);
     return { conversation, reply: messages.at(-1), expect: result.expect };
@@ -95,7 +95,7 @@ export class ConversationService {
         options.onText,
       );
       const userMessage: NewMessage = { role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
-      const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', turn.metrics);
+      const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', { ...turn.metrics, ...result.metrics });
       try {
         const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [userMessage, reply] : [userMessage]);
         const stored = await this.repository.messages(id);
@@ -121,7 +121,7 @@ export class ConversationService {
     return agent;
   }
 
-  private change(result: AgentTurnResult) {
+  private change(result: AgentTurnResult): { status: string; state: AgentTurnResult['state']; data: AgentTurnResult['data'] } {
     return { status: result.status, state: result.state, data: result.data };
   }
 

@@ -34,6 +34,10 @@ export const MessageView = Type.Object({
     agentLatencyMs: NullableInteger,
     ttsFirstAudioMs: NullableInteger,
     voiceToVoiceMs: NullableInteger,
+    llmModel: Type.Union([Type.String(), Type.Null()], { description: 'LLM replies: the model@provider that answered.' }),
+    llmFirstTokenMs: NullableInteger,
+    promptTokens: NullableInteger,
+    completionTokens: NullableInteger,
   }),
 });
 

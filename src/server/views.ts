@@ -20,6 +20,10 @@ export const toMessageView = (message: Message) => ({
     agentLatencyMs: message.metrics.agentLatencyMs ?? null,
     ttsFirstAudioMs: message.metrics.ttsFirstAudioMs ?? null,
     voiceToVoiceMs: message.metrics.voiceToVoiceMs ?? null,
+    llmModel: message.metrics.llmModel ?? null,
+    llmFirstTokenMs: message.metrics.llmFirstTokenMs ?? null,
+    promptTokens: message.metrics.promptTokens ?? null,
+    completionTokens: message.metrics.completionTokens ?? null,
   },
 });
 

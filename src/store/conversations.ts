@@ -22,6 +22,11 @@ export interface TurnMetrics {
   readonly agentLatencyMs?: number | null;
   readonly ttsFirstAudioMs?: number | null;
   readonly voiceToVoiceMs?: number | null;
+  /** LLM agents: `model@provider` that answered, time to first token, token usage. */
+  readonly llmModel?: string | null;
+  readonly llmFirstTokenMs?: number | null;
+  readonly promptTokens?: number | null;
+  readonly completionTokens?: number | null;
 }
 
 export interface Message {
@@ -87,6 +92,10 @@ const toMessage = (row: MessageRow): Message => ({
     agentLatencyMs: row.agent_latency_ms,
     ttsFirstAudioMs: row.tts_first_audio_ms,
     voiceToVoiceMs: row.voice_to_voice_ms,
+    llmModel: row.llm_model,
+    llmFirstTokenMs: row.llm_first_token_ms,
+    promptTokens: row.prompt_tokens,
+    completionTokens: row.completion_tokens,
   },
 });
 
@@ -218,6 +227,10 @@ export class ConversationRepository {
           agent_latency_ms: message.metrics?.agentLatencyMs ?? null,
           tts_first_audio_ms: message.metrics?.ttsFirstAudioMs ?? null,
           voice_to_voice_ms: message.metrics?.voiceToVoiceMs ?? null,
+          llm_model: message.metrics?.llmModel ?? null,
+          llm_first_token_ms: message.metrics?.llmFirstTokenMs ?? null,
+          prompt_tokens: message.metrics?.promptTokens ?? null,
+          completion_tokens: message.metrics?.completionTokens ?? null,
         })),
       )
       .execute();

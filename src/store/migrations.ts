@@ -113,6 +113,17 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('api_keys').execute();
     },
   },
+  '0003_llm_turn_metrics': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('messages').addColumn('llm_model', 'text').execute();
+      await db.schema.alterTable('messages').addColumn('llm_first_token_ms', 'integer').execute();
+      await db.schema.alterTable('messages').addColumn('prompt_tokens', 'integer').execute();
+      await db.schema.alterTable('messages').addColumn('completion_tokens', 'integer').execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const column of ['completion_tokens', 'prompt_tokens', 'llm_first_token_ms', 'llm_model']) await db.schema.alterTable('messages').dropColumn(column).execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

@@ -36,6 +36,11 @@ export interface MessagesTable {
   agent_latency_ms: number | null;
   tts_first_audio_ms: number | null;
   voice_to_voice_ms: number | null;
+  /** LLM replies: which provider/model answered, its time to first token and token usage. */
+  llm_model: ColumnType<string | null, string | null | undefined, string | null>;
+  llm_first_token_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  prompt_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  completion_tokens: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface AuditEventsTable {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { fromIsoDate } from './answers/dates.js';
@@ -86,19 +87,23 @@ const semanticProblems = (flow: FlowDefinition): string[] => {
 };
 
 /** Validates an already-parsed flow document. */
+/** Schema violations of an agent file, as "path: message" lines. */
+export const schemaProblems = (schema: TSchema, document: unknown): string[] => {
+  const problems = [...Value.Errors(schema, document)]
+    .filter((error) => error.keyword !== 'anyOf' && error.keyword !== 'boolean')
+    .map((error) => `${error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${error.message}`);
+  return [...new Set(problems)].slice(0, 20);
+};
+
 export const validateFlow = (document: unknown, source: string): FlowDefinition => {
-  if (!Value.Check(FlowSchema, document)) {
-    const problems = [...Value.Errors(FlowSchema, document)]
-      .filter((error) => error.keyword !== 'anyOf' && error.keyword !== 'boolean')
-      .map((error) => `${error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${error.message}`);
-    throw new FlowError(source, [...new Set(problems)].slice(0, 20));
-  }
+  if (!Value.Check(FlowSchema, document)) throw new FlowError(source, schemaProblems(FlowSchema, document));
   const problems = semanticProblems(document);
   if (problems.length > 0) throw new FlowError(source, problems);
   return document;
 };
 
-export const loadFlowFile = (path: string): FlowDefinition => {
+/** Reads and parses an agent file (YAML, or JSON by extension); problems name the file. */
+export const readAgentDocument = (path: string): unknown => {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -111,5 +116,7 @@ export const loadFlowFile = (path: string): FlowDefinition => {
   } catch (error) {
     throw new FlowError(path, [`cannot parse: ${(error as Error).message.split('\n')[0]}`]);
   }
-  return validateFlow(document, path);
+  return document;
 };
+
+export const loadFlowFile = (path: string): FlowDefinition => validateFlow(readAgentDocument(path), path);

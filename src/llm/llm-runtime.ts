@@ -1,0 +1,58 @@
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
+import type { HarkenConfig } from '../config/schema.js';
+import { ChatChain } from './chat-chain.js';
+import { ChatProvider } from './chat-provider.js';
+import { ToolRegistry, type Tool } from './tools.js';
+import { endCallTool } from './tools/end-call.js';
+import { httpLookupTool } from './tools/http-lookup.js';
+import { transferTool } from './tools/transfer.js';
+
+/** What LLM agents share: the provider chain and the tools. */
+export interface LlmRuntime {
+  readonly chat: ChatChain;
+  readonly tools: ToolRegistry;
+  readonly logger: Logger;
+}
+
+const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+};
+
+const parseTargets = (value: string): Record<string, string> => {
+  const targets: Record<string, string> = {};
+  for (const pair of value.split(',').map((item) => item.trim()).filter(Boolean)) {
+    const [name, target] = pair.split('=').map((part) => part.trim());
+    if (!name || !target) throw new ConfigError([{ setting: 'llm.transferTargets', source: 'HARKEN_LLM_TRANSFER_TARGETS', message: `"${pair}" is not name=number-or-uri` }]);
+    targets[name] = target;
+  }
+  return targets;
+};
+
+/**
+ * Builds the provider chain (primary, then the fallback if configured) and the tools the
+ * settings enable. Undefined when llm.model is empty: no LLM agents then. `extraTools` is the
+ * TypeScript API for tools of your own.
+ */
+export const createLlmRuntime = (config: HarkenConfig, logger: Logger, extraTools: readonly Tool[] = []): LlmRuntime | undefined => {
+  const llm = config.llm;
+  if (!llm.model) return undefined;
+  const common = { firstTokenTimeoutMs: llm.firstTokenTimeoutMs, idleTimeoutMs: llm.idleTimeoutMs, retries: llm.retries };
+  const providers = [new ChatProvider({ ...common, label: `${llm.model}@${hostOf(llm.baseUrl)}`, baseUrl: llm.baseUrl, apiKey: llm.apiKey, model: llm.model })];
+  if (llm.fallbackModel) {
+    const baseUrl = llm.fallbackBaseUrl || llm.baseUrl;
+    providers.push(new ChatProvider({ ...common, label: `${llm.fallbackModel}@${hostOf(baseUrl)}`, baseUrl, apiKey: llm.fallbackApiKey || llm.apiKey, model: llm.fallbackModel }));
+  }
+  const tools = new ToolRegistry().register(endCallTool);
+  if (llm.transferTargets) tools.register(transferTool(parseTargets(llm.transferTargets)));
+  if (llm.lookupUrl) {
+    if (!llm.lookupSecret) throw new ConfigError([{ setting: 'llm.lookupSecret', source: 'HARKEN_LLM_LOOKUP_SECRET', message: 'is required with llm.lookupUrl (requests are signed)' }]);
+    tools.register(httpLookupTool({ url: llm.lookupUrl, secret: llm.lookupSecret, timeoutMs: llm.lookupTimeoutMs }));
+  }
+  for (const tool of extraTools) tools.register(tool);
+  return { chat: new ChatChain(providers, logger), tools, logger };
+};
