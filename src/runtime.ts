@@ -46,13 +46,19 @@ export const openDatabase = (config: HarkenConfig): Database =>
 
 /** Wires the store, agents and HTTP app from a validated config. Migrations run here, before serving. */
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date): Promise<Harken> => {
-  const llmRuntime = createLlmRuntime(config, logger.child({ component: 'llm' }));
-  const agents = createAgentRegistry({
-    defaultAgent: config.agents.default,
-    flowsDir: config.agents.flowsDir || undefined,
-    ...(now ? { now } : {}),
-    ...(llmRuntime ? { llm: { runtime: llmRuntime, config } } : {}),
-  });
+  const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }));
+  let agents: AgentRegistry;
+  try {
+    agents = createAgentRegistry({
+      defaultAgent: config.agents.default,
+      flowsDir: config.agents.flowsDir || undefined,
+      ...(now ? { now } : {}),
+      ...(llmRuntime ? { llm: { runtime: llmRuntime, config } } : {}),
+    });
+  } catch (error) {
+    await llmRuntime?.close();
+    throw error;
+  }
   const database = openDatabase(config);
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
@@ -99,12 +105,14 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         readiness.drain('shutting down');
         await app.close();
         await voice?.engines.close();
+        await llmRuntime?.close();
         await database.close();
       },
     };
   } catch (error) {
     clearInterval(purgeTimer);
     await engines?.close();
+    await llmRuntime?.close();
     await database.close();
     throw error;
   }

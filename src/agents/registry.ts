@@ -66,15 +66,15 @@ const llmAgent = (definition: LlmAgentDefinition, runtime: LlmRuntime, source: s
 export const createAgentRegistry = (options: AgentRegistryOptions): AgentRegistry => {
   const registry = new AgentRegistry(options.defaultAgent);
   registry.register(echoAgent);
-  if (options.llm) registry.register(llmAgent(assistantDefinition(options.llm.config), options.llm.runtime, 'llm.tools'));
+  if (options.llm) registry.register(llmAgent(assistantDefinition(options.llm.config, options.llm.runtime.primary), options.llm.runtime, 'llm.tools'));
   for (const directory of [BUILTIN_FLOWS_DIR, options.flowsDir].filter((dir): dir is string => Boolean(dir))) {
     const seen = new Map<string, string>();
     for (const file of flowFilesIn(directory)) {
       const document = readAgentDocument(file);
       let agent: Agent;
       if (isLlmAgentDocument(document)) {
-        if (!options.llm) throw new FlowError(file, ['an LLM agent needs a chat model: set llm.model (HARKEN_LLM_MODEL) and its server']);
-        agent = llmAgent(llmDefinitionFromFile(document, file, options.llm.config), options.llm.runtime, file);
+        if (!options.llm) throw new FlowError(file, ['an LLM agent needs a chat model: set llm.model (HARKEN_LLM_MODEL) and its server, or llm.localModelPath']);
+        agent = llmAgent(llmDefinitionFromFile(document, file, options.llm.config, options.llm.runtime.primary), options.llm.runtime, file);
       } else {
         agent = new ScriptedDialogueAgent(validateFlow(document, file), options.now);
       }

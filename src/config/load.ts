@@ -165,6 +165,7 @@ const finalize = (config: HarkenConfig, cwd: string): HarkenConfig => {
       sherpaModelDir: config.stt.sherpaModelDir ? resolve(cwd, config.stt.sherpaModelDir) : join(modelsDir, 'sherpa-onnx-streaming-zipformer-en-20M-2023-02-17'),
     },
     tts: { ...config.tts, sherpaModelDir: config.tts.sherpaModelDir ? resolve(cwd, config.tts.sherpaModelDir) : join(modelsDir, 'vits-piper-en_US-amy-low') },
+    llm: { ...config.llm, localModelPath: config.llm.localModelPath ? resolve(cwd, config.llm.localModelPath) : '' },
     auth: { ...config.auth, tokenSecretFile: config.auth.tokenSecretFile ? resolve(cwd, config.auth.tokenSecretFile) : join(dataDir, 'secrets', 'token-signing.key') },
     agents: { ...config.agents, flowsDir: config.agents.flowsDir ? resolve(cwd, config.agents.flowsDir) : '' },
   };

@@ -146,12 +146,15 @@ export const ConfigSchema = Type.Object(
     ),
     llm: section(
       {
-        model: Type.String({ default: '', description: 'Chat model for LLM agents (e.g. gpt-4o-mini, llama3.1). Empty: no LLM agents; set it to get the built-in `assistant` agent.' }),
+        model: Type.String({ default: '', description: 'Chat model for LLM agents (e.g. gpt-4o-mini, llama3.1). With it (or llm.localModelPath) Harken has the built-in `assistant` agent; with neither, no LLM agents.' }),
         baseUrl: Type.String({ default: 'https://api.openai.com/v1', description: 'OpenAI-compatible chat completions server (OpenAI, Ollama `http://localhost:11434/v1`, vLLM, llama.cpp, Groq).' }),
         apiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for llm.baseUrl (secret; empty for local servers).' }),
         fallbackModel: Type.String({ default: '', description: 'Model on a second provider used when the first fails before answering. Empty: none.' }),
         fallbackBaseUrl: Type.String({ default: '', description: 'Base URL of the fallback provider (empty: llm.baseUrl).' }),
         fallbackApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key of the fallback provider (secret).' }),
+        localModelPath: Type.String({ default: '', description: 'A GGUF model file run locally through node-llama-cpp (CPU). Used alone when llm.model is empty, else as the last fallback.' }),
+        localContextSize: Type.Integer({ default: 4_096, minimum: 256, maximum: 131_072, description: 'Context window of the local model, in tokens.' }),
+        localThreads: Type.Integer({ default: 0, minimum: 0, maximum: 256, description: 'CPU threads for the local model; 0 lets llama.cpp choose.' }),
         firstTokenTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A provider that has not started answering by then (retries included) counts as failed.' }),
         idleTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A stream silent this long counts as dropped.' }),
         retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries with back-off of a request that failed before streaming (network, 429, 5xx).' }),

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ChatProviderError, type ChatEvent, type ChatProvider, type ChatRequest } from './chat-provider.js';
+import { ChatProviderError, type ChatBackend, type ChatEvent, type ChatRequest } from './chat-provider.js';
 
 /** Every provider failed before producing anything. */
 export class AllProvidersFailedError extends Error {
@@ -15,12 +15,16 @@ export class AllProvidersFailedError extends Error {
  * switching: a failure then propagates as a ChatProviderError with `streamed` set.
  */
 export class ChatChain {
-  constructor(private readonly providers: readonly ChatProvider[], private readonly logger: Logger) {
+  constructor(private readonly providers: readonly ChatBackend[], private readonly logger: Logger) {
     if (providers.length === 0) throw new Error('a chat chain needs at least one provider');
   }
 
   get primary(): string {
-    return (this.providers[0] as ChatProvider).label;
+    return (this.providers[0] as ChatBackend).label;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.providers.map((provider) => provider.close?.()));
   }
 
   /** Streams from the first provider that answers; `onProvider` learns which one did. */

@@ -39,6 +39,14 @@ export interface ChatRequest {
   readonly signal: AbortSignal;
 }
 
+/** Anything that can stream a chat reply: a remote OpenAI-compatible server or a local model. */
+export interface ChatBackend {
+  /** Shown in logs and stored with each reply (`model@host`). */
+  readonly label: string;
+  stream(request: ChatRequest): AsyncGenerator<ChatEvent>;
+  close?(): Promise<void>;
+}
+
 /** The provider failed; `streamed` says whether any text had already been produced. */
 export class ChatProviderError extends Error {
   constructor(readonly provider: string, message: string, readonly streamed: boolean, options?: ErrorOptions) {
@@ -58,7 +66,7 @@ interface PartialToolCall {
  * Groq…) through the official SDK, streaming. The SDK retries before the stream starts; the
  * idle timer here catches a stream that stalls or is dropped halfway.
  */
-export class ChatProvider {
+export class ChatProvider implements ChatBackend {
   private readonly client: OpenAI;
 
   constructor(readonly options: ChatProviderOptions) {

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { HarkenConfig } from '../config/schema.js';
 import { ChatChain } from './chat-chain.js';
-import { ChatProvider } from './chat-provider.js';
+import { ChatProvider, type ChatBackend } from './chat-provider.js';
+import { LlamaCppBackend } from './llama-cpp-backend.js';
 import { ToolRegistry, type Tool } from './tools.js';
 import { endCallTool } from './tools/end-call.js';
 import { httpLookupTool } from './tools/http-lookup.js';
@@ -13,6 +14,9 @@ export interface LlmRuntime {
   readonly chat: ChatChain;
   readonly tools: ToolRegistry;
   readonly logger: Logger;
+  /** The first backend, for descriptions. */
+  readonly primary: string;
+  close(): Promise<void>;
 }
 
 const hostOf = (url: string): string => {
@@ -34,16 +38,17 @@ const parseTargets = (value: string): Record<string, string> => {
 };
 
 /**
- * Builds the provider chain (primary, then the fallback if configured) and the tools the
- * settings enable. Undefined when llm.model is empty: no LLM agents then. `extraTools` is the
- * TypeScript API for tools of your own.
+ * Builds the backend chain — the remote model, its fallback, then a local GGUF model, as
+ * configured — and the tools the settings enable. Undefined when no model is configured: no
+ * LLM agents then. `extraTools` is the TypeScript API for tools of your own.
  */
-export const createLlmRuntime = (config: HarkenConfig, logger: Logger, extraTools: readonly Tool[] = []): LlmRuntime | undefined => {
+export const createLlmRuntime = async (config: HarkenConfig, logger: Logger, extraTools: readonly Tool[] = []): Promise<LlmRuntime | undefined> => {
   const llm = config.llm;
-  if (!llm.model) return undefined;
+  if (!llm.model && !llm.localModelPath) return undefined;
   const common = { firstTokenTimeoutMs: llm.firstTokenTimeoutMs, idleTimeoutMs: llm.idleTimeoutMs, retries: llm.retries };
-  const providers = [new ChatProvider({ ...common, label: `${llm.model}@${hostOf(llm.baseUrl)}`, baseUrl: llm.baseUrl, apiKey: llm.apiKey, model: llm.model })];
-  if (llm.fallbackModel) {
+  const providers: ChatBackend[] = [];
+  if (llm.model) providers.push(new ChatProvider({ ...common, label: `${llm.model}@${hostOf(llm.baseUrl)}`, baseUrl: llm.baseUrl, apiKey: llm.apiKey, model: llm.model }));
+  if (llm.model && llm.fallbackModel) {
     const baseUrl = llm.fallbackBaseUrl || llm.baseUrl;
     providers.push(new ChatProvider({ ...common, label: `${llm.fallbackModel}@${hostOf(baseUrl)}`, baseUrl, apiKey: llm.fallbackApiKey || llm.apiKey, model: llm.fallbackModel }));
   }
@@ -54,5 +59,7 @@ export const createLlmRuntime = (config: HarkenConfig, logger: Logger, extraTool
     tools.register(httpLookupTool({ url: llm.lookupUrl, secret: llm.lookupSecret, timeoutMs: llm.lookupTimeoutMs }));
   }
   for (const tool of extraTools) tools.register(tool);
-  return { chat: new ChatChain(providers, logger), tools, logger };
+  if (llm.localModelPath) providers.push(await LlamaCppBackend.create({ modelPath: llm.localModelPath, contextSize: llm.localContextSize, threads: llm.localThreads }));
+  const chat = new ChatChain(providers, logger);
+  return { chat, tools, logger, primary: chat.primary, close: () => chat.close() };
 };

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { AsyncQueue } from './async-queue.js';
+import { AsyncQueue } from '../util/async-queue.js';
 import { resample } from '../audio/resample.js';
 import type { TextToSpeech } from '../engines/tts/text-to-speech.js';
 import type { SessionTransport } from './events.js';

@@ -10,7 +10,7 @@ import type { SttStream } from '../engines/stt/speech-to-text.js';
 import type { VadStream } from '../engines/vad/voice-activity.js';
 import { HarkenError } from '../errors.js';
 import { SentenceChunker } from '../text/sentence-chunker.js';
-import { AsyncQueue } from './async-queue.js';
+import { AsyncQueue } from '../util/async-queue.js';
 import type { SessionTransport } from './events.js';
 import { Speaker } from './speaker.js';
 

@@ -29,9 +29,9 @@ export const isLlmAgentDocument = (document: unknown): boolean =>
 export const commaList = (value: string): string[] => value.split(',').map((item) => item.trim()).filter(Boolean);
 
 /** The built-in `assistant`, configured entirely by the llm.* settings. */
-export const assistantDefinition = (config: HarkenConfig): LlmAgentDefinition => ({
+export const assistantDefinition = (config: HarkenConfig, model: string): LlmAgentDefinition => ({
   id: 'assistant',
-  description: `General voice assistant (${config.llm.model}).`,
+  description: `General voice assistant (${model}).`,
   systemPrompt: config.llm.systemPrompt,
   greeting: config.llm.greeting,
   temperature: config.llm.temperature,
@@ -45,10 +45,10 @@ export const assistantDefinition = (config: HarkenConfig): LlmAgentDefinition =>
 });
 
 /** Validates an `type: llm` agent file; what it leaves out comes from the llm.* settings. */
-export const llmDefinitionFromFile = (document: unknown, source: string, config: HarkenConfig): LlmAgentDefinition => {
+export const llmDefinitionFromFile = (document: unknown, source: string, config: HarkenConfig, model: string): LlmAgentDefinition => {
   if (!Value.Check(LlmAgentFileSchema, document)) throw new FlowError(source, schemaProblems(LlmAgentFileSchema, document));
   const file = document;
-  const defaults = assistantDefinition(config);
+  const defaults = assistantDefinition(config, model);
   return {
     ...defaults,
     id: file.id,

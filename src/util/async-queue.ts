@@ -3,6 +3,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private waiting: (() => void) | undefined;
   private ended = false;
+  private failure: Error | undefined;
 
   push(item: T): void {
     if (this.ended) return;
@@ -15,6 +16,12 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.wake();
   }
 
+  /** Ends the queue with an error, thrown to the consumer after the items already queued. */
+  fail(error: Error): void {
+    this.failure = error;
+    this.end();
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) {
       const item = this.items.shift();
@@ -22,7 +29,10 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
         yield item;
         continue;
       }
-      if (this.ended) return;
+      if (this.ended) {
+        if (this.failure) throw this.failure;
+        return;
+      }
       await new Promise<void>((resolve) => {
         this.waiting = resolve;
       });
