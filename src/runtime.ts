@@ -13,6 +13,7 @@ import { RealtimeConnections } from './transports/realtime/realtime-route.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
 import { createLlmRuntime } from './llm/llm-runtime.js';
+import type { Tool } from './llm/tools.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
 export interface Harken {
@@ -45,8 +46,13 @@ export const openDatabase = (config: HarkenConfig): Database =>
   openSqlite({ path: config.store.sqlitePath, busyTimeoutMs: config.store.busyTimeoutMs });
 
 /** Wires the store, agents and HTTP app from a validated config. Migrations run here, before serving. */
-export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date): Promise<Harken> => {
-  const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }));
+/** What code embedding Harken can add: tools for LLM agents (see llm/tools.ts). */
+export interface HarkenExtensions {
+  readonly tools?: readonly Tool[];
+}
+
+export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}): Promise<Harken> => {
+  const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }), extensions.tools);
   let agents: AgentRegistry;
   try {
     agents = createAgentRegistry({

@@ -4,6 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signLookup } from '../../src/llm/tools/http-lookup.js';
+import type { Tool } from '../../src/llm/tools.js';
+import type { HarkenExtensions } from '../../src/runtime.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../helpers/fake-openai.js';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
@@ -26,8 +28,10 @@ describe('LLM agents over the OpenAI streaming wire format', () => {
     fakes.push(started);
     return started;
   };
-  const start = async (llm: FakeOpenAi, env: Record<string, string> = {}, dataDir = tempDir()) => {
-    const server = await startTestServer(dataDir, {
+  const start = async (llm: FakeOpenAi, env: Record<string, string> = {}, dataDir = tempDir(), extensions: HarkenExtensions = {}) => {
+    const server = await startTestServer(
+      dataDir,
+      {
       HARKEN_VOICE_ENABLED: 'false',
       HARKEN_LLM_MODEL: 'test-model',
       HARKEN_LLM_BASE_URL: llm.url,
@@ -35,7 +39,10 @@ describe('LLM agents over the OpenAI streaming wire format', () => {
       HARKEN_LLM_RETRIES: '0',
       HARKEN_LLM_GREETING: 'Hi, this is the assistant.',
       ...env,
-    });
+      },
+      undefined,
+      extensions,
+    );
     servers.push(server);
     return server;
   };
@@ -102,6 +109,27 @@ describe('LLM agents over the OpenAI streaming wire format', () => {
     const call = followUp.at(-2);
     expect(call).toMatchObject({ role: 'assistant', content: 'Let me check.', tool_calls: [{ function: { name: 'lookup', arguments: '{"query":"appointment for Jane Doe"}' } }] });
     expect(followUp.at(-1)).toEqual({ role: 'tool', tool_call_id: call?.tool_calls?.[0]?.id, content: '{"appointment":"Tuesday 3 pm with Dr. Lee"}' });
+  });
+
+  it('calls a tool registered from code', async () => {
+    const calls: Array<{ args: Record<string, unknown>; conversationId: string }> = [];
+    const weather: Tool = {
+      name: 'weather',
+      description: 'Current weather for a city.',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      async run(args, context) {
+        calls.push({ args, conversationId: context.conversationId });
+        return { content: 'Sunny, 21 degrees.', data: { lastWeatherCity: args.city } };
+      },
+    };
+    const llm = await fake();
+    llm.queue.push({ kind: 'stream', toolCalls: [{ name: 'weather', arguments: '{"city":"Lisbon"}' }] }, { kind: 'stream', text: ['It is sunny in Lisbon.'] });
+    const server = await start(llm, { HARKEN_LLM_TOOLS: 'weather' }, tempDir(), { tools: [weather] });
+    const { id, replies } = await converse(server, ['Weather in Lisbon?']);
+    expect(llm.requests[0]?.body.tools).toEqual([{ type: 'function', function: { name: 'weather', description: 'Current weather for a city.', parameters: weather.parameters } }]);
+    expect(calls).toEqual([{ args: { city: 'Lisbon' }, conversationId: id }]);
+    expect(replies[0]?.reply.text).toBe('It is sunny in Lisbon.');
+    expect(replies[0]?.conversation.data).toEqual({ lastWeatherCity: 'Lisbon' });
   });
 
   it('ends or transfers the call when the model asks to, and tells the model about bad tool calls', async () => {

@@ -4,7 +4,7 @@ import type { Scope } from '../../src/security/scopes.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { HarkenConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { createHarken, type Harken } from '../../src/runtime.js';
+import { createHarken, type Harken, type HarkenExtensions } from '../../src/runtime.js';
 import { SHARED_MODELS } from './shared.js';
 
 /** Log lines captured in memory, so tests can assert on what was (not) logged. */
@@ -46,11 +46,12 @@ export const startTestServer = async (
   dataDir: string,
   env: Record<string, string> = {},
   now?: () => Date,
+  extensions?: HarkenExtensions,
 ): Promise<TestServer> => {
   const config = loadConfig({ env: { HARKEN_DATA_DIR: dataDir, HARKEN_LOG_LEVEL: 'info', ...FEATURE_TEST_LIMITS, ...env } });
   const logs = new LogCapture();
   const logger = createLogger({ level: config.log.level, format: 'json', destination: logs });
-  const harken = await createHarken(config, logger, now);
+  const harken = await createHarken(config, logger, now, extensions);
   await harken.app.ready();
   const createKey: TestServer['createKey'] = async (scopes, extra = {}) => (await harken.access.keys.create({ name: `test ${scopes.join(',')}`, scopes, ...extra })).key;
   const apiKey = await createKey(['admin']);
