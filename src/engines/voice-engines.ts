@@ -35,7 +35,7 @@ const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
   if (config.stt.engine === 'sherpa') {
     const layout = detectSherpaSttLayout(config.stt.sherpaModelDir);
     const numThreads = config.stt.sherpaThreads;
-    if (layout.kind === 'transducer') return SherpaOnlineStt.create({ layout, numThreads });
+    if (layout.kind === 'transducer' || layout.kind === 'streaming-ctc') return SherpaOnlineStt.create({ layout, numThreads });
     return SherpaOfflineStt.create({ layout, numThreads, language: config.stt.sherpaLanguage });
   }
   return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir });

@@ -38,6 +38,15 @@ export const MODEL_CATALOG: readonly ModelEntry[] = [
     files: ['encoder-epoch-99-avg-1.int8.onnx', 'decoder-epoch-99-avg-1.onnx', 'joiner-epoch-99-avg-1.int8.onnx', 'tokens.txt'],
   },
   {
+    name: 'sherpa-onnx-streaming-zipformer-ctc-small-2024-03-18',
+    kind: 'stt',
+    description: 'Streaming English zipformer CTC, small (sherpa-onnx OnlineRecognizer, zipformer2Ctc)',
+    license: 'Apache-2.0',
+    path: 'asr-models/sherpa-onnx-streaming-zipformer-ctc-small-2024-03-18.tar.bz2',
+    archive: 'tar.bz2',
+    files: ['ctc-epoch-30-avg-3-chunk-16-left-128.int8.onnx', 'tokens.txt'],
+  },
+  {
     name: 'sherpa-onnx-whisper-tiny.en',
     kind: 'stt',
     description: 'OpenAI Whisper tiny.en exported for sherpa-onnx (whole-utterance, English)',

@@ -50,6 +50,10 @@ describe('sherpa-onnx text to speech: Piper/VITS and Kokoro (plumbing model)', (
     const noTokens = tempDir();
     cpSync(join(PLUMBING, 'dummy-piper-en_US.onnx'), join(noTokens, 'voice.onnx'));
     expect((await failure(noTokens)).message).toMatch(/tokens\.txt is missing/);
+    const garbage = tempDir();
+    cpSync(PLUMBING, garbage, { recursive: true });
+    writeFileSync(join(garbage, 'dummy-piper-en_US.onnx'), 'not a model');
+    expect((await failure(garbage)).message).toMatch(/^sherpa-onnx cannot load the model: /);
   });
 
   it('tells a Kokoro folder (voices.bin) from a Piper/VITS one', () => {

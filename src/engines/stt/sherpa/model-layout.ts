@@ -11,6 +11,13 @@ export interface TransducerLayout {
   readonly tokens: string;
 }
 
+/** A streaming zipformer2 CTC model: one graph, partial results while audio arrives. */
+export interface StreamingCtcLayout {
+  readonly kind: 'streaming-ctc';
+  readonly model: string;
+  readonly tokens: string;
+}
+
 /** Whisper: whole-utterance recognition, up to 30 s per pass. */
 export interface WhisperLayout {
   readonly kind: 'whisper';
@@ -29,7 +36,8 @@ export interface MoonshineLayout {
   readonly tokens: string;
 }
 
-export type SherpaSttLayout = TransducerLayout | WhisperLayout | MoonshineLayout;
+export type SherpaSttLayout = TransducerLayout | StreamingCtcLayout | WhisperLayout | MoonshineLayout;
+export type StreamingLayout = TransducerLayout | StreamingCtcLayout;
 
 export const SHERPA_STT_FIX =
   'run `harken models pull sherpa-onnx-streaming-zipformer-en-20M-2023-02-17` (or whisper-tiny.en / moonshine-tiny-en), or set HARKEN_STT_SHERPA_MODEL_DIR to a sherpa-onnx model folder';
@@ -82,9 +90,11 @@ export const detectSherpaSttLayout = (dir: string): SherpaSttLayout => {
     if (missing.length > 0) throw new EngineUnavailableError('sherpa', `transducer model in ${dir} lacks ${missing.join(', ')}`, SHERPA_STT_FIX);
     return { kind: 'transducer', ...(transducer as Omit<TransducerLayout, 'kind' | 'tokens'>), tokens: tokens(pick(names, /^tokens\.txt$/)) };
   }
+  const ctc = pick(names, /^ctc.*\.onnx$/);
+  if (ctc) return { kind: 'streaming-ctc', model: join(dir, ctc), tokens: tokens(pick(names, /^tokens\.txt$/)) };
   throw new EngineUnavailableError(
     'sherpa',
-    `STT model folder ${dir} holds no model sherpa-onnx recognises (streaming zipformer transducer, whisper or moonshine)`,
+    `STT model folder ${dir} holds no model sherpa-onnx recognises (streaming zipformer transducer or CTC, whisper or moonshine)`,
     SHERPA_STT_FIX,
   );
 };

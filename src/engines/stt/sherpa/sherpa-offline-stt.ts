@@ -3,6 +3,7 @@ import { concatPcm, int16ToFloat32, type PcmAudio } from '../../../audio/pcm.js'
 import { EngineUnavailableError } from '../../engine-errors.js';
 import type { SpeechToText, SttCapabilities, SttStream, SttStreamOptions, Transcript, TranscriptSegment } from '../speech-to-text.js';
 import { SHERPA_STT_FIX, type MoonshineLayout, type WhisperLayout } from './model-layout.js';
+import { probeSherpaModel } from '../../sherpa/load-probe.js';
 
 const SAMPLE_RATE = 16_000;
 /** Whisper sees at most 30 s per pass; longer audio is recognised in windows a little shorter. */
@@ -37,12 +38,14 @@ export class SherpaOfflineStt implements SpeechToText {
       layout.kind === 'whisper'
         ? { whisper: { encoder: layout.encoder, decoder: layout.decoder, language: options.language || 'en', task: 'transcribe' } }
         : { moonshine: { preprocessor: layout.preprocessor, encoder: layout.encoder, uncachedDecoder: layout.uncachedDecoder, cachedDecoder: layout.cachedDecoder } };
+    const config = {
+      featConfig: { sampleRate: SAMPLE_RATE, featureDim: 80 },
+      modelConfig: { ...model, tokens: layout.tokens, numThreads: options.numThreads, provider: 'cpu' as const, debug: 0 },
+      decodingMethod: 'greedy_search',
+    };
+    await probeSherpaModel(`sherpa-${layout.kind}`, 'OfflineRecognizer', config, SHERPA_STT_FIX);
     try {
-      const recognizer = await sherpa.OfflineRecognizer.createAsync({
-        featConfig: { sampleRate: SAMPLE_RATE, featureDim: 80 },
-        modelConfig: { ...model, tokens: layout.tokens, numThreads: options.numThreads, provider: 'cpu', debug: 0 },
-        decodingMethod: 'greedy_search',
-      });
+      const recognizer = await sherpa.OfflineRecognizer.createAsync(config);
       return new SherpaOfflineStt(recognizer, layout.kind);
     } catch (error) {
       throw new EngineUnavailableError(`sherpa-${layout.kind}`, `sherpa-onnx could not load the ${layout.kind} model (${(error as Error).message})`, SHERPA_STT_FIX);

@@ -3,12 +3,13 @@ import { Worker } from 'node:worker_threads';
 import { int16ToFloat32, type PcmAudio } from '../../../audio/pcm.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
 import type { SpeechToText, SttCapabilities, SttStream, SttStreamOptions, Transcript } from '../speech-to-text.js';
-import { SHERPA_STT_FIX, type TransducerLayout } from './model-layout.js';
+import { SHERPA_STT_FIX, type StreamingLayout } from './model-layout.js';
+import { probeSherpaModel } from '../../sherpa/load-probe.js';
 
 const SAMPLE_RATE = 16_000;
 
 export interface SherpaOnlineOptions {
-  readonly layout: TransducerLayout;
+  readonly layout: StreamingLayout;
   readonly numThreads: number;
 }
 
@@ -112,11 +113,11 @@ interface PendingStream {
 }
 
 /**
- * Streaming zipformer transducers through sherpa-onnx: partial results while the caller
- * speaks and a final result moments after the utterance ends.
+ * Streaming zipformer models (transducer or CTC) through sherpa-onnx: partial results while
+ * the caller speaks and a final result moments after the utterance ends.
  */
 export class SherpaOnlineStt implements SpeechToText {
-  readonly name = 'sherpa-transducer';
+  readonly name: string;
   readonly sampleRate = SAMPLE_RATE;
   readonly capabilities: SttCapabilities = { streaming: true, interimResults: true, hints: false };
   private readonly streams = new Map<number, PendingStream>();
@@ -124,7 +125,8 @@ export class SherpaOnlineStt implements SpeechToText {
   private exit: string | undefined;
   private closed = false;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: Worker, kind: StreamingLayout['kind']) {
+    this.name = `sherpa-${kind}`;
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.failAll(`the recogniser thread failed: ${error.message}`));
     worker.on('exit', (code) => this.failAll(`the recogniser thread exited (${code})`));
@@ -135,7 +137,9 @@ export class SherpaOnlineStt implements SpeechToText {
     const config = {
       featConfig: { sampleRate: SAMPLE_RATE, featureDim: 80 },
       modelConfig: {
-        transducer: { encoder: layout.encoder, decoder: layout.decoder, joiner: layout.joiner },
+        ...(layout.kind === 'transducer'
+          ? { transducer: { encoder: layout.encoder, decoder: layout.decoder, joiner: layout.joiner } }
+          : { zipformer2Ctc: { model: layout.model } }),
         tokens: layout.tokens,
         numThreads: options.numThreads,
         provider: 'cpu',
@@ -145,6 +149,7 @@ export class SherpaOnlineStt implements SpeechToText {
       // Harken's own VAD decides where turns end.
       enableEndpoint: 0,
     };
+    await probeSherpaModel(`sherpa-${layout.kind}`, 'OnlineRecognizer', config, SHERPA_STT_FIX);
     const sherpaPath = createRequire(import.meta.url).resolve('sherpa-onnx-node');
     const worker = new Worker(`(${recognizerThreadMain.toString()})(require, ${JSON.stringify(sherpaPath)}, ${JSON.stringify(config)})`, { eval: true });
     const outcome = await new Promise<FromWorker | Error>((resolve) => {
@@ -155,10 +160,10 @@ export class SherpaOnlineStt implements SpeechToText {
     if (outcome instanceof Error || outcome.type !== 'ready') {
       await worker.terminate();
       const reason = outcome instanceof Error ? outcome.message : outcome.type === 'init-error' ? outcome.message : outcome.type;
-      throw new EngineUnavailableError('sherpa-transducer', `sherpa-onnx could not load the transducer in ${layout.encoder.replace(/\/[^/]+$/, '')} (${reason})`, SHERPA_STT_FIX);
+      throw new EngineUnavailableError(`sherpa-${layout.kind}`, `sherpa-onnx could not load the ${layout.kind} model in ${layout.tokens.replace(/\/[^/]+$/, '')} (${reason})`, SHERPA_STT_FIX);
     }
     worker.unref();
-    return new SherpaOnlineStt(worker);
+    return new SherpaOnlineStt(worker, layout.kind);
   }
 
   check(): void {

@@ -4,6 +4,7 @@ import sherpa, { type OfflineTts, type OfflineTtsConfig } from 'sherpa-onnx-node
 import { float32ToInt16, type PcmAudio } from '../../../audio/pcm.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
 import type { SynthesisOptions, TextToSpeech } from '../text-to-speech.js';
+import { probeSherpaModel } from '../../sherpa/load-probe.js';
 
 export interface SherpaTtsOptions {
   /** A Piper/VITS folder (one `*.onnx`, `tokens.txt`) or a Kokoro folder (`model.onnx`, `voices.bin`, `tokens.txt`). */
@@ -64,8 +65,10 @@ export class SherpaTts implements TextToSpeech {
 
   static async create(options: SherpaTtsOptions): Promise<SherpaTts> {
     const layout = detectSherpaTtsLayout(options);
+    const config = { model: modelConfig(layout, options.numThreads ?? 1), maxNumSentences: 1 };
+    await probeSherpaModel(`sherpa-${layout.kind}`, 'OfflineTts', config, PULL_FIX);
     try {
-      const tts = await sherpa.OfflineTts.createAsync({ model: modelConfig(layout, options.numThreads ?? 1), maxNumSentences: 1 });
+      const tts = await sherpa.OfflineTts.createAsync(config);
       return new SherpaTts(tts, layout);
     } catch (error) {
       throw new EngineUnavailableError(`sherpa-${layout.kind}`, `sherpa-onnx could not load ${layout.model} (${(error as Error).message})`, PULL_FIX);
