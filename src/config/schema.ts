@@ -13,7 +13,7 @@ export const SECRET = 'x-secret';
 const remoteEngineSettings = (role: string, server: string) => ({
   openaiBaseUrl: Type.String({ default: 'https://api.openai.com/v1', description: `Base URL of ${server}.` }),
   openaiApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key for `openai` (secret: never printed or logged).' }),
-  timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: `Per-request timeout for a remote ${role}.` }),
+  timeoutMs: Type.Integer({ default: 15_000, minimum: 100, description: `Time limit for one ${role} call: each attempt of a remote request, or a local engine that hangs (the turn then fails with an error event).` }),
   retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: `Retries (with back-off) of a remote ${role} on network errors, 429 and 5xx.` }),
 });
 

@@ -12,14 +12,29 @@ import { detectSherpaSttLayout } from './stt/sherpa/model-layout.js';
 import { SherpaOfflineStt } from './stt/sherpa/sherpa-offline-stt.js';
 import { SherpaOnlineStt } from './stt/sherpa/sherpa-online-stt.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
+import { EngineStats } from './engine-stats.js';
+import { GuardedStt, GuardedTts } from './guarded-engines.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
 export interface VoiceEngines {
   readonly vad: VoiceActivityDetector;
   readonly stt: SpeechToText;
   readonly tts: TextToSpeech;
+  /** Per-stage call counts, failures, timeouts and latencies. */
+  readonly stats: EngineStats;
   close(): Promise<void>;
 }
+
+/** Timeouts in a row after which an engine counts as hung (readiness fails, so a supervisor can restart). */
+const UNHEALTHY_AFTER_TIMEOUTS = 3;
+
+/** Remote engines retry inside their HTTP client (which knows Retry-After); local ones get one retry here. */
+const guardOptions = (remote: boolean, section: { timeoutMs: number; retries: number }, stats: EngineStats) => ({
+  timeoutMs: remote ? section.timeoutMs * (section.retries + 1) + 5_000 : section.timeoutMs,
+  retries: remote ? 0 : 1,
+  unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
+  stats,
+});
 
 const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
   if (config.stt.engine === 'openai') {
@@ -85,10 +100,12 @@ export const createVoiceEngines = async (config: HarkenConfig): Promise<VoiceEng
     throw error;
   }
   if (stt.sampleRate !== vad.sampleRate) throw new Error(`STT rate ${stt.sampleRate} differs from VAD rate ${vad.sampleRate}`);
+  const stats = new EngineStats();
   return {
     vad,
-    stt,
-    tts,
+    stt: new GuardedStt(stt, guardOptions(config.stt.engine === 'openai', config.stt, stats)),
+    tts: new GuardedTts(tts, guardOptions(config.tts.engine === 'openai', config.tts, stats)),
+    stats,
     async close() {
       await Promise.all([stt.close(), tts.close()]);
     },

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HarkenError } from '../errors.js';
+import { EngineTimeoutError } from '../engines/guarded-engines.js';
 
 /** Fastify's own client errors, renamed to our stable codes. */
 const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
@@ -29,6 +30,10 @@ const describeValidation = (error: FastifyError): string => {
 export const errorHandler = (error: FastifyError | HarkenError | Error, request: FastifyRequest, reply: FastifyReply) => {
   if (error instanceof HarkenError) {
     return reply.status(error.statusCode).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  }
+  if (error instanceof EngineTimeoutError) {
+    request.log.warn({ engine: error.engine, stage: error.stage }, 'speech engine timed out');
+    return reply.status(504).send({ error: { code: 'engine_timeout', message: `${error.message}; try again` } } satisfies ErrorBody);
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {

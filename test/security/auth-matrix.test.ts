@@ -31,6 +31,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'POST /v1/admin/service-accounts/:id/rotate': 'admin',
   'DELETE /v1/admin/service-accounts/:id': 'admin',
   'GET /v1/admin/audit': 'admin',
+  'GET /v1/admin/engines': 'admin',
 };
 
 type Variant = 'none' | 'malformed' | 'wrong' | 'unknown' | 'expired' | 'expiredToken' | 'revoked' | 'revokedKeyToken' | 'wrongScope' | 'exactScope' | 'valid';

@@ -3,7 +3,6 @@ import { performance } from 'node:perf_hooks';
 import { Type } from 'typebox';
 import type { AnswerExpectation } from '../../agents/agent.js';
 import { durationMs, int16FromBytes, type PcmAudio } from '../../audio/pcm.js';
-import { resample } from '../../audio/resample.js';
 import { decodeWav, encodeWav, isWav, UnsupportedAudioError } from '../../audio/wav.js';
 import type { HarkenConfig } from '../../config/schema.js';
 import type { ConversationService } from '../../conversations/service.js';
@@ -74,7 +73,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     };
 
     const transcribe = async (audio: PcmAudio, expect: AnswerExpectation | undefined) => {
-      const transcript = await engines.stt.transcribe(resample(audio, engines.stt.sampleRate), expect ? { hints: { expect } } : {});
+      const transcript = await engines.stt.transcribe(audio, expect ? { hints: { expect } } : {});
       return { text: transcript.text, segments: [...transcript.segments], durationMs: Math.round(durationMs(audio)) };
     };
 
@@ -86,6 +85,38 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       return engines.tts.synthesize(text, chosen ? { voice: chosen } : {});
     };
 
+    const Stage = Type.Object({
+      calls: Type.Integer(),
+      failures: Type.Integer(),
+      timeouts: Type.Integer(),
+      retries: Type.Integer(),
+      p50Ms: Type.Union([Type.Number(), Type.Null()]),
+      p95Ms: Type.Union([Type.Number(), Type.Null()]),
+    });
+    app.get(
+      '/v1/admin/engines',
+      {
+        config: { access: 'admin' },
+        schema: {
+          summary: 'Speech engines in use and per-stage statistics (last 500 calls of each stage)',
+          tags: ['admin'],
+          response: {
+            200: Type.Object({ vad: Type.String(), stt: Type.String(), tts: Type.String(), healthy: Type.Boolean(), problem: Type.Optional(Type.String()), stages: Type.Record(Type.String(), Stage) }),
+            ...errorResponses(401, 403),
+          },
+        },
+      },
+      async () => {
+        let problem: string | undefined;
+        try {
+          engines.stt.check?.();
+          engines.tts.check?.();
+        } catch (error) {
+          problem = (error as Error).message;
+        }
+        return { vad: engines.vad.name, stt: engines.stt.name, tts: engines.tts.name, healthy: problem === undefined, ...(problem ? { problem } : {}), stages: engines.stats.view() };
+      },
+    );
     app.post(
       '/v1/transcribe',
       {

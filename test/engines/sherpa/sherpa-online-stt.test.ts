@@ -90,7 +90,7 @@ describe('sherpa-onnx streaming recogniser (plumbing CTC model)', () => {
     const broken = plumbing();
     writeFileSync(join(broken, 'ctc-epoch-1-avg-1.onnx'), 'not an onnx model');
     // sherpa-onnx would exit the process on this; the probe turns it into one clear error.
-    const failure = await create(broken).catch((error: unknown) => error as EngineUnavailableError);
+    const failure = (await create(broken).catch((error: unknown) => error)) as EngineUnavailableError;
     expect(failure).toBeInstanceOf(EngineUnavailableError);
     expect(failure.message).toMatch(/^sherpa-onnx cannot load the model: .*(Protobuf|parsing|Load model)/i);
     expect(failure.fix).toMatch(/harken models pull/);
