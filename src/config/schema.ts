@@ -103,7 +103,7 @@ export const ConfigSchema = Type.Object(
         engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('sherpa'), Type.Literal('openai')], {
           default: 'pocketsphinx',
           description:
-            'Speech recogniser. `pocketsphinx` is embedded (Debian); `sherpa` runs a downloaded sherpa-onnx model (streaming zipformer, Whisper or Moonshine, told apart by its files); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
+            'Speech recogniser. `pocketsphinx` is embedded (Debian); `sherpa` runs a downloaded sherpa-onnx model (streaming zipformer transducer or CTC, Whisper or Moonshine, told apart by its files); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
         }),
         pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
         sherpaModelDir: Type.String({ default: '', description: 'sherpa-onnx model folder for `sherpa`. Empty means `<models.dir>/sherpa-onnx-streaming-zipformer-en-20M-2023-02-17`.' }),
