@@ -67,7 +67,10 @@ export class PocketSphinxStt implements SpeechToText {
 
   createStream(options: SttStreamOptions = {}): SttStream {
     if (this.closed) throw new Error('the speech recogniser is closed');
-    return new PocketSphinxStream(this.acquire(), grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, (decoder) => this.release(decoder));
+    return new PocketSphinxStream(this.acquire(), grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, {
+      release: (decoder) => this.release(decoder),
+      discard: (decoder) => this.discard(decoder),
+    });
   }
 
   async close(): Promise<void> {
@@ -85,6 +88,12 @@ export class PocketSphinxStt implements SpeechToText {
     }
   }
 
+  /** A decoder whose native call failed is not trusted again: freed, not pooled. */
+  private discard(decoder: Decoder): void {
+    this.busy = Math.max(0, this.busy - 1);
+    void decoder.free();
+  }
+
   private release(decoder: Decoder): void {
     this.busy = Math.max(0, this.busy - 1);
     if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 8)) void decoder.free();
@@ -98,6 +107,8 @@ class PocketSphinxStream implements SttStream {
   /** Everything heard, kept for the exact final pass of a constrained utterance. */
   private readonly heard: Int16Array[] = [];
   private chain: Promise<Decoder>;
+  /** The decoder itself, kept apart from the chain so a failed native call cannot lose it. */
+  private readonly acquired: Promise<Decoder>;
   private draining = false;
   private lastPartial = '';
   private lastPartialAt = 0;
@@ -108,8 +119,10 @@ class PocketSphinxStream implements SttStream {
     private readonly grammar: ReturnType<typeof grammarFor>,
     private readonly onPartial: ((text: string) => void) | undefined,
     private readonly partialIntervalMs: number,
-    private readonly release: (decoder: Decoder) => void,
+    private readonly pool: { release(decoder: Decoder): void; discard(decoder: Decoder): void },
   ) {
+    this.acquired = decoder;
+    this.acquired.catch(() => undefined);
     this.chain = decoder.then((ready) => {
       // An unusable grammar (a word outside the dictionary) falls back to the language model.
       if (!ready.useGrammar(grammar)) ready.useGrammar(undefined);
@@ -148,10 +161,15 @@ class PocketSphinxStream implements SttStream {
       // Constrained answers are short and cheap to decode again: do it in one normalised pass
       // so "march fifth" never depends on the previous caller's audio. Open speech keeps the live result.
       return this.grammar ? await decoder.decodeWhole(concatPcm(this.heard)) : live;
+    } catch (error) {
+      // The decoder failed mid-utterance (or never came): do not pool it again.
+      if (decoder) this.pool.discard(decoder);
+      else void this.acquired.then((acquired) => this.pool.discard(acquired), () => undefined);
+      decoder = undefined;
+      throw error;
     } finally {
       this.state = 'done';
-      if (decoder) this.release(decoder);
-      else void this.chain.then(this.release, () => undefined);
+      if (decoder) this.pool.release(decoder);
     }
   }
 
@@ -159,10 +177,13 @@ class PocketSphinxStream implements SttStream {
     if (this.state !== 'open') return;
     this.state = 'done';
     this.pending.length = 0;
-    void this.chain.then(async (decoder) => {
-      await decoder.endUtterance().catch(() => undefined);
-      this.release(decoder);
-    }, () => undefined);
+    void this.chain.then(
+      async (decoder) => {
+        await decoder.endUtterance().catch(() => undefined);
+        this.pool.release(decoder);
+      },
+      () => this.acquired.then((acquired) => this.pool.discard(acquired), () => undefined),
+    );
   }
 
   private async emitPartial(decoder: Decoder): Promise<void> {
