@@ -154,7 +154,7 @@ export const ConfigSchema = Type.Object(
         fallbackApiKey: Type.String({ default: '', [SECRET]: true, description: 'API key of the fallback provider (secret).' }),
         localModelPath: Type.String({ default: '', description: 'A GGUF model file run locally through node-llama-cpp (CPU). Used alone when llm.model is empty, else as the last fallback.' }),
         localContextSize: Type.Integer({ default: 4_096, minimum: 256, maximum: 131_072, description: 'Context window of the local model, in tokens.' }),
-        localThreads: Type.Integer({ default: 0, minimum: 0, maximum: 256, description: 'CPU threads for the local model; 0 lets llama.cpp choose.' }),
+        localThreads: Type.Integer({ default: 0, minimum: 0, maximum: 256, description: 'CPU threads for the local model; 0 uses all CPUs but one (left to the event loop that carries audio).' }),
         firstTokenTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A provider that has not started answering by then (retries included) counts as failed.' }),
         idleTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A stream silent this long counts as dropped.' }),
         retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries with back-off of a request that failed before streaming (network, 429, 5xx).' }),

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { EngineUnavailableError } from '../engines/engine-errors.js';
 import { AsyncQueue } from '../util/async-queue.js';
@@ -13,7 +14,7 @@ export interface LlamaCppOptions {
   /** A GGUF model file. */
   readonly modelPath: string;
   readonly contextSize: number;
-  /** CPU threads; 0 lets llama.cpp decide. */
+  /** CPU threads; 0 means all CPUs but one. */
   readonly threads: number;
 }
 
@@ -67,7 +68,11 @@ export class LlamaCppBackend implements ChatBackend {
     try {
       const llama = await library.getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: library.LlamaLogLevel.error });
       const model = await llama.loadModel({ modelPath: options.modelPath });
-      const context = await model.createContext({ contextSize: options.contextSize, ...(options.threads > 0 ? { threads: options.threads } : {}) });
+      // llama.cpp's default (4 threads on a 2-CPU VM) spins on every core and starves the event loop that
+      // carries other calls' audio; one CPU is left to it. Measured with a tiny model on 2 CPUs: 1 thread
+      // 9-31 ms per reply, 2 threads ~300 ms, 4 threads ~2.3 s.
+      const threads = options.threads > 0 ? options.threads : Math.max(1, availableParallelism() - 1);
+      const context = await model.createContext({ contextSize: options.contextSize, threads });
       return new LlamaCppBackend(library, model, context, options.modelPath);
     } catch (error) {
       throw new EngineUnavailableError('llama.cpp', `cannot load ${options.modelPath}: ${(error as Error).message}`, 'check that the file is a GGUF model llama.cpp supports');
