@@ -4,6 +4,7 @@ import { createAgentRegistry, type AgentRegistry } from './agents/registry.js';
 import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
 import { Readiness } from './ops/readiness.js';
+import { EngineThreadPriority } from './ops/thread-priority.js';
 import { buildApp } from './server/app.js';
 import { ConversationRepository } from './store/conversations.js';
 import { openSqlite, type Database } from './store/database.js';
@@ -26,6 +27,8 @@ export interface Harken {
   readonly access: Access;
   /** Set when no admin exists yet: the one-time code for POST /v1/auth/setup (print it, never log it). */
   readonly setupCode: string | undefined;
+  /** Keeps engine threads below the event loop (server.engineThreadNice). */
+  readonly threadPriority: EngineThreadPriority;
   close(): Promise<void>;
 }
 
@@ -66,11 +69,13 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     throw error;
   }
   const database = openDatabase(config);
+  const threadPriority = new EngineThreadPriority(config.server.engineThreadNice, logger);
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
+    threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);
     const setup = new SetupCode();
@@ -106,8 +111,10 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       migrations,
       access,
       setupCode,
+      threadPriority,
       async close() {
         clearInterval(purgeTimer);
+        threadPriority.stop();
         readiness.drain('shutting down');
         await app.close();
         await voice?.engines.close();
@@ -117,6 +124,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     };
   } catch (error) {
     clearInterval(purgeTimer);
+    threadPriority.stop();
     await engines?.close();
     await llmRuntime?.close();
     await database.close();

@@ -34,6 +34,13 @@ export const ConfigSchema = Type.Object(
           default: 'development',
           description: '`production` refuses weak secrets and marks cookies Secure (serve behind HTTPS).',
         }),
+        engineThreadNice: Type.Integer({
+          default: 10,
+          minimum: 0,
+          maximum: 19,
+          description:
+            'Linux: every thread but the event loop (speech engines, the local LLM, the thread pool) and the flite processes run at this nice value, so a saturated CPU still paces reply audio on time. 0 leaves priorities alone.',
+        }),
         maxHeaderBytes: Type.Integer({ default: 16_384, minimum: 1_024, maximum: 1_048_576, description: 'Largest accepted request header block (larger → 431).' }),
       },
       'HTTP server.',
