@@ -28,6 +28,7 @@ const END_OF_TURN_SILENCE_MS = 600;
 const LEVELS = (process.env.HARKEN_BENCH_LEVELS ?? '1,2,4,8,12,16').split(',').map(Number);
 /** Concurrency is measured with engine threads at these nice values (server.engineThreadNice), side by side. */
 const NICE_SETTINGS = ['0', '10'];
+const RESULT_MARK = 'BENCH_RESULT ';
 
 const quantile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -226,7 +227,10 @@ const concurrencyBenchmark = async (levels: number[]): Promise<Map<string, Level
         env: { ...process.env, HARKEN_BENCH_PART: 'concurrency', HARKEN_SERVER_ENGINE_THREAD_NICE: nice },
         maxBuffer: 1 << 20,
       });
-      const pass = JSON.parse(stdout) as LevelRound[];
+      // The server's warnings share stdout; the result is the marked line.
+      const marked = stdout.split('\n').find((line) => line.startsWith(RESULT_MARK));
+      if (!marked) throw new Error(`concurrency pass (nice ${nice}) printed no result:\n${stdout}`);
+      const pass = JSON.parse(marked.slice(RESULT_MARK.length)) as LevelRound[];
       rounds.get(nice)!.push(...pass);
       console.error(`  run ${run + 1}, nice ${nice}: worst stall ${pass.map((round) => `${round.sessions}→${fmt(round.worstStallMs)}`).join(', ')} ms`);
     }
@@ -291,5 +295,5 @@ const main = async () => {
   console.log(lines.join('\n'));
 };
 
-if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(JSON.stringify(await concurrencyPass(LEVELS)));
+if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
 else await main();
