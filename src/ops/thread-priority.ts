@@ -6,7 +6,7 @@ const TASKS = '/proc/self/task';
 const RECHECK_MS = 1_000;
 
 /** The kernel thread id of the calling thread (the event loop that runs this code). */
-const ownThreadId = (): number => Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+export const ownThreadId = (): number => Number(readlinkSync('/proc/thread-self').split('/').at(-1));
 
 /**
  * Keeps the event loop ahead of the engines when the CPU is saturated. Speech recognition,

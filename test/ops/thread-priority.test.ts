@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/audio/wav.js';
+import { ownThreadId as eventLoopThread } from '../../src/ops/thread-priority.js';
 import { startTestServer, voiceTestEnv, type TestServer } from '../helpers/harness.js';
 import { recording } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
@@ -12,7 +13,6 @@ const statFields = (path: string): string[] => {
 };
 const niceOfThread = (thread: number): number => Number(statFields(`/proc/self/task/${thread}/stat`)[16]);
 const threads = (): number[] => readdirSync('/proc/self/task').map(Number);
-const eventLoopThread = (): number => Number(readlinkSync('/proc/thread-self').split('/').at(-1));
 
 /** Nice values of the flite processes this process has started, sampled until `work` ends. */
 const niceOfFliteChildren = async (work: Promise<unknown>): Promise<number[]> => {
