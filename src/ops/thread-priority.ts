@@ -20,6 +20,8 @@ export const ownThreadId = (): number => Number(readlinkSync('/proc/thread-self'
 export class EngineThreadPriority {
   private readonly lowered = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
+  /** The event loop's thread: the one that built this object and runs its checks. */
+  private eventLoop: number | undefined;
 
   constructor(
     private readonly nice: number,
@@ -45,7 +47,8 @@ export class EngineThreadPriority {
 
   /** Lowers threads not seen before; returns how many were changed. */
   lowerNewThreads(): number {
-    const eventLoop = ownThreadId();
+    this.eventLoop ??= ownThreadId();
+    const eventLoop = this.eventLoop;
     const threads = readdirSync(TASKS).map(Number);
     const alive = new Set(threads);
     for (const thread of this.lowered) if (!alive.has(thread)) this.lowered.delete(thread);
