@@ -80,13 +80,23 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     const access = createAccess(config, database, logger, now);
     const setup = new SetupCode();
     const setupCode = await ensureFirstAdmin(config, access, setup);
+    const conversations = new ConversationService(new ConversationRepository(database.kysely, now), agents, config.conversations);
     const purgeOld = async () => {
       const purged = await access.audit.purge(config.audit.retentionDays);
       await access.admins.purgeSessions();
+      await access.quotas.purge();
       if (purged > 0) logger.info({ purged, retentionDays: config.audit.retentionDays }, 'old audit events deleted');
+      const days = config.store.conversationRetentionDays;
+      if (days > 0) {
+        const erased = await conversations.purgeOlderThan(days, now?.() ?? new Date());
+        if (erased > 0) {
+          logger.info({ erased, retentionDays: days }, 'old conversations deleted');
+          await access.audit.record({ action: 'conversations.purged', outcome: 'success', actor: 'system', details: { conversations: erased, retentionDays: days } });
+        }
+      }
     };
     await purgeOld();
-    purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'audit purge failed')), AUDIT_PURGE_INTERVAL_MS);
+    purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'retention purge failed')), AUDIT_PURGE_INTERVAL_MS);
     purgeTimer.unref();
     const readiness = new Readiness();
     readiness.add('database', () => database.ping());
@@ -100,7 +110,6 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const conversations = new ConversationService(new ConversationRepository(database.kysely), agents, config.conversations);
     const app = await buildApp({ config, logger, readiness, agents, conversations, access, setupCode: setup, ...(voice ? { voice } : {}) });
     return {
       app,
@@ -117,6 +126,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         threadPriority.stop();
         readiness.drain('shutting down');
         await app.close();
+        await access.close();
         await voice?.engines.close();
         await llmRuntime?.close();
         await database.close();

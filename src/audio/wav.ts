@@ -57,7 +57,11 @@ export const decodeWav = (bytes: Uint8Array): PcmAudio => {
     if (id === 'fmt ') {
       if (size < 16 || body + 16 > bytes.byteLength) throw new UnsupportedAudioError('WAV fmt chunk is truncated');
       let code = view.getUint16(body, true);
-      if (code === FORMAT_EXTENSIBLE && size >= 26) code = view.getUint16(body + 24, true);
+      if (code === FORMAT_EXTENSIBLE) {
+        // The real format sits in the extension's sub-format GUID, 24 bytes in.
+        if (size < 26 || body + 26 > bytes.byteLength) throw new UnsupportedAudioError('WAV fmt chunk (WAVE_FORMAT_EXTENSIBLE) is truncated');
+        code = view.getUint16(body + 24, true);
+      }
       format = { format: code, channels: view.getUint16(body + 2, true), sampleRate: view.getUint32(body + 4, true), bitsPerSample: view.getUint16(body + 14, true) };
     } else if (id === 'data') {
       if (!format) throw new UnsupportedAudioError('WAV data chunk comes before its fmt chunk');

@@ -7,6 +7,7 @@ import { ApiKeyRepository } from '../security/api-keys.js';
 import { AuditLog } from '../security/audit-log.js';
 import { parseScopes, type Scope } from '../security/scopes.js';
 import { ServiceAccountRepository } from '../security/service-accounts.js';
+import { checkTenant, TenantNameError } from '../security/tenants.js';
 import { migrateToLatest } from '../store/migrations.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
@@ -28,13 +29,17 @@ export const withAccessStore = async <T>(config: HarkenConfig, run: (store: Acce
   try {
     await migrateToLatest(database.kysely);
     const silent = pino({ level: 'silent' });
-    return await run({
-      keys: new ApiKeyRepository(database.kysely),
-      accounts: new ServiceAccountRepository(database.kysely),
+    const keys = new ApiKeyRepository(database.kysely);
+    const accounts = new ServiceAccountRepository(database.kysely);
+    const result = await run({
+      keys,
+      accounts,
       admins: new AdminRepository(database.kysely),
       audit: new AuditLog(database.kysely, silent),
       actor: `cli:${userInfo().username}`,
     });
+    await Promise.all([keys.flushUse(), accounts.flushUse()]);
+    return result;
   } finally {
     await database.close();
   }
@@ -61,4 +66,13 @@ export const positiveIntegerOption = (flag: string, value: string): number => {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1) throw new CliError(`${flag} takes a whole number above 0 (got "${value}")`, ExitCode.usage);
   return number;
+};
+
+export const tenantOption = (value: string): string => {
+  try {
+    return checkTenant(value);
+  } catch (error) {
+    if (error instanceof TenantNameError) throw new CliError(`--tenant: ${error.message}`, ExitCode.usage);
+    throw error;
+  }
 };

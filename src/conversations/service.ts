@@ -10,6 +10,7 @@ import {
   type NewMessage,
   type TurnMetrics,
 } from '../store/conversations.js';
+import { scopeAllows, type TenantScope } from '../security/tenants.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 export const ACTIVE = 'active';
@@ -45,31 +46,48 @@ export class ConversationService {
     private readonly limits: ConversationLimits,
   ) {}
 
-  async start(agentName: string | undefined): Promise<TurnOutcome> {
+  /** Starts a conversation owned by `tenant`. */
+  async start(agentName: string | undefined, tenant: string): Promise<TurnOutcome> {
     const agent = this.agentNamed(agentName ?? this.agents.defaultAgent);
     const started = performance.now();
     const { text, result } = await collectReply(agent.name, agent.begin({ conversationId: '', state: {}, data: {}, history: [], signal: new AbortController().signal }));
     const greeting = this.assistantMessage(text, performance.now() - started, 'text', result.metrics);
-    const conversation = await this.repository.create({ agent: agent.name, ...this.change(result) }, greeting ? [greeting] : []);
+    const conversation = await this.repository.create({ agent: agent.name, tenant, ...this.change(result) }, greeting ? [greeting] : []);
     const messages = await this.repository.messages(conversation.id);
     return { conversation, reply: messages.at(-1), expect: result.expect };
   }
 
-  async get(id: string): Promise<{ conversation: Conversation; messages: Message[] }> {
-    const conversation = await this.repository.find(id);
-    if (!conversation) throw notFound('conversation');
+  /** Another tenant's conversation is answered exactly like one that does not exist. */
+  async get(id: string, scope: TenantScope): Promise<{ conversation: Conversation; messages: Message[] }> {
+    const conversation = await this.owned(id, scope);
     return { conversation, messages: await this.repository.messages(id) };
   }
 
-  async list(limit: number, before?: { updatedAt: string; id: string }): Promise<Conversation[]> {
-    return this.repository.list({ limit, ...(before ? { before } : {}) });
+  /** `tenant` filters further; a caller bound to one tenant never sees another's. */
+  async list(scope: TenantScope, options: { limit: number; before?: { updatedAt: string; id: string }; tenant?: string }): Promise<Conversation[]> {
+    const tenant = 'tenant' in scope ? scope.tenant : options.tenant;
+    if ('tenant' in scope && options.tenant !== undefined && options.tenant !== scope.tenant) return [];
+    return this.repository.list({ limit: options.limit, ...(options.before ? { before: options.before } : {}), ...(tenant !== undefined ? { tenant } : {}) });
+  }
+
+  /** Erases the conversation, its messages and its answers. */
+  async delete(id: string, scope: TenantScope): Promise<Conversation> {
+    return this.turns.run(id, async () => {
+      const conversation = await this.owned(id, scope);
+      await this.repository.delete(id);
+      return conversation;
+    });
+  }
+
+  async purgeOlderThan(days: number, now = new Date()): Promise<number> {
+    return this.repository.purgeUpdatedBefore(new Date(now.getTime() - days * 86_400_000));
   }
 
   /**
    * Sends the user's turn to the conversation's agent and stores both sides of the exchange.
    * `onText` receives the reply as the agent produces it, so speech can start before it ends.
    */
-  async send(id: string, turn: UserTurn, options: { signal?: AbortSignal; onText?: (delta: string) => void } = {}): Promise<TurnOutcome> {
+  async send(id: string, turn: UserTurn, options: { scope: TenantScope; signal?: AbortSignal; onText?: (delta: string) => void }): Promise<TurnOutcome> {
     const signal = options.signal ?? new AbortController().signal;
     const text = turn.text.trim();
     if (text.length === 0) throw badRequest('empty_message', 'text must contain something other than whitespace');
@@ -77,7 +95,7 @@ export class ConversationService {
       throw badRequest('message_too_long', `text is longer than ${this.limits.maxMessageChars} characters`);
     }
     return this.turns.run(id, async () => {
-      const { conversation, messages } = await this.get(id);
+      const { conversation, messages } = await this.get(id, options.scope);
       if (conversation.status !== ACTIVE) {
         throw conflict('conversation_ended', `conversation has ended (status ${conversation.status}); start a new one`);
       }
@@ -111,6 +129,12 @@ export class ConversationService {
 
   async recordPlayback(messageId: string, playback: { text: string; interrupted: boolean; metrics: TurnMetrics }): Promise<void> {
     await this.repository.recordPlayback(messageId, playback);
+  }
+
+  private async owned(id: string, scope: TenantScope): Promise<Conversation> {
+    const conversation = await this.repository.find(id);
+    if (!conversation || !scopeAllows(scope, conversation.tenant)) throw notFound('conversation');
+    return conversation;
   }
 
   private agentNamed(name: string): Agent {

@@ -9,10 +9,38 @@ interface LoggedRequest {
   socket?: { remoteAddress?: string };
 }
 
-/** Request lines carry a masked client address (IPv4 /24, IPv6 /48) and no port. */
+const SENSITIVE_PARAM = /key|token|secret|pass|auth|code|sig|session|cookie|credential/i;
+const CREDENTIAL_SHAPED = /^(hk|hksa)_|^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$|^[A-Za-z0-9+/_-]{32,}={0,2}$/;
+
+/**
+ * A URL for the log: query values that are (or are named like) credentials become
+ * `[redacted]`, so a key pasted into a query string never reaches a log line.
+ */
+export const redactUrl = (url: string | undefined): string | undefined => {
+  if (!url) return url;
+  const mark = url.indexOf('?');
+  if (mark < 0) return url;
+  const query = url
+    .slice(mark + 1)
+    .split('&')
+    .map((pair) => {
+      const [name = '', ...rest] = pair.split('=');
+      let value = rest.join('=');
+      try {
+        value = decodeURIComponent(value.replace(/\+/g, ' '));
+      } catch {
+        return `${name}=[redacted]`;
+      }
+      return SENSITIVE_PARAM.test(name) || CREDENTIAL_SHAPED.test(value) ? `${name}=[redacted]` : pair;
+    })
+    .join('&');
+  return `${url.slice(0, mark)}?${query}`;
+};
+
+/** Request lines carry a masked client address (IPv4 /24, IPv6 /48), no port, and no credentials from the query. */
 const requestSerializer = (request: LoggedRequest) => ({
   method: request.method,
-  url: request.url,
+  url: redactUrl(request.url),
   host: request.host,
   remoteAddress: maskIp(request.ip ?? request.socket?.remoteAddress),
 });

@@ -5,6 +5,7 @@ import { AdminRepository } from './admins.js';
 import { ApiKeyRepository } from './api-keys.js';
 import { AuditLog } from './audit-log.js';
 import { Authenticator } from './authenticator.js';
+import { DailyQuotas } from './daily-quotas.js';
 import { LoginGuard } from './login-guard.js';
 import { RateLimits } from './rate-limits.js';
 import { loadSecret } from './server-secrets.js';
@@ -21,9 +22,21 @@ export interface Access {
   readonly authenticator: Authenticator;
   readonly audit: AuditLog;
   readonly rateLimits: RateLimits;
+  readonly quotas: DailyQuotas;
   readonly loginGuard: LoginGuard;
   readonly sessions: SessionLimits;
+  /** Sessions one caller may hold at once unless its key says otherwise. */
+  readonly sessionsPerCaller: number;
+  /** Writes batched usage counters (also done every second); call before closing the database. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }
+
+const FLUSH_INTERVAL_MS = 1_000;
+
+/** realtime.maxSessionsPerCaller, or its share of realtime.maxSessions. */
+export const sessionsPerCaller = (config: HarkenConfig): number =>
+  config.realtime.maxSessionsPerCaller || Math.max(1, Math.floor(config.realtime.maxSessions * config.realtime.callerSessionShare));
 
 export const createAccess = (config: HarkenConfig, database: Database, logger: Logger, now: () => Date = () => new Date()): Access => {
   const secret = loadSecret({
@@ -38,19 +51,40 @@ export const createAccess = (config: HarkenConfig, database: Database, logger: L
   const accounts = new ServiceAccountRepository(database.kysely, now);
   const admins = new AdminRepository(database.kysely, now);
   const tokens = new TokenIssuer(secret.value, now);
+  const quotas = new DailyQuotas(database.kysely, now);
+  const perCaller = sessionsPerCaller(config);
+  const flush = async () => {
+    const results = await Promise.allSettled([keys.flushUse(), accounts.flushUse(), quotas.flush()]);
+    for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'usage counters could not be stored; kept for the next try');
+  };
+  const timer = setInterval(() => void flush(), FLUSH_INTERVAL_MS);
+  timer.unref();
   return {
     keys,
     accounts,
     admins,
     tokens,
-    authenticator: new Authenticator(keys, accounts, admins, tokens),
+    authenticator: new Authenticator(keys, accounts, admins, tokens, { sessionIdleMs: config.auth.sessionIdleMinutes * 60_000 }),
     audit: new AuditLog(database.kysely, logger, now),
     rateLimits: new RateLimits(config.rateLimit.windowSeconds),
+    quotas,
     loginGuard: new LoginGuard({
       maxFailuresPerAccount: config.auth.loginMaxFailures,
       maxFailuresPerIp: config.auth.loginMaxFailuresPerIp,
       lockoutSeconds: config.auth.loginLockoutSeconds,
+      accountLockAddresses: config.auth.loginAccountLockAddresses,
+      accountLockFailures: config.auth.loginAccountLockFailures,
     }),
-    sessions: new SessionLimits(config.realtime.maxSessions),
+    sessions: new SessionLimits({
+      maxTotal: config.realtime.maxSessions,
+      maxPerAddress: config.realtime.maxSessionsPerAddress || perCaller,
+      maxPendingPerAddress: config.realtime.maxPendingPerAddress,
+    }),
+    sessionsPerCaller: perCaller,
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
   };
 };

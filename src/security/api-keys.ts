@@ -2,12 +2,16 @@ import type { Kysely } from 'kysely';
 import type { ApiKeyRow, HarkenDatabase } from '../store/tables.js';
 import { issueCredential, KEY_PREFIX, parseCredential, secretMatches } from './credentials.js';
 import type { Scope } from './scopes.js';
+import { DEFAULT_TENANT } from './tenants.js';
+import { UsageRecorder } from './usage-recorder.js';
 
 export interface NewApiKey {
   readonly name: string;
   readonly scopes: readonly Scope[];
+  readonly tenant?: string;
   readonly expiresAt?: Date;
   readonly rateLimit?: number;
+  readonly dailyLimit?: number;
   readonly maxSessions?: number;
   readonly createdBy?: string;
 }
@@ -15,6 +19,7 @@ export interface NewApiKey {
 export interface ApiKeyView {
   readonly id: string;
   readonly name: string;
+  readonly tenant: string;
   readonly scopes: Scope[];
   readonly createdAt: string;
   readonly createdBy: string | null;
@@ -23,6 +28,7 @@ export interface ApiKeyView {
   readonly lastUsedAt: string | null;
   readonly usageCount: number;
   readonly rateLimit: number | null;
+  readonly dailyLimit: number | null;
   readonly maxSessions: number | null;
   readonly status: 'active' | 'expired' | 'revoked';
 }
@@ -41,6 +47,7 @@ const statusOf = (row: ApiKeyRow, now: Date): ApiKeyView['status'] => {
 const toView = (row: ApiKeyRow, now: Date): ApiKeyView => ({
   id: row.id,
   name: row.name,
+  tenant: row.tenant,
   scopes: JSON.parse(row.scopes) as Scope[],
   createdAt: row.created_at,
   createdBy: row.created_by,
@@ -49,6 +56,7 @@ const toView = (row: ApiKeyRow, now: Date): ApiKeyView => ({
   lastUsedAt: row.last_used_at,
   usageCount: row.usage_count,
   rateLimit: row.rate_limit,
+  dailyLimit: row.daily_limit,
   maxSessions: row.max_sessions,
   status: statusOf(row, now),
 });
@@ -56,7 +64,22 @@ const toView = (row: ApiKeyRow, now: Date): ApiKeyView => ({
 export const looksLikeApiKey = (value: string): boolean => value.startsWith(`${KEY_PREFIX}_`);
 
 export class ApiKeyRepository {
-  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
+  /** Uses are counted in memory and written in batches (see flushUse). */
+  private readonly usage: UsageRecorder;
+
+  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {
+    this.usage = new UsageRecorder(async (uses) => {
+      await this.db.transaction().execute(async (trx) => {
+        for (const [id, use] of uses) {
+          await trx
+            .updateTable('api_keys')
+            .set((eb) => ({ last_used_at: use.lastUsedAt, usage_count: eb('usage_count', '+', use.count) }))
+            .where('id', '=', id)
+            .execute();
+        }
+      });
+    }, now);
+  }
 
   /** Creates a key; the returned `key` string is the only time the secret exists outside the caller. */
   async create(input: NewApiKey): Promise<{ key: string; view: ApiKeyView }> {
@@ -64,6 +87,7 @@ export class ApiKeyRepository {
     const row: ApiKeyRow = {
       id: issued.id,
       name: input.name,
+      tenant: input.tenant ?? DEFAULT_TENANT,
       secret_hash: issued.secretHash,
       scopes: JSON.stringify(input.scopes),
       created_at: this.now().toISOString(),
@@ -73,20 +97,25 @@ export class ApiKeyRepository {
       last_used_at: null,
       usage_count: 0,
       rate_limit: input.rateLimit ?? null,
+      daily_limit: input.dailyLimit ?? null,
       max_sessions: input.maxSessions ?? null,
     };
     await this.db.insertInto('api_keys').values(row).execute();
     return { key: issued.credential, view: toView(row, this.now()) };
   }
 
-  async list(): Promise<ApiKeyView[]> {
-    const rows = await this.db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+  async list(filter: { tenant?: string } = {}): Promise<ApiKeyView[]> {
+    await this.flushUse().catch(() => undefined);
+    let query = this.db.selectFrom('api_keys').selectAll();
+    if (filter.tenant) query = query.where('tenant', '=', filter.tenant);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id').execute();
     const now = this.now();
     return rows.map((row) => toView(row, now));
   }
 
   async get(id: string): Promise<ApiKeyView | undefined> {
-    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    await this.flushUse().catch(() => undefined);
+    const row = await this.row(id);
     return row ? toView(row, this.now()) : undefined;
   }
 
@@ -103,26 +132,31 @@ export class ApiKeyRepository {
   async verify(presented: string): Promise<KeyCheck> {
     const parsed = parseCredential(presented, KEY_PREFIX);
     if (!parsed) return { ok: false, reason: 'malformed' };
-    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', parsed.id).executeTakeFirst();
+    const row = await this.row(parsed.id);
     if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
     const view = toView(row, this.now());
     if (view.status !== 'active') return { ok: false, reason: view.status, keyId: row.id };
     return { ok: true, key: view };
   }
 
-  /** Looks a key up by id for token checks (the token proves the secret was held). */
+  /** Looks a key up by id for token checks and open sessions (the token proves the secret was held). */
   async active(id: string): Promise<KeyCheck> {
-    const view = await this.get(id);
-    if (!view) return { ok: false, reason: 'unknown' };
+    const row = await this.row(id);
+    if (!row) return { ok: false, reason: 'unknown' };
+    const view = toView(row, this.now());
     if (view.status !== 'active') return { ok: false, reason: view.status, keyId: id };
     return { ok: true, key: view };
   }
 
-  async recordUse(id: string): Promise<void> {
-    await this.db
-      .updateTable('api_keys')
-      .set((eb) => ({ last_used_at: this.now().toISOString(), usage_count: eb('usage_count', '+', 1) }))
-      .where('id', '=', id)
-      .execute();
+  recordUse(id: string): void {
+    this.usage.record(id);
+  }
+
+  flushUse(): Promise<void> {
+    return this.usage.flush();
+  }
+
+  private async row(id: string): Promise<ApiKeyRow | undefined> {
+    return this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
   }
 }

@@ -20,7 +20,19 @@ export type AuditAction =
   | 'rate_limit.hit'
   | 'session.refused'
   | 'session.started'
-  | 'session.ended';
+  | 'session.ended'
+  | 'session.closed_revoked'
+  | 'conversation.deleted'
+  | 'conversations.purged'
+  | 'origin.refused'
+  | 'admin.updated'
+  | 'admin.deleted'
+  | 'admin.password_changed'
+  | 'admin.sessions_revoked'
+  | 'admin.totp_enabled'
+  | 'admin.totp_disabled'
+  | 'auth.recovery_code_used'
+  | 'quota.exhausted';
 
 export interface AuditEvent {
   readonly action: AuditAction;

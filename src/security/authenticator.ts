@@ -1,8 +1,10 @@
-import type { AdminRepository } from './admins.js';
+import type { AdminRepository, AdminSession } from './admins.js';
 import { looksLikeApiKey, type ApiKeyRepository, type ApiKeyView } from './api-keys.js';
+import type { CredentialSource } from './credential-source.js';
 import { SCOPES, type Scope } from './scopes.js';
 import { looksLikeServiceAccountSecret, type ServiceAccountRepository, type ServiceAccountView } from './service-accounts.js';
-import { looksLikeJwt, type TokenIssuer, type TokenSubject } from './tokens.js';
+import { ALL_TENANTS, DEFAULT_TENANT, tenantScope, type TenantScope } from './tenants.js';
+import { looksLikeJwt, type TokenIssuer } from './tokens.js';
 
 /** Who is calling, after their credentials were checked. */
 export interface Caller {
@@ -10,14 +12,22 @@ export interface Caller {
   readonly id: string;
   /** `key:<id>`, `service-account:<id>`, `admin:<username>`: the audit log's actor. */
   readonly label: string;
+  /** The tenant whose records this caller reaches (admins reach every tenant's). */
+  readonly tenant: string;
   readonly scopes: readonly Scope[];
-  /** How the credentials arrived; session callers must also pass the CSRF check. */
+  /** How the credentials arrived; session callers must also pass the CSRF and origin checks. */
   readonly via: 'secret' | 'token' | 'session';
+  /** What the access rests on; re-checked by open sessions. */
+  readonly source: CredentialSource;
   readonly rateLimit?: number;
+  readonly dailyLimit?: number;
   readonly maxSessions?: number;
   /** Session callers: hash of the session's CSRF token. */
   readonly csrfHash?: string;
 }
+
+/** Which conversations (and other tenant records) a caller may reach. */
+export const tenantScopeOf = (caller: Caller): TenantScope => (caller.scopes.includes('admin') ? ALL_TENANTS : tenantScope(caller.tenant));
 
 /** Credentials as they arrived on a request. */
 export interface PresentedCredentials {
@@ -33,19 +43,21 @@ export interface PresentedCredentials {
 
 export type AuthFailureCode = 'unauthenticated' | 'malformed_credentials' | 'invalid_credentials' | 'credentials_expired' | 'credentials_revoked';
 
-export type Authentication =
-  | { readonly ok: true; readonly caller: Caller }
-  | { readonly ok: false; readonly code: AuthFailureCode; readonly message: string; readonly presented: boolean; readonly actor?: string };
+export type AuthFailure = { readonly ok: false; readonly code: AuthFailureCode; readonly message: string; readonly presented: boolean; readonly actor?: string };
+export type Authentication = { readonly ok: true; readonly caller: Caller } | AuthFailure;
 
-const fail = (code: AuthFailureCode, message: string, actor?: string): Authentication => ({ ok: false, code, message, presented: code !== 'unauthenticated', ...(actor ? { actor } : {}) });
+const fail = (code: AuthFailureCode, message: string, actor?: string): AuthFailure => ({ ok: false, code, message, presented: code !== 'unauthenticated', ...(actor ? { actor } : {}) });
 
 const keyCaller = (key: ApiKeyView, via: Caller['via'], scopes: readonly Scope[] = key.scopes): Caller => ({
   kind: 'api-key',
   id: key.id,
   label: `key:${key.id}`,
+  tenant: key.tenant,
   scopes,
   via,
+  source: { kind: 'key', id: key.id },
   ...(key.rateLimit !== null ? { rateLimit: key.rateLimit } : {}),
+  ...(key.dailyLimit !== null ? { dailyLimit: key.dailyLimit } : {}),
   ...(key.maxSessions !== null ? { maxSessions: key.maxSessions } : {}),
 });
 
@@ -53,18 +65,37 @@ const accountCaller = (account: ServiceAccountView, via: Caller['via'], scopes: 
   kind: 'service-account',
   id: account.id,
   label: `service-account:${account.id}`,
+  tenant: account.tenant,
   scopes,
   via,
+  source: { kind: 'service-account', id: account.id, secretVersion: account.secretVersion },
+});
+
+const adminCaller = (session: AdminSession, via: Caller['via'], scopes: readonly Scope[]): Caller => ({
+  kind: 'admin',
+  id: session.admin.id,
+  label: `admin:${session.admin.username}`,
+  tenant: DEFAULT_TENANT,
+  scopes,
+  via,
+  source: { kind: 'admin-session', id: session.id },
+  ...(via === 'session' ? { csrfHash: session.csrfHash } : {}),
 });
 
 /** A token never grants more than its subject holds now (scopes may have been narrowed). */
 const narrowed = (tokenScopes: readonly Scope[], held: readonly Scope[]): Scope[] =>
   held.includes('admin') ? [...tokenScopes] : tokenScopes.filter((scope) => held.includes(scope));
 
+export interface AuthenticatorOptions {
+  /** An admin session unused this long has ended. */
+  readonly sessionIdleMs: number;
+}
+
 /**
  * Turns presented credentials into a Caller: API keys (`hk_…`), service-account secrets
  * (`hksa_…`), short-lived tokens (JWT) and admin session cookies. Every credential is
- * looked up on every request, so revocation takes effect at once, for tokens too.
+ * checked against its source on every request, so revocation takes effect at once,
+ * for tokens too; `recheck` lets open sessions do the same.
  */
 export class Authenticator {
   constructor(
@@ -72,14 +103,38 @@ export class Authenticator {
     private readonly accounts: ServiceAccountRepository,
     private readonly admins: AdminRepository,
     private readonly tokens: TokenIssuer,
+    private readonly options: AuthenticatorOptions,
   ) {}
 
   async authenticate(presented: PresentedCredentials): Promise<Authentication> {
     if (presented.unsupportedScheme) return fail('malformed_credentials', `unsupported Authorization scheme "${presented.unsupportedScheme}"; use Bearer`);
-    const bearer = presented.bearer ?? presented.subprotocolToken;
-    if (bearer !== undefined) return this.bearer(bearer);
+    if (presented.bearer !== undefined) return this.bearer(presented.bearer);
+    if (presented.subprotocolToken !== undefined) {
+      // That channel is for short-lived tokens: an API key there would sit in browser code.
+      if (!looksLikeJwt(presented.subprotocolToken)) return fail('malformed_credentials', 'the harken.token. subprotocol carries tokens from POST /v1/auth/token only, never an API key or secret');
+      return this.bearer(presented.subprotocolToken);
+    }
     if (presented.sessionCookie !== undefined) return this.session(presented.sessionCookie);
     return fail('unauthenticated', 'credentials required: send an API key as "Authorization: Bearer hk_…", or a token from POST /v1/auth/token');
+  }
+
+  /** Is what the caller's access rests on still valid? Open sessions ask this at each turn and every few seconds. */
+  async recheck(caller: Caller): Promise<Authentication> {
+    const source = caller.source;
+    if (source.kind === 'key') {
+      const check = await this.keys.active(source.id);
+      if (!check.ok) return this.refused(check.reason === 'unknown' ? 'revoked' : check.reason, 'API key', caller.label);
+      return { ok: true, caller };
+    }
+    if (source.kind === 'service-account') {
+      const check = await this.accounts.active(source.id);
+      if (!check.ok) return this.refused('revoked', 'service account', caller.label);
+      if (check.account.secretVersion !== source.secretVersion) return fail('credentials_revoked', 'the service account secret has been rotated', caller.label);
+      return { ok: true, caller };
+    }
+    const session = await this.admins.sessionById(source.id, this.options.sessionIdleMs);
+    if (!session) return fail('credentials_revoked', 'the login session has ended (logged out, expired or the admin was disabled)', caller.label);
+    return { ok: true, caller };
   }
 
   private async bearer(value: string): Promise<Authentication> {
@@ -96,34 +151,36 @@ export class Authenticator {
     if (looksLikeJwt(value)) {
       const check = await this.tokens.verify(value);
       if (!check.ok) return this.refused(check.reason === 'invalid' ? 'unknown' : check.reason, 'token');
-      return this.tokenSubject(check.token.subject, check.token.scopes);
+      return this.tokenSource(check.token.source, check.token.scopes);
     }
     return fail('malformed_credentials', 'credentials are not an API key (hk_…), a service account secret (hksa_…) or a token');
   }
 
-  private async tokenSubject(subject: TokenSubject, scopes: readonly Scope[]): Promise<Authentication> {
-    if (subject.kind === 'key') {
-      const check = await this.keys.active(subject.id);
-      if (!check.ok) return this.refused(check.reason === 'unknown' ? 'revoked' : check.reason, 'token’s API key', `key:${subject.id}`);
+  private async tokenSource(source: CredentialSource, scopes: readonly Scope[]): Promise<Authentication> {
+    if (source.kind === 'key') {
+      const check = await this.keys.active(source.id);
+      if (!check.ok) return this.refused(check.reason === 'unknown' ? 'revoked' : check.reason, 'token’s API key', `key:${source.id}`);
       return { ok: true, caller: keyCaller(check.key, 'token', narrowed(scopes, check.key.scopes)) };
     }
-    if (subject.kind === 'service-account') {
-      const check = await this.accounts.active(subject.id);
-      if (!check.ok) return this.refused('revoked', 'token’s service account', `service-account:${subject.id}`);
+    if (source.kind === 'service-account') {
+      const check = await this.accounts.active(source.id);
+      const actor = `service-account:${source.id}`;
+      if (!check.ok) return this.refused('revoked', 'token’s service account', actor);
+      if (check.account.secretVersion !== source.secretVersion) return fail('credentials_revoked', 'the token’s service account secret has been rotated', actor);
       return { ok: true, caller: accountCaller(check.account, 'token', narrowed(scopes, check.account.permissions)) };
     }
-    const admin = await this.admins.get(subject.id);
-    if (!admin) return this.refused('revoked', 'token’s admin account');
-    return { ok: true, caller: { kind: 'admin', id: admin.id, label: `admin:${admin.username}`, scopes: narrowed(scopes, SCOPES), via: 'token' } };
+    const session = await this.admins.sessionById(source.id, this.options.sessionIdleMs);
+    if (!session) return this.refused('revoked', 'token’s login session');
+    return { ok: true, caller: adminCaller(session, 'token', narrowed(scopes, SCOPES)) };
   }
 
   private async session(cookie: string): Promise<Authentication> {
-    const session = await this.admins.session(cookie);
+    const session = await this.admins.session(cookie, this.options.sessionIdleMs);
     if (!session) return fail('invalid_credentials', 'the login session is unknown, expired or logged out; log in again');
-    return { ok: true, caller: { kind: 'admin', id: session.admin.id, label: `admin:${session.admin.username}`, scopes: ['admin'], via: 'session', csrfHash: session.csrfHash } };
+    return { ok: true, caller: adminCaller(session, 'session', ['admin']) };
   }
 
-  private refused(reason: 'malformed' | 'unknown' | 'expired' | 'revoked', what: string, actor?: string): Authentication {
+  private refused(reason: 'malformed' | 'unknown' | 'expired' | 'revoked', what: string, actor?: string): AuthFailure {
     if (reason === 'malformed') return fail('malformed_credentials', `the ${what} is malformed`, actor);
     if (reason === 'expired') return fail('credentials_expired', `the ${what} has expired`, actor);
     if (reason === 'revoked') return fail('credentials_revoked', `the ${what} has been revoked`, actor);

@@ -18,3 +18,19 @@ export const maskIp = (ip: string | undefined): string | null => {
   }
   return 'unknown';
 };
+
+/**
+ * The key a client address is counted under by limits: IPv4 as is, IPv6 by its /64
+ * (one subscriber usually holds a whole /64, so per-address limits would not bind).
+ */
+export const limitKeyOf = (ip: string | undefined): string => {
+  if (!ip) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1] as string;
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail = ''] = ip.split('::');
+  const headGroups = head.split(':').filter(Boolean);
+  const tailGroups = ip.includes('::') ? tail.split(':').filter(Boolean) : [];
+  const full = [...headGroups, ...Array(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups];
+  return `${full.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+};

@@ -2,11 +2,16 @@ import type { Kysely } from 'kysely';
 import type { HarkenDatabase, ServiceAccountRow } from '../store/tables.js';
 import { issueCredential, parseCredential, secretMatches, SERVICE_ACCOUNT_PREFIX } from './credentials.js';
 import type { Scope } from './scopes.js';
+import { DEFAULT_TENANT } from './tenants.js';
+import { UsageRecorder } from './usage-recorder.js';
 
 export interface ServiceAccountView {
   readonly id: string;
   readonly name: string;
+  readonly tenant: string;
   readonly permissions: Scope[];
+  /** Bumped by each rotation. */
+  readonly secretVersion: number;
   readonly createdAt: string;
   readonly rotatedAt: string | null;
   readonly disabledAt: string | null;
@@ -20,7 +25,9 @@ export type ServiceAccountCheck =
 const toView = (row: ServiceAccountRow): ServiceAccountView => ({
   id: row.id,
   name: row.name,
+  tenant: row.tenant,
   permissions: JSON.parse(row.permissions) as Scope[],
+  secretVersion: row.secret_version,
   createdAt: row.created_at,
   rotatedAt: row.rotated_at,
   disabledAt: row.disabled_at,
@@ -33,16 +40,26 @@ export class ServiceAccountNameTaken extends Error {}
 
 /** Machines (satellites, integrations) with named permissions and a secret that can be rotated. */
 export class ServiceAccountRepository {
-  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
+  private readonly usage: UsageRecorder;
 
-  async create(name: string, permissions: readonly Scope[]): Promise<{ secret: string; view: ServiceAccountView }> {
+  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {
+    this.usage = new UsageRecorder(async (uses) => {
+      await this.db.transaction().execute(async (trx) => {
+        for (const [id, use] of uses) await trx.updateTable('service_accounts').set({ last_used_at: use.lastUsedAt }).where('id', '=', id).execute();
+      });
+    }, now);
+  }
+
+  async create(name: string, permissions: readonly Scope[], tenant: string = DEFAULT_TENANT): Promise<{ secret: string; view: ServiceAccountView }> {
     const existing = await this.db.selectFrom('service_accounts').select('id').where('name', '=', name).executeTakeFirst();
     if (existing) throw new ServiceAccountNameTaken(`a service account named "${name}" already exists`);
     const issued = issueCredential(SERVICE_ACCOUNT_PREFIX);
     const row: ServiceAccountRow = {
       id: issued.id,
       name,
+      tenant,
       secret_hash: issued.secretHash,
+      secret_version: 1,
       permissions: JSON.stringify(permissions),
       created_at: this.now().toISOString(),
       rotated_at: null,
@@ -53,8 +70,11 @@ export class ServiceAccountRepository {
     return { secret: issued.credential, view: toView(row) };
   }
 
-  async list(): Promise<ServiceAccountView[]> {
-    const rows = await this.db.selectFrom('service_accounts').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+  async list(filter: { tenant?: string } = {}): Promise<ServiceAccountView[]> {
+    await this.flushUse().catch(() => undefined);
+    let query = this.db.selectFrom('service_accounts').selectAll();
+    if (filter.tenant) query = query.where('tenant', '=', filter.tenant);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id').execute();
     return rows.map(toView);
   }
 
@@ -63,12 +83,12 @@ export class ServiceAccountRepository {
     return row ? toView(row) : undefined;
   }
 
-  /** A new secret; the old one stops working at once. Undefined for an unknown id. */
+  /** A new secret; the old one, and every token and session made with it, stops working at once. Undefined for an unknown id. */
   async rotate(id: string): Promise<{ secret: string; view: ServiceAccountView } | undefined> {
     const issued = issueCredential(SERVICE_ACCOUNT_PREFIX, id);
     const result = await this.db
       .updateTable('service_accounts')
-      .set({ secret_hash: issued.secretHash, rotated_at: this.now().toISOString() })
+      .set((eb) => ({ secret_hash: issued.secretHash, rotated_at: this.now().toISOString(), secret_version: eb('secret_version', '+', 1) }))
       .where('id', '=', id)
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return undefined;
@@ -97,7 +117,11 @@ export class ServiceAccountRepository {
     return { ok: true, account: view };
   }
 
-  async recordUse(id: string): Promise<void> {
-    await this.db.updateTable('service_accounts').set({ last_used_at: this.now().toISOString() }).where('id', '=', id).execute();
+  recordUse(id: string): void {
+    this.usage.record(id);
+  }
+
+  flushUse(): Promise<void> {
+    return this.usage.flush();
   }
 }

@@ -1,22 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { parseSourceSubject, sourceSubject, type CredentialSource } from './credential-source.js';
 import { isScope, type Scope } from './scopes.js';
 
 const ISSUER = 'harken';
 const AUDIENCE = 'harken';
 
-/** Who a token speaks for: the credential it was issued from, so revoking that kills the token too. */
-export type TokenSubject = { readonly kind: 'key' | 'service-account' | 'admin'; readonly id: string };
-
 export interface VerifiedToken {
-  readonly subject: TokenSubject;
+  /** The credential it was issued from: revoking, rotating or logging that out kills the token too. */
+  readonly source: CredentialSource;
   readonly scopes: Scope[];
   readonly expiresAt: Date;
 }
 
 export type TokenCheck = { readonly ok: true; readonly token: VerifiedToken } | { readonly ok: false; readonly reason: 'malformed' | 'expired' | 'invalid' };
-
-const SUBJECT = /^(key|service-account|admin):(.+)$/;
 
 export const looksLikeJwt = (value: string): boolean => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(value);
 
@@ -28,14 +25,14 @@ export class TokenIssuer {
     this.key = new TextEncoder().encode(secret);
   }
 
-  async issue(subject: TokenSubject, scopes: readonly Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
+  async issue(source: CredentialSource, scopes: readonly Scope[], ttlSeconds: number): Promise<{ token: string; expiresAt: Date }> {
     const issuedAt = Math.floor(this.now().getTime() / 1000);
     const expiresAt = new Date((issuedAt + ttlSeconds) * 1000);
     const token = await new SignJWT({ scope: scopes.join(' ') })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
-      .setSubject(`${subject.kind}:${subject.id}`)
+      .setSubject(sourceSubject(source))
       .setJti(randomUUID())
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + ttlSeconds)
@@ -53,13 +50,10 @@ export class TokenIssuer {
         currentDate: this.now(),
         requiredClaims: ['sub', 'exp', 'scope'],
       });
-      const subject = SUBJECT.exec(payload.sub ?? '');
+      const source = parseSourceSubject(payload.sub ?? '');
       const scopes = String(payload.scope).split(' ').filter(isScope);
-      if (!subject || typeof payload.exp !== 'number') return { ok: false, reason: 'invalid' };
-      return {
-        ok: true,
-        token: { subject: { kind: subject[1] as TokenSubject['kind'], id: subject[2] as string }, scopes, expiresAt: new Date(payload.exp * 1000) },
-      };
+      if (!source || typeof payload.exp !== 'number') return { ok: false, reason: 'invalid' };
+      return { ok: true, token: { source, scopes, expiresAt: new Date(payload.exp * 1000) } };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return { ok: false, reason: 'expired' };
       if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return { ok: false, reason: 'malformed' };

@@ -3,6 +3,7 @@ import type { HarkenConfig } from '../config/schema.js';
 import type { Access as AccessServices } from '../security/access.js';
 import type { Caller, PresentedCredentials } from '../security/authenticator.js';
 import { secretMatches } from '../security/credentials.js';
+import { limitKeyOf } from '../security/ip-mask.js';
 import type { Bucket } from '../security/rate-limits.js';
 import { grants, type Access } from '../security/scopes.js';
 import type { ErrorBody } from './error-handler.js';
@@ -15,6 +16,11 @@ declare module 'fastify' {
     routeRateLimit?: (config: HarkenConfig) => number;
     /** Health probes are not rate limited. */
     rateLimitExempt?: boolean;
+    /**
+     * Creates, rotates or revokes credentials: only an admin login session (cookie + CSRF)
+     * may, never a token or API key, so a leaked token cannot mint lasting access.
+     */
+    credentialManagement?: boolean;
   }
   interface FastifyInstance {
     /** Every route with the access it requires, for audits and the auth-matrix test. */
@@ -34,15 +40,24 @@ export interface RouteAccess {
 }
 
 export const SESSION_COOKIE = 'harken_session';
+/** Over HTTPS the cookie is `__Host-harken_session`: only this exact host, only Secure, Path=/. */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+export const sessionCookieName = (secure: boolean): string => (secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE);
 export const CSRF_HEADER = 'x-csrf-token';
 /** Browsers cannot set headers on a WebSocket: a token may come as a subprotocol `harken.token.<jwt>`. */
 export const TOKEN_SUBPROTOCOL_PREFIX = 'harken.token.';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** A cookie that is not valid percent-encoding is ignored, like an absent one (never a 500). */
 const cookieValue = (header: string | undefined, name: string): string | undefined => {
   for (const part of (header ?? '').split(';')) {
     const [key, ...rest] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(rest.join('='));
+    if (key !== name) continue;
+    try {
+      return decodeURIComponent(rest.join('='));
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 };
@@ -52,7 +67,7 @@ export const presentedCredentials = (request: FastifyRequest): PresentedCredenti
   const apiKeyHeader = request.headers['x-api-key'];
   const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((item) => item.trim());
   const subprotocolToken = protocols.find((item) => item.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
-  const sessionCookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+  const sessionCookie = cookieValue(request.headers.cookie, SECURE_SESSION_COOKIE) ?? cookieValue(request.headers.cookie, SESSION_COOKIE);
   const credentials: { -readonly [K in keyof PresentedCredentials]: PresentedCredentials[K] } = {};
   if (authorization !== undefined) {
     const [scheme = '', ...rest] = authorization.trim().split(/\s+/);
@@ -68,6 +83,14 @@ export const presentedCredentials = (request: FastifyRequest): PresentedCredenti
 
 const pathOf = (url: string): string => url.split('?')[0] ?? url;
 
+const DOCS_PATH = '/docs';
+
+/** server.docsPublic: `auto` opens /docs in development only. */
+export const docsArePublic = (config: HarkenConfig): boolean =>
+  config.server.docsPublic === 'auto' ? config.server.environment !== 'production' : config.server.docsPublic === 'true';
+
+const normaliseOrigin = (origin: string): string => origin.trim().replace(/\/+$/, '').toLowerCase();
+
 /** `/docs` covers `/docs` and `/docs/…`, not `/docsx`. */
 export const isPublicPath = (path: string, publicPaths: readonly string[]): boolean =>
   publicPaths.some((prefix) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
@@ -82,8 +105,23 @@ const deny = (reply: FastifyReply, status: number, code: string, message: string
  * route (the realtime WebSocket upgrade included), driven by each route's `config.access`.
  */
 export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig, access: AccessServices): void => {
-  const publicPaths = config.auth.publicPaths.split(',').map((path) => path.trim()).filter(Boolean);
-  const accessOf = (url: string, declared: Access | undefined): Access => (isPublicPath(url, publicPaths) ? 'public' : (declared ?? 'admin'));
+  const docsPublic = docsArePublic(config);
+  const publicPaths = config.auth.publicPaths.split(',').map((path) => path.trim()).filter((path) => path && (docsPublic || path !== DOCS_PATH));
+  const accessOf = (url: string, declared: Access | undefined): Access => {
+    if (isPublicPath(url, publicPaths)) return 'public';
+    // Documentation that is not public is open to any valid credentials.
+    if (isPublicPath(url, [DOCS_PATH])) return 'authenticated';
+    return declared ?? 'admin';
+  };
+  const allowedOrigins = new Set(config.server.allowedOrigins.split(',').map(normaliseOrigin).filter(Boolean));
+  /** Cookie-borne requests from pages of other origins are refused (cross-site WebSocket hijacking, CSRF). */
+  const originRefusal = (request: FastifyRequest, websocket: boolean): string | undefined => {
+    const origin = request.headers.origin;
+    if (origin === undefined) return websocket ? 'a WebSocket opened with the login cookie must come from a page (Origin header)' : undefined;
+    const normalised = normaliseOrigin(origin);
+    if (normalised !== 'null' && (normalised === normaliseOrigin(`${request.protocol}://${request.host}`) || allowedOrigins.has(normalised))) return undefined;
+    return `requests made with the login cookie are not accepted from origin ${origin.slice(0, 100)}; add it to server.allowedOrigins if it is yours`;
+  };
 
   const table: RouteAccess[] = [];
   app.decorate('accessTable', table);
@@ -94,14 +132,29 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     }
   });
 
-  const limit = async (request: FastifyRequest, reply: FastifyReply, buckets: Bucket[], actor: string): Promise<boolean> => {
+  const limit = async (request: FastifyRequest, reply: FastifyReply, buckets: Bucket[], actor: string, daily?: { keyId: string; limit: number }): Promise<boolean> => {
     if (!config.rateLimit.enabled || buckets.length === 0) return true;
     const decision = await access.rateLimits.consume(buckets);
     if (!decision) return true;
+    if (decision.allowed && daily) {
+      const quota = await access.quotas.consume(daily.keyId, daily.limit);
+      // The daily quota binds when it has fewer requests left than the window.
+      if (!quota.allowed || quota.remaining < decision.remaining) {
+        reply.header('ratelimit-limit', quota.limit);
+        reply.header('ratelimit-remaining', quota.remaining);
+        reply.header('ratelimit-reset', quota.resetSeconds);
+        reply.header('ratelimit-policy', `${quota.limit};w=86400;name="daily"`);
+        if (quota.allowed) return true;
+        reply.header('retry-after', quota.resetSeconds);
+        if (quota.firstRefusal) void access.audit.record({ action: 'quota.exhausted', outcome: 'failure', actor, ip: request.ip, details: { limit: quota.limit } });
+        deny(reply, 429, 'quota_exhausted', `this key's daily quota of ${quota.limit} requests is used up; it resets at 00:00 UTC (in ${quota.resetSeconds} s)`);
+        return false;
+      }
+    }
     reply.header('ratelimit-limit', decision.bucket.limit);
     reply.header('ratelimit-remaining', decision.remaining);
     reply.header('ratelimit-reset', decision.resetSeconds);
-    reply.header('ratelimit-policy', `${decision.bucket.limit};w=${config.rateLimit.windowSeconds}`);
+    reply.header('ratelimit-policy', `${decision.bucket.limit};w=${config.rateLimit.windowSeconds};name="${decision.bucket.name}"`);
     if (decision.allowed) return true;
     reply.header('retry-after', decision.resetSeconds);
     if (decision.firstRefusal) {
@@ -118,10 +171,11 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     const exempt = route.config?.rateLimitExempt === true;
     const routeKey = route.url ?? path;
 
-    if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: request.ip, limit: config.rateLimit.requestsPerIp }], 'anonymous'))) return reply;
+    const address = limitKeyOf(request.ip);
+    if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: address, limit: config.rateLimit.requestsPerIp }], 'anonymous'))) return reply;
     if (effective === 'public') {
       const routeLimit = route.config?.routeRateLimit?.(config);
-      if (!exempt && !(await limit(request, reply, [{ name: 'caller', key: `ip:${request.ip}`, limit: config.rateLimit.requests }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${request.ip}`, limit: routeLimit }] : [])], 'anonymous'))) return reply;
+      if (!exempt && !(await limit(request, reply, [{ name: 'caller', key: `ip:${address}`, limit: config.rateLimit.requests }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${address}`, limit: routeLimit }] : [])], 'anonymous'))) return reply;
       return;
     }
 
@@ -136,7 +190,16 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     const routeLimit = route.config?.routeRateLimit?.(config);
     const buckets: Bucket[] = [{ name: 'caller', key: caller.label, limit: caller.rateLimit ?? config.rateLimit.requests }];
     if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, limit: routeLimit });
-    if (!(await limit(request, reply, buckets, caller.label))) return reply;
+    const dailyLimit = caller.kind === 'api-key' ? (caller.dailyLimit ?? config.rateLimit.dailyRequests) : 0;
+    if (!(await limit(request, reply, buckets, caller.label, dailyLimit > 0 ? { keyId: caller.id, limit: dailyLimit } : undefined))) return reply;
+
+    if (caller.via === 'session') {
+      const refusal = originRefusal(request, String(request.headers.upgrade ?? '').toLowerCase() === 'websocket');
+      if (refusal) {
+        void access.audit.record({ action: 'origin.refused', outcome: 'failure', actor: caller.label, ip: request.ip, details: { origin: String(request.headers.origin ?? '(none)').slice(0, 100), route: `${request.method} ${routeKey}` } });
+        return deny(reply, 403, 'origin_not_allowed', refusal);
+      }
+    }
 
     if (effective !== 'authenticated' && !grants(caller.scopes, effective)) {
       void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { needed: effective, route: `${request.method} ${routeKey}` } });
@@ -149,8 +212,12 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
         return deny(reply, 403, 'csrf_failed', `a change made with a login session needs the ${CSRF_HEADER} header from the login response`);
       }
     }
+    if (route.config?.credentialManagement && caller.via !== 'session') {
+      void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });
+      return deny(reply, 403, 'session_required', 'creating, rotating or revoking credentials needs an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
+    }
     request.caller = caller;
-    if (caller.kind === 'api-key') await access.keys.recordUse(caller.id);
-    else if (caller.kind === 'service-account') await access.accounts.recordUse(caller.id);
+    if (caller.kind === 'api-key') access.keys.recordUse(caller.id);
+    else if (caller.kind === 'service-account') access.accounts.recordUse(caller.id);
   });
 };

@@ -12,6 +12,7 @@ import type { ConversationService } from '../conversations/service.js';
 import type { Readiness } from '../ops/readiness.js';
 import { VERSION } from '../version.js';
 import { registerErrorHandling } from './error-handler.js';
+import { clientErrorHandler, frameworkErrors } from './client-errors.js';
 import { agentRoutes } from './routes/agents.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
@@ -55,11 +56,15 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,
     http: { maxHeaderSize: deps.config.server.maxHeaderBytes },
+    clientErrorHandler: clientErrorHandler(deps.logger),
+    frameworkErrors: frameworkErrors as never,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // API answers may carry conversations, transcripts or credentials: never stored by caches or browsers.
+    if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
   });
   registerErrorHandling(app);
   await app.register(helmet, {
@@ -117,7 +122,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
   await app.register(agentRoutes(deps.agents));
-  await app.register(conversationRoutes(deps.conversations));
+  await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
     registerRealtimeRoute(app, {

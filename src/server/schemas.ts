@@ -57,6 +57,7 @@ export const Expectation = Type.Union(
 export const ConversationSummary = Type.Object({
   id: ConversationId,
   agent: Type.String(),
+  tenant: Type.String({ description: 'The tenant of the credential that started it; only that tenant and admins can reach it.' }),
   status: Type.String({ description: '`active`, or how the conversation ended (e.g. completed, declined).' }),
   messageCount: Type.Integer(),
   createdAt: Type.String({ format: 'date-time' }),

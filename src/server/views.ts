@@ -7,6 +7,7 @@ import type { Expectation } from './schemas.js';
 export const toSummary = (conversation: Conversation) => ({
   id: conversation.id,
   agent: conversation.agent,
+  tenant: conversation.tenant,
   status: conversation.status,
   messageCount: conversation.messageCount,
   createdAt: conversation.createdAt,

@@ -9,6 +9,7 @@ import type { VoiceEngines } from '../engines/voice-engines.js';
 import type { SttStream } from '../engines/stt/speech-to-text.js';
 import type { VadStream } from '../engines/vad/voice-activity.js';
 import { HarkenError } from '../errors.js';
+import type { TenantScope } from '../security/tenants.js';
 import { SentenceChunker } from '../text/sentence-chunker.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { SessionTransport } from './events.js';
@@ -28,6 +29,14 @@ export interface VoiceSessionOptions {
   readonly inputSampleRate: number;
   readonly agent?: string;
   readonly conversationId?: string;
+  /** Owner of a new conversation. */
+  readonly tenant: string;
+  /** Which existing conversations the caller may continue. */
+  readonly scope: TenantScope;
+  /** Typed turns allowed to wait; more are refused with `busy`. */
+  readonly maxQueuedTurns?: number;
+  /** Asked before each turn runs: false when the caller's credentials have died (the transport then closes). */
+  readonly beforeTurn?: () => Promise<boolean>;
 }
 
 /** The reply currently being produced or played: what an interruption stops. */
@@ -53,6 +62,7 @@ export class VoiceSession {
   private utterance: { stream: SttStream; startedAt: number } | undefined;
   private reply: ActiveReply | undefined;
   private turns: Promise<void> = Promise.resolve();
+  private queuedTextTurns = 0;
   private expect: AnswerExpectation | undefined;
   private closed = false;
   private ended = false;
@@ -80,13 +90,13 @@ export class VoiceSession {
   async start(): Promise<void> {
     let greeting: TurnOutcome | undefined;
     if (this.options.conversationId) {
-      const { conversation } = await this.conversations.get(this.options.conversationId);
+      const { conversation } = await this.conversations.get(this.options.conversationId, this.options.scope);
       if (conversation.status !== ACTIVE) {
         throw new HarkenError(409, 'conversation_ended', `conversation has ended (status ${conversation.status})`);
       }
       this.conversationId = conversation.id;
     } else {
-      greeting = await this.conversations.start(this.options.agent);
+      greeting = await this.conversations.start(this.options.agent, this.options.tenant);
       this.conversationId = greeting.conversation.id;
       this.expect = greeting.expect;
     }
@@ -113,11 +123,17 @@ export class VoiceSession {
     if (this.reply && this.vad.speaking && this.vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
   }
 
-  /** A typed turn, answered (and spoken) like a spoken one. */
-  submitText(text: string): void {
-    if (this.closed) return;
+  /** A typed turn, answered (and spoken) like a spoken one. False (nothing queued) when too many wait already. */
+  submitText(text: string): boolean {
+    if (this.closed) return true;
+    if (this.queuedTextTurns >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return false;
+    this.queuedTextTurns += 1;
     this.interrupt();
-    this.queueTurn(() => this.runTurn(text, 'text', {}));
+    this.queueTurn(async () => {
+      this.queuedTextTurns -= 1;
+      await this.runTurn(text, 'text', {});
+    });
+    return true;
   }
 
   /** Stops the agent at once: generation, synthesis and queued audio. */
@@ -195,6 +211,8 @@ export class VoiceSession {
 
   private async runTurn(text: string, source: 'voice' | 'text', timing: { sttLatencyMs?: number; speechEndedAt?: number }): Promise<void> {
     if (this.closed || this.ended) return;
+    if (this.options.beforeTurn && !(await this.options.beforeTurn())) return;
+    if (this.closed) return;
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
@@ -205,6 +223,7 @@ export class VoiceSession {
         this.conversationId,
         { text, source, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
         {
+          scope: this.options.scope,
           signal: reply.controller.signal,
           onText: (delta) => {
             this.transport.send({ type: 'reply', text: delta, final: false });

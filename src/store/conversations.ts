@@ -7,6 +7,8 @@ export type JsonObject = { [key: string]: unknown };
 export interface Conversation {
   readonly id: string;
   readonly agent: string;
+  /** Who may see it: the tenant of the credential that created it. */
+  readonly tenant: string;
   readonly status: string;
   readonly state: JsonObject;
   readonly data: JsonObject;
@@ -70,6 +72,7 @@ const parseJsonObject = (text: string): JsonObject => {
 const toConversation = (row: ConversationRow): Conversation => ({
   id: row.id,
   agent: row.agent,
+  tenant: row.tenant,
   status: row.status,
   state: parseJsonObject(row.state),
   data: parseJsonObject(row.data),
@@ -103,13 +106,15 @@ export interface ListOptions {
   readonly limit: number;
   /** Return conversations updated before this cursor (from a previous page). */
   readonly before?: { updatedAt: string; id: string };
+  /** Only this tenant's conversations. */
+  readonly tenant?: string;
 }
 
 /** Conversations and their messages. Every write of a turn is one transaction. */
 export class ConversationRepository {
   constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
 
-  async create(input: { agent: string } & ConversationChange, messages: readonly NewMessage[]): Promise<Conversation> {
+  async create(input: { agent: string; tenant: string } & ConversationChange, messages: readonly NewMessage[]): Promise<Conversation> {
     const id = randomUUID();
     const timestamp = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
@@ -118,6 +123,7 @@ export class ConversationRepository {
         .values({
           id,
           agent: input.agent,
+          tenant: input.tenant,
           status: input.status,
           state: JSON.stringify(input.state),
           data: JSON.stringify(input.data),
@@ -149,6 +155,7 @@ export class ConversationRepository {
 
   async list(options: ListOptions): Promise<Conversation[]> {
     let query = this.db.selectFrom('conversations').selectAll();
+    if (options.tenant !== undefined) query = query.where('tenant', '=', options.tenant);
     const before = options.before;
     if (before) {
       query = query.where((eb) =>
@@ -157,6 +164,26 @@ export class ConversationRepository {
     }
     const rows = await query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
     return rows.map(toConversation);
+  }
+
+  /** Erases a conversation with its messages and answers; false when there was none. */
+  async delete(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('messages').where('conversation_id', '=', id).execute();
+      const result = await trx.deleteFrom('conversations').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  /** Erases conversations last updated before the cutoff, with their messages; returns how many. */
+  async purgeUpdatedBefore(cutoff: Date): Promise<number> {
+    const iso = cutoff.toISOString();
+    return this.db.transaction().execute(async (trx) => {
+      const old = trx.selectFrom('conversations').select('id').where('updated_at', '<', iso);
+      await trx.deleteFrom('messages').where('conversation_id', 'in', old).execute();
+      const result = await trx.deleteFrom('conversations').where('updated_at', '<', iso).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
   }
 
   /**

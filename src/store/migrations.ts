@@ -124,6 +124,54 @@ export const migrations: Record<string, Migration> = {
       for (const column of ['completion_tokens', 'prompt_tokens', 'llm_first_token_ms', 'llm_model']) await db.schema.alterTable('messages').dropColumn(column).execute();
     },
   },
+  '0004_tenants_and_credential_lifecycle': {
+    async up(db: Kysely<any>) {
+      // Existing rows belong to the default tenant.
+      await db.schema.alterTable('conversations').addColumn('tenant', 'text', (column) => column.notNull().defaultTo('default')).execute();
+      await db.schema.createIndex('conversations_tenant_updated_at').on('conversations').columns(['tenant', 'updated_at', 'id']).execute();
+      await db.schema.createIndex('conversations_created_at').on('conversations').column('created_at').execute();
+      await db.schema.alterTable('api_keys').addColumn('tenant', 'text', (column) => column.notNull().defaultTo('default')).execute();
+      await db.schema.alterTable('api_keys').addColumn('daily_limit', 'integer').execute();
+      await db.schema.alterTable('service_accounts').addColumn('tenant', 'text', (column) => column.notNull().defaultTo('default')).execute();
+      await db.schema.alterTable('service_accounts').addColumn('secret_version', 'integer', (column) => column.notNull().defaultTo(1)).execute();
+      // A public id for each admin session, so a token can name its session without its secret.
+      await db.schema.alterTable('admin_sessions').addColumn('session_id', 'text').execute();
+      await sql`update admin_sessions set session_id = substr(id_hash, 1, 32)`.execute(db);
+      await db.schema.createIndex('admin_sessions_session_id').on('admin_sessions').column('session_id').unique().execute();
+      await db.schema.alterTable('admin_sessions').addColumn('last_seen_at', 'text').execute();
+      await db.schema.alterTable('admin_sessions').addColumn('ip', 'text').execute();
+      await db.schema.alterTable('admins').addColumn('disabled_at', 'text').execute();
+      await db.schema.alterTable('admins').addColumn('password_changed_at', 'text').execute();
+      await db.schema.alterTable('admins').addColumn('totp_secret', 'text').execute();
+      await db.schema.alterTable('admins').addColumn('totp_enabled_at', 'text').execute();
+      await db.schema.alterTable('admins').addColumn('totp_last_step', 'integer').execute();
+      await db.schema
+        .createTable('admin_recovery_codes')
+        .addColumn('code_hash', 'text', (column) => column.primaryKey())
+        .addColumn('admin_id', 'text', (column) => column.notNull().references('admins.id').onDelete('cascade'))
+        .addColumn('used_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('api_key_daily_usage')
+        .addColumn('key_id', 'text', (column) => column.notNull().references('api_keys.id').onDelete('cascade'))
+        .addColumn('day', 'text', (column) => column.notNull())
+        .addColumn('requests', 'integer', (column) => column.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('api_key_daily_usage_pk', ['key_id', 'day'])
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('api_key_daily_usage').execute();
+      await db.schema.dropTable('admin_recovery_codes').execute();
+      for (const column of ['totp_last_step', 'totp_enabled_at', 'totp_secret', 'password_changed_at', 'disabled_at']) await db.schema.alterTable('admins').dropColumn(column).execute();
+      await db.schema.dropIndex('admin_sessions_session_id').execute();
+      for (const column of ['ip', 'last_seen_at', 'session_id']) await db.schema.alterTable('admin_sessions').dropColumn(column).execute();
+      for (const column of ['secret_version', 'tenant']) await db.schema.alterTable('service_accounts').dropColumn(column).execute();
+      for (const column of ['daily_limit', 'tenant']) await db.schema.alterTable('api_keys').dropColumn(column).execute();
+      await db.schema.dropIndex('conversations_created_at').execute();
+      await db.schema.dropIndex('conversations_tenant_updated_at').execute();
+      await db.schema.alterTable('conversations').dropColumn('tenant').execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

@@ -16,6 +16,8 @@ export interface ConversationsTable {
   /** Optimistic-concurrency counter: each turn must see the version it read. */
   version: number;
   message_count: number;
+  /** The tenant of the credential that created it; only that tenant (and admins) may see it. */
+  tenant: ColumnType<string, string | undefined, string>;
   created_at: string;
   updated_at: string;
 }
@@ -73,6 +75,17 @@ export interface ApiKeysTable {
   rate_limit: number | null;
   /** Concurrent realtime sessions for this key; null uses the general limit. */
   max_sessions: number | null;
+  tenant: ColumnType<string, string | undefined, string>;
+  /** Requests per UTC day; null uses rateLimit.dailyRequests. */
+  daily_limit: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** Requests per key and UTC day, so daily quotas survive restarts. */
+export interface ApiKeyDailyUsageTable {
+  key_id: string;
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  requests: number;
 }
 
 /** Machines (e.g. satellites) that call Harken with a rotating secret. */
@@ -86,6 +99,9 @@ export interface ServiceAccountsTable {
   rotated_at: string | null;
   disabled_at: string | null;
   last_used_at: string | null;
+  tenant: ColumnType<string, string | undefined, string>;
+  /** Bumped by each rotation; tokens name the version they came from. */
+  secret_version: ColumnType<number, number | undefined, number>;
 }
 
 export interface AdminsTable {
@@ -95,6 +111,21 @@ export interface AdminsTable {
   password_hash: string;
   created_at: string;
   last_login_at: string | null;
+  disabled_at: ColumnType<string | null, string | null | undefined, string | null>;
+  password_changed_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Base32 TOTP secret while enrolling or enrolled; null without a second factor. */
+  totp_secret: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Set once the first code was confirmed: from then on login needs a code. */
+  totp_enabled_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The 30-second step of the last accepted code: a code is accepted once. */
+  totp_last_step: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** One-time recovery codes for a TOTP-enrolled admin (hashes only). */
+export interface AdminRecoveryCodesTable {
+  code_hash: string;
+  admin_id: string;
+  used_at: string | null;
 }
 
 /** Server-side admin sessions behind the HttpOnly cookie; only hashes of the tokens are stored. */
@@ -105,6 +136,11 @@ export interface AdminSessionsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  /** Public id of the session (tokens and the sessions list name it). */
+  session_id: string;
+  last_seen_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Masked address the session was started from. */
+  ip: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface HarkenDatabase {
@@ -115,6 +151,8 @@ export interface HarkenDatabase {
   service_accounts: ServiceAccountsTable;
   admins: AdminsTable;
   admin_sessions: AdminSessionsTable;
+  admin_recovery_codes: AdminRecoveryCodesTable;
+  api_key_daily_usage: ApiKeyDailyUsageTable;
 }
 
 export type ConversationRow = Selectable<ConversationsTable>;

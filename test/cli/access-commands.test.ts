@@ -27,7 +27,7 @@ describe('harken CLI: keys, admins, service accounts, secrets', () => {
       const entry = (JSON.parse(listed.stdout) as { keys: Array<{ id: string; usageCount: number; status: string }> }).keys.find((item) => item.id === key.id);
       expect(entry).toMatchObject({ usageCount: 1, status: 'active' });
       expect(listed.stdout).not.toContain(key.key);
-      expect(runCli(['keys', 'list'], { cwd }).stdout).toMatch(new RegExp(`${key.id}  active   kiosk  \\[conversations,realtime\\]  used 1×, last `));
+      expect(runCli(['keys', 'list'], { cwd }).stdout).toMatch(new RegExp(`${key.id}  active   default  kiosk  \\[conversations,realtime\\]  used 1×, last `));
 
       expect(runCli(['keys', 'revoke', key.id], { cwd }).stdout).toBe(`revoked ${key.id} (kiosk)\n`);
       const refused = await agents();

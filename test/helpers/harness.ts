@@ -28,8 +28,19 @@ export interface TestServer {
   /** app.inject with the test's API key (a request's own authorization header wins). */
   inject(options: InjectOptions): Promise<LightMyRequestResponse>;
   /** Creates another key, e.g. with fewer scopes. */
-  createKey(scopes: Scope[], extra?: { expiresAt?: Date; rateLimit?: number; maxSessions?: number }): Promise<string>;
+  createKey(scopes: Scope[], extra?: { expiresAt?: Date; rateLimit?: number; dailyLimit?: number; maxSessions?: number; tenant?: string }): Promise<string>;
+  /** Creates an admin (once per username) and logs in through the API: what credential management needs. */
+  loginAdmin(username?: string): Promise<AdminLogin>;
 }
+
+export interface AdminLogin {
+  readonly cookie: string;
+  readonly csrfToken: string;
+  /** app.inject with the session cookie and CSRF header. */
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>;
+}
+
+export const ADMIN_TEST_PASSWORD = 'correct horse battery staple';
 
 /**
  * Limits that keep feature tests from tripping over rate limiting; the security tests
@@ -56,7 +67,15 @@ export const startTestServer = async (
   const createKey: TestServer['createKey'] = async (scopes, extra = {}) => (await harken.access.keys.create({ name: `test ${scopes.join(',')}`, scopes, ...extra })).key;
   const apiKey = await createKey(['admin']);
   const inject = (options: InjectOptions) => harken.app.inject({ ...options, headers: { authorization: `Bearer ${apiKey}`, ...options.headers } });
-  return { harken, config, logs, apiKey, inject, createKey };
+  const loginAdmin = async (username = 'test-admin'): Promise<AdminLogin> => {
+    if (!(await harken.access.admins.byUsername(username))) await harken.access.admins.create(username, ADMIN_TEST_PASSWORD);
+    const login = await harken.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username, password: ADMIN_TEST_PASSWORD } });
+    if (login.statusCode !== 200) throw new Error(`admin login failed: ${login.statusCode} ${login.body}`);
+    const cookie = String(login.headers['set-cookie']).split(';')[0] as string;
+    const csrfToken = (login.json() as { csrfToken: string }).csrfToken;
+    return { cookie, csrfToken, inject: (options) => harken.app.inject({ ...options, headers: { cookie, 'x-csrf-token': csrfToken, ...options.headers } }) };
+  };
+  return { harken, config, logs, apiKey, inject, createKey, loginAdmin };
 };
 
 /** Settings that make voice tests find the shared models. */

@@ -68,29 +68,33 @@ describe('admin accounts: login sessions, CSRF, brute-force lockout, first admin
     expect(String((await login(server, 'ops', PASSWORD)).headers['set-cookie'])).toMatch(/; Secure$/);
   });
 
-  it('locks an account after repeated failures, then lets it in again', async () => {
+  it('locks the attacking address out of an account, while its owner still logs in from elsewhere', async () => {
     const server = await start({ HARKEN_AUTH_LOGIN_MAX_FAILURES: '3', HARKEN_AUTH_LOGIN_LOCKOUT_SECONDS: '2' });
     await server.harken.access.admins.create('bob', PASSWORD);
     await server.harken.access.admins.create('carol', PASSWORD);
+    const attacker = '203.0.113.66';
     for (let attempt = 0; attempt < 3; attempt += 1) {
-      const wrong = await login(server, 'bob', `wrong ${attempt} password`);
+      const wrong = await login(server, 'bob', `wrong ${attempt} password`, attacker);
       expect(wrong.statusCode).toBe(401);
       expect(wrong.json().error).toEqual({ code: 'invalid_credentials', message: 'wrong username or password' });
     }
-    // Locked: even the right password is not tried.
-    const locked = await login(server, 'bob', PASSWORD);
+    // From the attacker's address even the right password is not tried.
+    const locked = await login(server, 'bob', PASSWORD, attacker);
     expect(locked.statusCode).toBe(429);
     expect(locked.json().error.code).toBe('too_many_attempts');
     expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    // Other accounts are not affected.
-    expect((await login(server, 'carol', PASSWORD)).statusCode).toBe(200);
+    // The victim, from their own address, is not locked out by someone else's failures.
+    expect((await login(server, 'bob', PASSWORD, '198.51.100.20')).statusCode).toBe(200);
+    // Other accounts are not affected, not even from the attacker's address.
+    expect((await login(server, 'carol', PASSWORD, attacker)).statusCode).toBe(200);
     // Unknown usernames fail the same way as wrong passwords.
     expect((await login(server, 'nobody', PASSWORD)).json().error.message).toBe('wrong username or password');
 
     await new Promise((resolve) => setTimeout(resolve, 2_100));
-    expect((await login(server, 'bob', PASSWORD)).statusCode).toBe(200);
+    expect((await login(server, 'bob', PASSWORD, attacker)).statusCode).toBe(200);
     const events = (await server.inject({ method: 'GET', url: '/v1/admin/audit?actor=admin:bob' })).json().events as Array<{ action: string; outcome: string; details: Record<string, unknown> | null; ip: string }>;
     expect(events.map((event) => `${event.action}:${event.outcome}`)).toEqual([
+      'auth.login:success',
       'auth.login:success',
       'auth.login:failure',
       'auth.locked:failure',
@@ -98,8 +102,37 @@ describe('admin accounts: login sessions, CSRF, brute-force lockout, first admin
       'auth.login:failure',
       'auth.login:failure',
     ]);
-    expect(events[1]?.details).toEqual({ reason: 'locked_account' });
-    expect(events[0]?.ip).toBe('127.0.0.0/24');
+    expect(events[2]?.details).toEqual({ reason: 'locked_address' });
+    expect(events[0]?.ip).toBe('203.0.113.0/24');
+    expect(events[1]?.ip).toBe('198.51.100.0/24');
+  });
+
+  it('locks an account for everyone only when many addresses fail on it, and counts IPv6 by /64', async () => {
+    const server = await start({ HARKEN_AUTH_LOGIN_MAX_FAILURES: '2', HARKEN_AUTH_LOGIN_ACCOUNT_LOCK_ADDRESSES: '3', HARKEN_AUTH_LOGIN_ACCOUNT_LOCK_FAILURES: '6', HARKEN_AUTH_LOGIN_LOCKOUT_SECONDS: '60' });
+    await server.harken.access.admins.create('erin', PASSWORD);
+    // Rotating within one IPv6 /64 is still one address: locked after 2 failures.
+    expect((await login(server, 'erin', 'wrong password one', '2001:db8:1:2::1')).statusCode).toBe(401);
+    expect((await login(server, 'erin', 'wrong password two', '2001:db8:1:2:ffff::9')).statusCode).toBe(401);
+    expect((await login(server, 'erin', PASSWORD, '2001:db8:1:2:abcd::5')).statusCode).toBe(429);
+    expect((await login(server, 'erin', PASSWORD, '2001:db8:1:3::1')).statusCode).toBe(200);
+    // A distributed attack: failures from three more addresses, six in all, lock the account everywhere.
+    for (const ip of ['192.0.2.1', '192.0.2.1', '192.0.2.2', '192.0.2.2']) await login(server, 'erin', 'wrong password again', ip);
+    const everywhere = await login(server, 'erin', PASSWORD, '198.51.100.99');
+    expect(everywhere.statusCode).toBe(429);
+    const lock = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=auth.locked' })).json().events[0];
+    expect(lock.details.scope).toBe('account');
+  });
+
+  it('records attempted usernames that do not exist as "unknown", never verbatim', async () => {
+    const server = await start();
+    await server.harken.access.admins.create('frank', PASSWORD);
+    const typedIntoUsername = 'My-Secret-Passw0rd!';
+    expect((await login(server, typedIntoUsername, 'anything at all')).statusCode).toBe(401);
+    const failures = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=auth.login' })).json().events as Array<{ actor: string }>;
+    expect(failures.map((event) => event.actor)).toEqual(['unknown']);
+    const stored = await server.harken.database.kysely.selectFrom('audit_events').select(['actor', 'details']).execute();
+    expect(JSON.stringify(stored).toLowerCase()).not.toContain(typedIntoUsername.toLowerCase());
+    expect(server.logs.text.toLowerCase()).not.toContain(typedIntoUsername.toLowerCase());
   });
 
   it('blocks an address that guesses across many accounts', async () => {
@@ -115,6 +148,16 @@ describe('admin accounts: login sessions, CSRF, brute-force lockout, first admin
     // Request and audit log lines carry the masked address only.
     expect(server.logs.text).toContain('"remoteAddress":"203.0.113.0/24"');
     expect(server.logs.text).not.toContain('203.0.113.7');
+  });
+
+  it('limits setup-code guesses per address, so one address cannot lock everyone out of the setup', async () => {
+    const server = await start({ HARKEN_AUTH_LOGIN_MAX_FAILURES_PER_IP: '3' });
+    const code = server.harken.setupCode as string;
+    const setup = (setupCode: string, ip: string) =>
+      server.harken.app.inject({ method: 'POST', url: '/v1/auth/setup', payload: { setupCode, username: 'root', password: PASSWORD }, remoteAddress: ip });
+    for (let attempt = 0; attempt < 3; attempt += 1) expect((await setup('AAAAA-BBBBB-CCCCC-DDDDD', '203.0.113.5')).statusCode).toBe(401);
+    expect((await setup(code, '203.0.113.5')).statusCode).toBe(429);
+    expect((await setup(code, '198.51.100.7')).statusCode).toBe(201);
   });
 
   it('creates the first admin once with the setup code, which is never logged', async () => {

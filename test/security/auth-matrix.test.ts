@@ -19,6 +19,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'GET /v1/conversations': 'conversations',
   'GET /v1/conversations/:id': 'conversations',
   'POST /v1/conversations/:id/messages': 'conversations',
+  'DELETE /v1/conversations/:id': 'conversations',
   'POST /v1/transcribe': 'transcribe',
   'POST /v1/synthesize': 'synthesize',
   'POST /v1/voice-chat': 'conversations',
@@ -34,10 +35,20 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'GET /v1/admin/engines': 'admin',
 };
 
+/** Routes that mint, rotate or revoke credentials: refused to anything but an admin login session. */
+const CREDENTIAL_MANAGEMENT = new Set([
+  'POST /v1/admin/keys',
+  'DELETE /v1/admin/keys/:id',
+  'POST /v1/admin/service-accounts',
+  'POST /v1/admin/service-accounts/:id/rotate',
+  'DELETE /v1/admin/service-accounts/:id',
+]);
+
 type Variant = 'none' | 'malformed' | 'wrong' | 'unknown' | 'expired' | 'expiredToken' | 'revoked' | 'revokedKeyToken' | 'wrongScope' | 'exactScope' | 'valid';
 
 /** What an attacker (or a confused client) gets: the status and error code. */
-const expectedOutcome = (access: string, variant: Variant): { status: number; code: string } | 'allowed' => {
+const expectedOutcome = (access: string, variant: Variant, route = ''): { status: number; code: string } | 'allowed' => {
+  if (CREDENTIAL_MANAGEMENT.has(route) && (variant === 'valid' || variant === 'exactScope')) return { status: 403, code: 'session_required' };
   if (access === 'public' || variant === 'valid' || variant === 'exactScope') return 'allowed';
   switch (variant) {
     case 'none':
@@ -127,7 +138,7 @@ describe('auth matrix: every route × every kind of credential', () => {
           ...(route.method === 'POST' ? { payload: {} } : {}),
         });
         checked += 1;
-        const expected = expectedOutcome(route.access, variant);
+        const expected = expectedOutcome(route.access, variant, `${route.method} ${route.url}`);
         const label = `${route.method} ${route.url} with ${variant}`;
         if (response.statusCode >= 500) mismatches.push(`${label}: ${response.statusCode}`);
         else if (expected === 'allowed') {

@@ -20,7 +20,8 @@ describe('API keys, tokens and service accounts over the admin API', () => {
 
   it('shows a key once, stores only its hash, tracks use and revokes it at once', async () => {
     const server = await start();
-    const created = await server.inject({ method: 'POST', url: '/v1/admin/keys', payload: { name: 'kiosk', scopes: ['conversations'], rateLimit: 100 } });
+    const admin = await server.loginAdmin();
+    const created = await admin.inject({ method: 'POST', url: '/v1/admin/keys', payload: { name: 'kiosk', scopes: ['conversations'], rateLimit: 100 } });
     expect(created.statusCode).toBe(201);
     expect(created.headers['cache-control']).toBe('no-store');
     const { key, id } = created.json() as { key: string; id: string };
@@ -45,14 +46,14 @@ describe('API keys, tokens and service accounts over the admin API', () => {
     const token = (await server.inject({ method: 'POST', url: '/v1/auth/token', headers: bearer(key) })).json().token as string;
     expect((await server.inject({ method: 'GET', url: '/v1/agents', headers: bearer(token) })).statusCode).toBe(200);
 
-    const revoked = await server.inject({ method: 'DELETE', url: `/v1/admin/keys/${id}` });
+    const revoked = await admin.inject({ method: 'DELETE', url: `/v1/admin/keys/${id}` });
     expect(revoked.json()).toMatchObject({ id, status: 'revoked' });
     const refused = await server.inject({ method: 'GET', url: '/v1/agents', headers: bearer(key) });
     expect(refused.statusCode).toBe(401);
     expect(refused.json().error.code).toBe('credentials_revoked');
     // The token made from the key dies with it.
     expect((await server.inject({ method: 'GET', url: '/v1/agents', headers: bearer(token) })).json().error.code).toBe('credentials_revoked');
-    expect((await server.inject({ method: 'DELETE', url: '/v1/admin/keys/zzzzzzzzzzzz' })).statusCode).toBe(404);
+    expect((await admin.inject({ method: 'DELETE', url: '/v1/admin/keys/zzzzzzzzzzzz' })).statusCode).toBe(404);
 
     const audit = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=key.*' })).json().events as Array<{ action: string; target: string }>;
     expect(audit.map((event) => event.action)).toEqual(['key.revoked', 'key.created']);
@@ -62,6 +63,7 @@ describe('API keys, tokens and service accounts over the admin API', () => {
 
   it('validates key creation input', async () => {
     const server = await start();
+    const admin = await server.loginAdmin();
     const cases: Array<[unknown, RegExp]> = [
       [{ name: 'x', scopes: [] }, /scopes/],
       [{ name: 'x', scopes: ['root'] }, /scopes/],
@@ -71,7 +73,7 @@ describe('API keys, tokens and service accounts over the admin API', () => {
       [{ name: 'x', scopes: ['admin'], owner: 'me' }, /owner is not allowed/],
     ];
     for (const [payload, message] of cases) {
-      const response = await server.inject({ method: 'POST', url: '/v1/admin/keys', payload: payload as object });
+      const response = await admin.inject({ method: 'POST', url: '/v1/admin/keys', payload: payload as object });
       expect(response.statusCode, JSON.stringify(payload)).toBe(400);
       expect(response.json().error.message).toMatch(message);
     }
@@ -109,11 +111,12 @@ describe('API keys, tokens and service accounts over the admin API', () => {
 
   it('gives service accounts permissions and rotates their secret', async () => {
     const server = await start();
-    const created = await server.inject({ method: 'POST', url: '/v1/admin/service-accounts', payload: { name: 'kitchen-satellite', permissions: ['satellite.stream', 'satellite.heartbeat'] } });
+    const admin = await server.loginAdmin();
+    const created = await admin.inject({ method: 'POST', url: '/v1/admin/service-accounts', payload: { name: 'kitchen-satellite', permissions: ['satellite.stream', 'satellite.heartbeat'] } });
     expect(created.statusCode).toBe(201);
     const { id, secret } = created.json() as { id: string; secret: string };
     expect(secret).toMatch(/^hksa_/);
-    expect((await server.inject({ method: 'POST', url: '/v1/admin/service-accounts', payload: { name: 'kitchen-satellite', permissions: ['realtime'] } })).statusCode).toBe(409);
+    expect((await admin.inject({ method: 'POST', url: '/v1/admin/service-accounts', payload: { name: 'kitchen-satellite', permissions: ['realtime'] } })).statusCode).toBe(409);
 
     const token = await server.inject({ method: 'POST', url: '/v1/auth/token', headers: bearer(secret), payload: { scopes: ['satellite.heartbeat'] } });
     expect(token.statusCode).toBe(201);
@@ -122,7 +125,7 @@ describe('API keys, tokens and service accounts over the admin API', () => {
     // Satellite permissions do not open the conversation API.
     expect((await server.inject({ method: 'GET', url: '/v1/conversations', headers: bearer(secret) })).statusCode).toBe(403);
 
-    const rotated = await server.inject({ method: 'POST', url: `/v1/admin/service-accounts/${id}/rotate` });
+    const rotated = await admin.inject({ method: 'POST', url: `/v1/admin/service-accounts/${id}/rotate` });
     const newSecret = rotated.json().secret as string;
     expect(newSecret).not.toBe(secret);
     expect((await server.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(secret) })).json().error.code).toBe('invalid_credentials');
@@ -132,7 +135,7 @@ describe('API keys, tokens and service accounts over the admin API', () => {
     expect(listed.json().serviceAccounts).toEqual([expect.objectContaining({ id, name: 'kitchen-satellite', permissions: ['satellite.stream', 'satellite.heartbeat'], disabledAt: null })]);
     expect(listed.body).not.toContain(newSecret.slice(-43));
 
-    expect((await server.inject({ method: 'DELETE', url: `/v1/admin/service-accounts/${id}` })).json().disabledAt).not.toBeNull();
+    expect((await admin.inject({ method: 'DELETE', url: `/v1/admin/service-accounts/${id}` })).json().disabledAt).not.toBeNull();
     expect((await server.inject({ method: 'GET', url: '/v1/auth/me', headers: bearer(newSecret) })).json().error.code).toBe('credentials_revoked');
     const actions = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=service_account.*' })).json().events.map((event: { action: string }) => event.action);
     expect(actions).toEqual(['service_account.disabled', 'service_account.rotated', 'service_account.created']);

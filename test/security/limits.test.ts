@@ -27,7 +27,7 @@ describe('rate limits', () => {
       const response = await server.harken.app.inject({ method: 'GET', url: '/v1/agents', headers: bearer(key) });
       expect(response.statusCode).toBe(200);
       expect(response.headers['ratelimit-limit']).toBe('3');
-      expect(response.headers['ratelimit-policy']).toBe('3;w=2');
+      expect(response.headers['ratelimit-policy']).toBe('3;w=2;name="caller"');
       remaining.push(String(response.headers['ratelimit-remaining']));
     }
     expect(remaining).toEqual(['2', '1', '0']);
@@ -128,7 +128,7 @@ describe('realtime sessions: credentials and concurrency limits', () => {
   });
 
   it('limits concurrent sessions per key and for the server, with clear close codes, and frees slots', async () => {
-    const server = await start({ HARKEN_REALTIME_MAX_SESSIONS: '3', HARKEN_REALTIME_MAX_SESSIONS_PER_CALLER: '1' });
+    const server = await start({ HARKEN_REALTIME_MAX_SESSIONS: '3', HARKEN_REALTIME_MAX_SESSIONS_PER_CALLER: '1', HARKEN_REALTIME_MAX_SESSIONS_PER_ADDRESS: '10' });
     const alice = await server.createKey(['realtime']);
     const bob = await server.createKey(['realtime']);
     const wide = (await server.harken.access.keys.create({ name: 'wide', scopes: ['realtime'], maxSessions: 5 })).key;

@@ -35,7 +35,7 @@ describe('database migrations', () => {
     const first = open(path);
     await migrateToLatest(first.kysely);
     const repository = new ConversationRepository(first.kysely);
-    const created = await repository.create({ agent: 'echo', status: 'active', state: {}, data: { a: 1 } }, [{ role: 'assistant', text: 'hi', source: 'text' }]);
+    const created = await repository.create({ agent: 'echo', tenant: 'default', status: 'active', state: {}, data: { a: 1 } }, [{ role: 'assistant', text: 'hi', source: 'text' }]);
     await first.close();
 
     const second = open(path);
@@ -67,7 +67,7 @@ describe('database migrations', () => {
       sql`insert into messages (id, conversation_id, seq, role, text, source, created_at) values (${crypto.randomUUID()}, ${conversationId}, 1, ${role}, 'x', 'text', 'now')`.execute(database.kysely);
     await expect(insert('no-such-conversation', 'user')).rejects.toThrow(/FOREIGN KEY/);
     const repository = new ConversationRepository(database.kysely);
-    const conversation = await repository.create({ agent: 'echo', status: 'active', state: {}, data: {} }, []);
+    const conversation = await repository.create({ agent: 'echo', tenant: 'default', status: 'active', state: {}, data: {} }, []);
     await expect(insert(conversation.id, 'system')).rejects.toThrow(/CHECK/);
     await database.close();
   });
@@ -76,7 +76,7 @@ describe('database migrations', () => {
     const database = open(join(tempDir(), 'harken.db'));
     await migrateToLatest(database.kysely);
     const repository = new ConversationRepository(database.kysely);
-    const read = await repository.create({ agent: 'echo', status: 'active', state: {}, data: {} }, []);
+    const read = await repository.create({ agent: 'echo', tenant: 'default', status: 'active', state: {}, data: {} }, []);
     await repository.appendTurn(read, { status: 'active', state: {}, data: {} }, [{ role: 'user', text: 'first', source: 'text' }]);
     await expect(repository.appendTurn(read, { status: 'active', state: {}, data: {} }, [{ role: 'user', text: 'second', source: 'text' }])).rejects.toThrow(
       /changed concurrently/,

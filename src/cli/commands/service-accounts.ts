@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SCOPES } from '../../security/scopes.js';
 import { ServiceAccountNameTaken, type ServiceAccountView } from '../../security/service-accounts.js';
-import { scopesOption, withAccessStore } from '../access-store.js';
+import { scopesOption, tenantOption, withAccessStore } from '../access-store.js';
 import { loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 import { printResult } from '../output.js';
@@ -18,12 +18,14 @@ export const registerServiceAccountsCommand = (program: Command): void => {
     .description('create a service account and print its secret once')
     .argument('<name>', 'unique name, e.g. kitchen-satellite')
     .requiredOption('--permissions <list>', `comma-separated: ${SCOPES.join(', ')}`)
+    .option('--tenant <name>', 'tenant the account and what it creates belong to', 'default')
     .option('--json', 'machine-readable output')
-    .action(async (name: string, options: Flags & { permissions: string }) => {
+    .action(async (name: string, options: Flags & { permissions: string; tenant: string }) => {
       const permissions = scopesOption(options.permissions);
+      const tenant = tenantOption(options.tenant);
       const created = await withAccessStore(loadCliConfig(options), async (store) => {
         try {
-          const result = await store.accounts.create(name, permissions);
+          const result = await store.accounts.create(name, permissions, tenant);
           await store.audit.record({ action: 'service_account.created', outcome: 'success', actor: store.actor, target: `service-account:${result.view.id}`, details: { name, permissions } });
           return result;
         } catch (error) {

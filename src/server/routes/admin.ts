@@ -8,11 +8,13 @@ import { errorResponses } from '../schemas.js';
 
 const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const Tenant = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9_-]*$', description: 'Tenant the credential (and every record it creates) belongs to; default `default`.' });
 const Id = Type.String({ pattern: '^[a-z0-9]{12}$', description: 'Public id (the part after hk_ / hksa_).' });
 
 const KeyView = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  tenant: Type.String(),
   scopes: Type.Array(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('expired'), Type.Literal('revoked')]),
   createdAt: Type.String(),
@@ -22,13 +24,16 @@ const KeyView = Type.Object({
   lastUsedAt: Nullable(Type.String()),
   usageCount: Type.Integer(),
   rateLimit: Nullable(Type.Integer()),
+  dailyLimit: Nullable(Type.Integer()),
   maxSessions: Nullable(Type.Integer()),
 });
 
 const AccountView = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  tenant: Type.String(),
   permissions: Type.Array(Type.String()),
+  secretVersion: Type.Integer(),
   createdAt: Type.String(),
   rotatedAt: Nullable(Type.String()),
   disabledAt: Nullable(Type.String()),
@@ -50,11 +55,14 @@ const AuditEvent = Type.Object({
 export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
   async (app) => {
     const options = { config: { access: 'admin' as const } };
+    /** Routes that mint, rotate or revoke credentials: an admin login session only. */
+    const management = { config: { access: 'admin' as const, credentialManagement: true } };
+    const tenantFilter = Type.Object({ tenant: Type.Optional(Tenant) }, { additionalProperties: false });
 
     app.post(
       '/v1/admin/keys',
       {
-        ...options,
+        ...management,
         schema: {
           summary: 'Create an API key (the key is in this response only)',
           tags: ['admin'],
@@ -62,8 +70,10 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
             {
               name: Type.String({ minLength: 1, maxLength: 100 }),
               scopes: Type.Array(ScopeName, { minItems: 1, uniqueItems: true }),
+              tenant: Type.Optional(Tenant),
               expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
               rateLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+              dailyLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'Requests per UTC day (default rateLimit.dailyRequests).' })),
               maxSessions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
             },
             { additionalProperties: false },
@@ -72,18 +82,20 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
         },
       },
       async (request, reply) => {
-        const { name, scopes, expiresAt, rateLimit, maxSessions } = request.body;
+        const { name, scopes, tenant, expiresAt, rateLimit, dailyLimit, maxSessions } = request.body;
         const expires = expiresAt ? new Date(expiresAt) : undefined;
         if (expires && expires.getTime() <= Date.now()) throw new HarkenError(400, 'invalid_request', 'body.expiresAt must be in the future');
         const created = await access.keys.create({
           name,
           scopes,
           createdBy: request.caller?.label,
+          ...(tenant ? { tenant } : {}),
           ...(expires ? { expiresAt: expires } : {}),
           ...(rateLimit ? { rateLimit } : {}),
+          ...(dailyLimit ? { dailyLimit } : {}),
           ...(maxSessions ? { maxSessions } : {}),
         });
-        await access.audit.record({ action: 'key.created', outcome: 'success', actor: request.caller?.label, target: `key:${created.view.id}`, ip: request.ip, details: { name, scopes } });
+        await access.audit.record({ action: 'key.created', outcome: 'success', actor: request.caller?.label, target: `key:${created.view.id}`, ip: request.ip, details: { name, scopes, tenant: created.view.tenant } });
         reply.header('cache-control', 'no-store');
         reply.status(201);
         return { key: created.key, ...created.view };
@@ -92,14 +104,14 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
 
     app.get(
       '/v1/admin/keys',
-      { ...options, schema: { summary: 'List API keys (never their secrets)', tags: ['admin'], response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errorResponses(401, 403) } } },
-      async () => ({ keys: await access.keys.list() }),
+      { ...options, schema: { summary: 'List API keys (never their secrets)', tags: ['admin'], querystring: tenantFilter, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errorResponses(400, 401, 403) } } },
+      async (request) => ({ keys: await access.keys.list(request.query.tenant ? { tenant: request.query.tenant } : {}) }),
     );
 
     app.delete(
       '/v1/admin/keys/:id',
       {
-        ...options,
+        ...management,
         schema: { summary: 'Revoke an API key (at once, including tokens made from it)', tags: ['admin'], params: Type.Object({ id: Id }), response: { 200: KeyView, ...errorResponses(401, 403, 404) } },
       },
       async (request) => {
@@ -113,23 +125,26 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
     app.post(
       '/v1/admin/service-accounts',
       {
-        ...options,
+        ...management,
         schema: {
           summary: 'Create a service account (its secret is in this response only)',
           tags: ['admin'],
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), permissions: Type.Array(ScopeName, { minItems: 1, uniqueItems: true }) }, { additionalProperties: false }),
+          body: Type.Object(
+            { name: Type.String({ minLength: 1, maxLength: 100 }), permissions: Type.Array(ScopeName, { minItems: 1, uniqueItems: true }), tenant: Type.Optional(Tenant) },
+            { additionalProperties: false },
+          ),
           response: { 201: Type.Object({ secret: Type.String(), ...AccountView.properties }), ...errorResponses(400, 401, 403, 409) },
         },
       },
       async (request, reply) => {
         let created;
         try {
-          created = await access.accounts.create(request.body.name, request.body.permissions);
+          created = await access.accounts.create(request.body.name, request.body.permissions, request.body.tenant);
         } catch (error) {
           if (error instanceof ServiceAccountNameTaken) throw new HarkenError(409, 'name_taken', error.message);
           throw error;
         }
-        await access.audit.record({ action: 'service_account.created', outcome: 'success', actor: request.caller?.label, target: `service-account:${created.view.id}`, ip: request.ip, details: { name: created.view.name, permissions: created.view.permissions } });
+        await access.audit.record({ action: 'service_account.created', outcome: 'success', actor: request.caller?.label, target: `service-account:${created.view.id}`, ip: request.ip, details: { name: created.view.name, permissions: created.view.permissions, tenant: created.view.tenant } });
         reply.header('cache-control', 'no-store');
         reply.status(201);
         return { secret: created.secret, ...created.view };
@@ -138,14 +153,14 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
 
     app.get(
       '/v1/admin/service-accounts',
-      { ...options, schema: { summary: 'List service accounts', tags: ['admin'], response: { 200: Type.Object({ serviceAccounts: Type.Array(AccountView) }), ...errorResponses(401, 403) } } },
-      async () => ({ serviceAccounts: await access.accounts.list() }),
+      { ...options, schema: { summary: 'List service accounts', tags: ['admin'], querystring: tenantFilter, response: { 200: Type.Object({ serviceAccounts: Type.Array(AccountView) }), ...errorResponses(400, 401, 403) } } },
+      async (request) => ({ serviceAccounts: await access.accounts.list(request.query.tenant ? { tenant: request.query.tenant } : {}) }),
     );
 
     app.post(
       '/v1/admin/service-accounts/:id/rotate',
       {
-        ...options,
+        ...management,
         schema: {
           summary: 'Give a service account a new secret (the old one stops working at once)',
           tags: ['admin'],
@@ -165,7 +180,7 @@ export const adminRoutes = (access: Access): FastifyPluginAsyncTypebox =>
     app.delete(
       '/v1/admin/service-accounts/:id',
       {
-        ...options,
+        ...management,
         schema: { summary: 'Disable a service account', tags: ['admin'], params: Type.Object({ id: Id }), response: { 200: AccountView, ...errorResponses(401, 403, 404) } },
       },
       async (request) => {

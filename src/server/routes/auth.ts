@@ -7,7 +7,8 @@ import type { Access } from '../../security/access.js';
 import { AdminInputError, MIN_PASSWORD_LENGTH } from '../../security/admins.js';
 import { SCOPES, type Scope } from '../../security/scopes.js';
 import type { SetupCode } from '../../security/setup-code.js';
-import { CSRF_HEADER, presentedCredentials, SESSION_COOKIE, TOKEN_SUBPROTOCOL_PREFIX } from '../access-control.js';
+import { totpStep } from '../../security/totp.js';
+import { CSRF_HEADER, presentedCredentials, sessionCookieName, TOKEN_SUBPROTOCOL_PREFIX } from '../access-control.js';
 import { errorResponses } from '../schemas.js';
 
 const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
@@ -24,9 +25,10 @@ export interface AuthRouteDependencies {
   readonly setupCode: SetupCode;
 }
 
-const sessionCookie = (config: HarkenConfig, request: FastifyRequest, value: string, maxAgeSeconds: number): string => {
+/** Secure cookies get the `__Host-` prefix: browsers then refuse them from subdomains and plain HTTP. */
+export const sessionCookie = (config: HarkenConfig, request: FastifyRequest, value: string, maxAgeSeconds: number): string => {
   const secure = config.server.environment === 'production' || request.protocol === 'https';
-  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+  return `${sessionCookieName(secure)}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
 };
 
 const tooManyAttempts = (reply: FastifyReply, retryAfterSeconds: number): FastifyReply =>
@@ -42,7 +44,7 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
     const sessionTtlSeconds = config.auth.sessionTtlMinutes * 60;
 
     const startSession = async (request: FastifyRequest, reply: FastifyReply, admin: { id: string; username: string }) => {
-      const session = await access.admins.startSession(admin.id, sessionTtlSeconds * 1000);
+      const session = await access.admins.startSession(admin.id, sessionTtlSeconds * 1000, request.ip);
       reply.header('set-cookie', sessionCookie(config, request, session.sessionToken, sessionTtlSeconds));
       reply.header('cache-control', 'no-store');
       return { admin: { id: admin.id, username: admin.username }, csrfToken: session.csrfToken, expiresAt: session.expiresAt };
@@ -54,31 +56,60 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
         config: { access: 'public' },
         schema: {
           summary: 'Admin login: sets an HttpOnly session cookie',
-          description: `Locks an account after ${config.auth.loginMaxFailures} consecutive failures and an address after ${config.auth.loginMaxFailuresPerIp} failures an hour (429 with Retry-After).`,
+          description: `After ${config.auth.loginMaxFailures} failures on an account from one address that address is locked out of it for ${config.auth.loginLockoutSeconds} s; an address is blocked after ${config.auth.loginMaxFailuresPerIp} failures an hour (429 with Retry-After). Admins with a second factor also send \`totp\` (or a \`recoveryCode\`).`,
           tags: ['auth'],
-          body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 200 }), password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              username: Type.String({ minLength: 1, maxLength: 200 }),
+              password: Type.String({ minLength: 1, maxLength: 1024 }),
+              totp: Type.Optional(Type.String({ minLength: 1, maxLength: 12, description: 'The 6-digit code of the admin’s authenticator app.' })),
+              recoveryCode: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'One of the recovery codes shown at TOTP enrolment (each works once).' })),
+            },
+            { additionalProperties: false },
+          ),
           response: { 200: LoginResponse, ...errorResponses(400, 401, 429) },
         },
       },
       async (request, reply) => {
-        const { username, password } = request.body;
+        const { username, password, totp, recoveryCode } = request.body;
         const account = username.trim().toLowerCase();
+        // What was typed as a username may be a password typed in the wrong field: only known names are recorded.
+        const actorFor = async () => ((await access.admins.byUsername(account)) ? `admin:${account}` : 'unknown');
         const gate = await access.loginGuard.gate(account, request.ip);
         if (!gate.open) {
-          await access.audit.record({ action: 'auth.login', outcome: 'failure', actor: `admin:${account}`, ip: request.ip, details: { reason: `locked_${gate.scope}` } });
+          await access.audit.record({ action: 'auth.login', outcome: 'failure', actor: await actorFor(), ip: request.ip, details: { reason: `locked_${gate.scope}` } });
           return tooManyAttempts(reply, gate.retryAfterSeconds);
         }
-        const admin = await access.admins.authenticate(account, password);
-        if (!admin) {
-          await access.audit.record({ action: 'auth.login', outcome: 'failure', actor: `admin:${account}`, ip: request.ip, details: { reason: 'wrong_credentials' } });
-          const after = await access.loginGuard.failed(account, request.ip);
-          if (!after.open) {
-            await access.audit.record({ action: 'auth.locked', outcome: 'failure', actor: `admin:${account}`, ip: request.ip, details: { scope: after.scope, seconds: after.retryAfterSeconds } });
+        const failed = async (reason: string, knownUsername: boolean, code = 'invalid_credentials', message = 'wrong username or password'): Promise<never> => {
+          const actor = knownUsername ? `admin:${account}` : 'unknown';
+          await access.audit.record({ action: 'auth.login', outcome: 'failure', actor, ip: request.ip, details: { reason } });
+          const after = await access.loginGuard.failed(account, request.ip, knownUsername);
+          if (!after.open) await access.audit.record({ action: 'auth.locked', outcome: 'failure', actor, ip: request.ip, details: { scope: after.scope, seconds: after.retryAfterSeconds } });
+          throw new HarkenError(401, code, message);
+        };
+        const check = await access.admins.checkPassword(account, password);
+        if (!check.ok) {
+          if (check.reason === 'disabled') {
+            await access.audit.record({ action: 'auth.login', outcome: 'failure', actor: `admin:${account}`, ip: request.ip, details: { reason: 'disabled' } });
+            throw new HarkenError(403, 'account_disabled', 'this admin account is disabled; another admin can enable it');
           }
-          throw new HarkenError(401, 'invalid_credentials', 'wrong username or password');
+          return failed('wrong_credentials', check.knownUsername);
         }
-        await access.loginGuard.succeeded(account);
-        await access.audit.record({ action: 'auth.login', outcome: 'success', actor: `admin:${admin.username}`, ip: request.ip });
+        const admin = check.admin;
+        if (check.totpSecret) {
+          if (recoveryCode !== undefined) {
+            if (!(await access.admins.useRecoveryCode(admin.id, recoveryCode))) return failed('wrong_recovery_code', true, 'invalid_second_factor', 'wrong or already used recovery code');
+            await access.audit.record({ action: 'auth.recovery_code_used', outcome: 'success', actor: `admin:${admin.username}`, ip: request.ip, details: { left: await access.admins.remainingRecoveryCodes(admin.id) } });
+          } else if (totp === undefined) {
+            throw new HarkenError(401, 'second_factor_required', 'this admin uses a second factor: send the 6-digit code as "totp" (or a "recoveryCode")');
+          } else {
+            const step = totpStep(check.totpSecret, totp);
+            if (step === undefined || !(await access.admins.acceptTotpStep(admin.id, step))) return failed('wrong_totp', true, 'invalid_second_factor', 'wrong or already used authenticator code');
+          }
+        }
+        await access.loginGuard.succeeded(account, request.ip);
+        await access.admins.recordLogin(admin.id);
+        await access.audit.record({ action: 'auth.login', outcome: 'success', actor: `admin:${admin.username}`, ip: request.ip, details: { secondFactor: check.totpSecret ? (recoveryCode !== undefined ? 'recovery_code' : 'totp') : 'none' } });
         return startSession(request, reply, admin);
       },
     );
@@ -116,14 +147,14 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
       },
       async (request, reply) => {
         const { setupCode, username, password } = request.body;
-        const gate = await access.loginGuard.gate('setup', request.ip);
+        const gate = await access.loginGuard.setupGate(request.ip);
         if (!gate.open) return tooManyAttempts(reply, gate.retryAfterSeconds);
         if ((await access.admins.count()) > 0) {
           deps.setupCode.revoke();
           throw new HarkenError(409, 'already_set_up', 'an admin already exists; log in instead');
         }
         if (!deps.setupCode.consume(setupCode)) {
-          await access.loginGuard.failed('setup', request.ip);
+          await access.loginGuard.setupFailed(request.ip);
           await access.audit.record({ action: 'admin.created', outcome: 'failure', actor: 'anonymous', ip: request.ip, details: { reason: 'wrong_setup_code' } });
           throw new HarkenError(401, 'invalid_setup_code', 'the setup code is wrong or was already used');
         }
@@ -148,12 +179,15 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
         schema: {
           summary: 'Who the presented credentials belong to',
           tags: ['auth'],
-          response: { 200: Type.Object({ kind: Type.String(), id: Type.String(), actor: Type.String(), scopes: Type.Array(Type.String()), via: Type.String() }), ...errorResponses(401) },
+          response: {
+            200: Type.Object({ kind: Type.String(), id: Type.String(), actor: Type.String(), tenant: Type.String(), scopes: Type.Array(Type.String()), via: Type.String() }),
+            ...errorResponses(401),
+          },
         },
       },
       async (request) => {
         const caller = request.caller!;
-        return { kind: caller.kind, id: caller.id, actor: caller.label, scopes: [...caller.scopes], via: caller.via };
+        return { kind: caller.kind, id: caller.id, actor: caller.label, tenant: caller.tenant, scopes: [...caller.scopes], via: caller.via };
       },
     );
 
@@ -190,8 +224,7 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
         const missing = wanted.filter((scope) => !held.includes(scope));
         if (missing.length > 0) throw new HarkenError(403, 'insufficient_scope', `these credentials cannot grant: ${missing.join(', ')}`);
         const ttl = request.body.ttlSeconds ?? config.auth.tokenTtlSeconds;
-        const kind = caller.kind === 'api-key' ? 'key' : caller.kind;
-        const issued = await access.tokens.issue({ kind, id: caller.id }, wanted, ttl);
+        const issued = await access.tokens.issue(caller.source, wanted, ttl);
         await access.audit.record({ action: 'token.issued', outcome: 'success', actor: caller.label, ip: request.ip, details: { scopes: wanted, ttlSeconds: ttl } });
         reply.header('cache-control', 'no-store');
         reply.status(201);

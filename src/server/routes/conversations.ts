@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ConversationService } from '../../conversations/service.js';
 import { badRequest } from '../../errors.js';
+import type { AuditLog } from '../../security/audit-log.js';
+import { tenantScopeOf, type Caller } from '../../security/authenticator.js';
 import type { Conversation } from '../../store/conversations.js';
 import { toExpectation, toMessageView, toSummary } from '../views.js';
 import {
@@ -25,8 +27,16 @@ const decodeCursor = (cursor: string): { updatedAt: string; id: string } => {
   return { updatedAt, id };
 };
 
-export const conversationRoutes = (service: ConversationService): FastifyPluginAsyncTypebox =>
+const TenantName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9_-]*$' });
+
+/**
+ * The text conversation API. Every route is limited to the caller's tenant: another
+ * tenant's conversation answers 404, like an unknown one. Admins reach every tenant.
+ */
+export const conversationRoutes = (service: ConversationService, audit: AuditLog): FastifyPluginAsyncTypebox =>
   async (app) => {
+    const callerOf = (request: { caller?: Caller }): Caller => request.caller as Caller;
+
     app.post(
       '/v1/conversations',
       {
@@ -47,7 +57,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
         },
       },
       async (request, reply) => {
-        const outcome = await service.start(request.body?.agent);
+        const outcome = await service.start(request.body?.agent, callerOf(request).tenant);
         return reply.status(201).send({
           ...toSummary(outcome.conversation),
           reply: outcome.reply ? toMessageView(outcome.reply) : null,
@@ -62,12 +72,13 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
         config: { access: 'conversations' },
         schema: {
           summary: 'List conversations',
-          description: 'Most recently updated first. Pass nextCursor back as cursor for the next page.',
+          description: 'Most recently updated first, only the caller’s tenant (admins: every tenant, or the one named by `tenant`). Pass nextCursor back as cursor for the next page.',
           tags: ['conversations'],
           querystring: Type.Object(
             {
               limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
               cursor: Type.Optional(Type.String({ maxLength: 200 })),
+              tenant: Type.Optional(TenantName),
             },
             { additionalProperties: false },
           ),
@@ -78,8 +89,8 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
         },
       },
       async (request) => {
-        const { limit, cursor } = request.query;
-        const page = await service.list(limit, cursor ? decodeCursor(cursor) : undefined);
+        const { limit, cursor, tenant } = request.query;
+        const page = await service.list(tenantScopeOf(callerOf(request)), { limit, ...(cursor ? { before: decodeCursor(cursor) } : {}), ...(tenant ? { tenant } : {}) });
         const last = page.at(-1);
         return { conversations: page.map(toSummary), nextCursor: page.length === limit && last ? encodeCursor(last) : null };
       },
@@ -97,7 +108,7 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
         },
       },
       async (request) => {
-        const { conversation, messages } = await service.get(request.params.id);
+        const { conversation, messages } = await service.get(request.params.id, tenantScopeOf(callerOf(request)));
         return { ...toSummary(conversation), data: conversation.data, messages: messages.map(toMessageView) };
       },
     );
@@ -122,12 +133,32 @@ export const conversationRoutes = (service: ConversationService): FastifyPluginA
         },
       },
       async (request) => {
-        const outcome = await service.send(request.params.id, { text: request.body.text });
+        const outcome = await service.send(request.params.id, { text: request.body.text }, { scope: tenantScopeOf(callerOf(request)) });
         return {
           reply: outcome.reply ? toMessageView(outcome.reply) : null,
           conversation: { ...toSummary(outcome.conversation), data: outcome.conversation.data },
           expect: toExpectation(outcome.expect),
         };
+      },
+    );
+
+    app.delete(
+      '/v1/conversations/:id',
+      {
+        config: { access: 'conversations' },
+        schema: {
+          summary: 'Erase a conversation with its messages and answers',
+          description: 'Audited. Only the caller’s tenant (admins: any).',
+          tags: ['conversations'],
+          params: Type.Object({ id: ConversationId }),
+          response: { 204: Type.Null(), ...errorResponses(400, 404) },
+        },
+      },
+      async (request, reply) => {
+        const caller = callerOf(request);
+        const erased = await service.delete(request.params.id, tenantScopeOf(caller));
+        await audit.record({ action: 'conversation.deleted', outcome: 'success', actor: caller.label, target: `conversation:${erased.id}`, ip: request.ip, details: { tenant: erased.tenant, messages: erased.messageCount } });
+        return reply.status(204).send(null);
       },
     );
   };

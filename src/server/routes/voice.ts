@@ -6,6 +6,7 @@ import { durationMs, int16FromBytes, type PcmAudio } from '../../audio/pcm.js';
 import { decodeWav, encodeWav, isWav, UnsupportedAudioError } from '../../audio/wav.js';
 import type { HarkenConfig } from '../../config/schema.js';
 import type { ConversationService } from '../../conversations/service.js';
+import { tenantScopeOf } from '../../security/authenticator.js';
 import type { VoiceEngines } from '../../engines/voice-engines.js';
 import { badRequest, HarkenError } from '../../errors.js';
 import { ConversationId, errorResponses, Expectation, MessageView } from '../schemas.js';
@@ -188,15 +189,18 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
           },
         },
       },
-      async (request) => {
+      async (request, reply) => {
+        const caller = request.caller!;
+        const scope = tenantScopeOf(caller);
+        reply.header('cache-control', 'no-store');
         const audio = readAudio(request.body, request.headers['content-type'], request.query.sampleRate);
         let conversationId = request.query.conversationId;
         let greeting: string | null = null;
         let expect: AnswerExpectation | undefined = request.query.expect ? { type: request.query.expect } : undefined;
         if (conversationId) {
-          await deps.conversations.get(conversationId); // 404 before spending time on recognition
+          await deps.conversations.get(conversationId, scope); // 404 before spending time on recognition
         } else {
-          const started = await deps.conversations.start(request.query.agent);
+          const started = await deps.conversations.start(request.query.agent, caller.tenant);
           conversationId = started.conversation.id;
           greeting = started.reply?.text ?? null;
           expect ??= started.expect;
@@ -204,11 +208,11 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
         const recognitionStarted = performance.now();
         const transcript = await transcribe(audio, expect);
         if (transcript.text.trim() === '') throw new HarkenError(422, 'no_speech', 'no speech was recognised in the audio');
-        const outcome = await deps.conversations.send(conversationId, {
-          text: transcript.text,
-          source: 'voice',
-          metrics: { sttLatencyMs: Math.round(performance.now() - recognitionStarted) },
-        });
+        const outcome = await deps.conversations.send(
+          conversationId,
+          { text: transcript.text, source: 'voice', metrics: { sttLatencyMs: Math.round(performance.now() - recognitionStarted) } },
+          { scope },
+        );
         const synthesisStarted = performance.now();
         const replyAudio = outcome.reply ? await synthesize(outcome.reply.text, undefined) : undefined;
         if (outcome.reply && replyAudio) {

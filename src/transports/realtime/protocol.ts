@@ -27,10 +27,12 @@ export const CloseCode = {
   internalError: 1011,
   /** The server is at realtime.maxSessions. */
   tryAgainLater: 1013,
+  /** The credential the session was opened with was revoked, rotated, logged out or expired. */
+  credentialsRevoked: 4401,
   conversationNotFound: 4404,
   idleTimeout: 4408,
   conversationEnded: 4409,
-  /** This API key or account already has its maximum of concurrent sessions. */
+  /** This API key, account or client address already has its maximum of concurrent (or not yet started) sessions. */
   callerSessionLimit: 4429,
 } as const;
 

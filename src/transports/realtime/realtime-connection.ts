@@ -19,6 +19,17 @@ export interface RealtimeLimits {
 
 export type SessionFactory = (start: StartMessage, transport: SessionTransport) => VoiceSession;
 
+export type GuardDecision = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** What the connection asks of access control while it is open. */
+export interface ConnectionGuard {
+  /** Is the credential the connection was opened with still valid? Asked every `recheckMs` and before each turn. */
+  recheck(): Promise<GuardDecision>;
+  readonly recheckMs: number;
+  /** A typed turn draws from the caller's request rate limit. */
+  admitText(): Promise<GuardDecision>;
+}
+
 /** Audio sent before the session is ready is kept (bounded) and replayed once it is. */
 const MAX_EARLY_AUDIO_BYTES = 512 * 1024;
 
@@ -43,6 +54,9 @@ export class RealtimeConnection implements SessionTransport {
   private pingTimer: NodeJS.Timeout | undefined;
   private alive = true;
   private readonly closedController = new AbortController();
+  private recheckTimer: NodeJS.Timeout | undefined;
+  /** Typed turns pass the rate limit in the order they arrived. */
+  private textChain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: WebSocket,
@@ -50,15 +64,38 @@ export class RealtimeConnection implements SessionTransport {
     private readonly limits: RealtimeLimits,
     private readonly logger: Logger,
     private readonly onClosed: (connection: RealtimeConnection) => void,
+    private readonly guard?: ConnectionGuard,
   ) {
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => {
       this.alive = true;
     });
     socket.on('close', (code) => void this.cleanup(code));
-    socket.on('error', (error) => this.logger.warn({ err: error }, 'realtime socket error'));
+    // A client's broken frame (too big, bad UTF-8) is the client's problem: one line, no stack.
+    socket.on('error', (error: Error & { code?: string }) => this.logger.info({ wsError: error.code ?? 'unknown', reason: error.message }, 'realtime client sent an invalid frame'));
     this.resetIdleTimer(Math.min(this.limits.startTimeoutMs ?? 10_000, this.limits.idleTimeoutMs));
     this.pingTimer = setInterval(() => this.keepAlive(), this.limits.pingIntervalMs);
+    if (guard) {
+      this.recheckTimer = setInterval(() => void this.credentialsStillValid(), guard.recheckMs);
+      this.recheckTimer.unref();
+    }
+  }
+
+  /** Closes with 4401 when the credential behind the connection has died; true while it lives. */
+  async credentialsStillValid(): Promise<boolean> {
+    if (!this.guard || this.state === 'closed') return this.state !== 'closed';
+    let decision: GuardDecision;
+    try {
+      decision = await this.guard.recheck();
+    } catch (error) {
+      // A database hiccup is not a revocation; the next check decides.
+      this.logger.warn({ err: error }, 'realtime credential re-check failed');
+      return true;
+    }
+    if (decision.ok) return true;
+    this.send({ type: 'error', code: decision.code, message: decision.message });
+    this.close(CloseCode.credentialsRevoked, decision.message);
+    return false;
   }
 
   get sessionId(): string | undefined {
@@ -117,7 +154,7 @@ export class RealtimeConnection implements SessionTransport {
       const message = parseClientMessage(data.toString('utf8'));
       if (message.type === 'stop') this.close(CloseCode.normal, 'stopped by client');
       else if (message.type === 'interrupt') this.session?.interrupt();
-      else this.session?.submitText(message.text);
+      else this.queueText(message.text);
     } catch (error) {
       this.fail(error);
     }
@@ -137,6 +174,20 @@ export class RealtimeConnection implements SessionTransport {
         this.logger.info({ sessionId: session.id, conversationId: session.conversation, sampleRate: start.sampleRate }, 'realtime session started');
       })
       .catch((error: unknown) => this.fail(error));
+  }
+
+  private queueText(text: string): void {
+    this.textChain = this.textChain.then(async () => {
+      const admitted = this.guard ? await this.guard.admitText() : ({ ok: true } as const);
+      if (this.state !== 'active') return;
+      if (!admitted.ok) {
+        this.send({ type: 'error', code: admitted.code, message: admitted.message });
+        return;
+      }
+      if (this.session && !this.session.submitText(text)) {
+        this.send({ type: 'error', code: 'busy', message: 'too many typed turns are waiting; wait for the reply before sending more' });
+      }
+    }).catch((error: unknown) => this.fail(error));
   }
 
   private keepEarlyAudio(data: Buffer): void {
@@ -189,6 +240,7 @@ export class RealtimeConnection implements SessionTransport {
     this.closedController.abort();
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);
+    clearInterval(this.recheckTimer);
     this.earlyAudio = [];
     const session = this.session;
     if (session) {
