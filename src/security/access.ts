@@ -64,7 +64,7 @@ export const createAccess = (config: HarkenConfig, database: Database, logger: L
     accounts,
     admins,
     tokens,
-    authenticator: new Authenticator(keys, accounts, admins, tokens, { sessionIdleMs: config.auth.sessionIdleMinutes * 60_000 }),
+    authenticator: new Authenticator(keys, accounts, admins, tokens, { sessionIdleMs: config.auth.sessionIdleMinutes * 60_000, requireTotp: config.auth.requireTotp }),
     audit: new AuditLog(database.kysely, logger, now),
     rateLimits: new RateLimits(config.rateLimit.windowSeconds),
     quotas,

@@ -24,6 +24,8 @@ export interface Caller {
   readonly maxSessions?: number;
   /** Session callers: hash of the session's CSRF token. */
   readonly csrfHash?: string;
+  /** An admin without a second factor on a server that requires one: may only enrol it. */
+  readonly mustEnrolTotp?: boolean;
 }
 
 /** Which conversations (and other tenant records) a caller may reach. */
@@ -71,7 +73,7 @@ const accountCaller = (account: ServiceAccountView, via: Caller['via'], scopes: 
   source: { kind: 'service-account', id: account.id, secretVersion: account.secretVersion },
 });
 
-const adminCaller = (session: AdminSession, via: Caller['via'], scopes: readonly Scope[]): Caller => ({
+const adminCaller = (session: AdminSession, via: Caller['via'], scopes: readonly Scope[], requireTotp = false): Caller => ({
   kind: 'admin',
   id: session.admin.id,
   label: `admin:${session.admin.username}`,
@@ -80,6 +82,7 @@ const adminCaller = (session: AdminSession, via: Caller['via'], scopes: readonly
   via,
   source: { kind: 'admin-session', id: session.id },
   ...(via === 'session' ? { csrfHash: session.csrfHash } : {}),
+  ...(requireTotp && !session.admin.totpEnabled ? { mustEnrolTotp: true } : {}),
 });
 
 /** A token never grants more than its subject holds now (scopes may have been narrowed). */
@@ -89,6 +92,7 @@ const narrowed = (tokenScopes: readonly Scope[], held: readonly Scope[]): Scope[
 export interface AuthenticatorOptions {
   /** An admin session unused this long has ended. */
   readonly sessionIdleMs: number;
+  readonly requireTotp: boolean;
 }
 
 /**
@@ -171,13 +175,13 @@ export class Authenticator {
     }
     const session = await this.admins.sessionById(source.id, this.options.sessionIdleMs);
     if (!session) return this.refused('revoked', 'token’s login session');
-    return { ok: true, caller: adminCaller(session, 'token', narrowed(scopes, SCOPES)) };
+    return { ok: true, caller: adminCaller(session, 'token', narrowed(scopes, SCOPES), this.options.requireTotp) };
   }
 
   private async session(cookie: string): Promise<Authentication> {
     const session = await this.admins.session(cookie, this.options.sessionIdleMs);
     if (!session) return fail('invalid_credentials', 'the login session is unknown, expired or logged out; log in again');
-    return { ok: true, caller: adminCaller(session, 'session', ['admin']) };
+    return { ok: true, caller: adminCaller(session, 'session', ['admin'], this.options.requireTotp) };
   }
 
   private refused(reason: 'malformed' | 'unknown' | 'expired' | 'revoked', what: string, actor?: string): AuthFailure {

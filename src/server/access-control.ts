@@ -21,6 +21,8 @@ declare module 'fastify' {
      * may, never a token or API key, so a leaked token cannot mint lasting access.
      */
     credentialManagement?: boolean;
+    /** Open to an admin who must still enrol a second factor (auth.requireTotp). */
+    beforeTotpEnrolment?: boolean;
   }
   interface FastifyInstance {
     /** Every route with the access it requires, for audits and the auth-matrix test. */
@@ -211,6 +213,9 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
         void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'csrf', route: `${request.method} ${routeKey}` } });
         return deny(reply, 403, 'csrf_failed', `a change made with a login session needs the ${CSRF_HEADER} header from the login response`);
       }
+    }
+    if (caller.mustEnrolTotp && !route.config?.beforeTotpEnrolment) {
+      return deny(reply, 403, 'totp_enrolment_required', 'this server requires a second factor: enrol one with POST /v1/auth/totp first');
     }
     if (route.config?.credentialManagement && caller.via !== 'session') {
       void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });

@@ -24,6 +24,7 @@ import type { Access } from '../security/access.js';
 import type { SetupCode } from '../security/setup-code.js';
 import { registerAccessControl } from './access-control.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminAccountRoutes } from './routes/admin-accounts.js';
 import { authRoutes } from './routes/auth.js';
 
 export interface AppDependencies {
@@ -121,6 +122,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(healthRoutes(deps.readiness, VERSION));
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
+  await app.register(adminAccountRoutes(deps.access));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   if (deps.voice) {

@@ -33,6 +33,19 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'DELETE /v1/admin/service-accounts/:id': 'admin',
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/engines': 'admin',
+  'POST /v1/auth/password': 'admin',
+  'GET /v1/auth/sessions': 'admin',
+  'DELETE /v1/auth/sessions': 'admin',
+  'DELETE /v1/auth/sessions/:id': 'admin',
+  'POST /v1/auth/totp': 'admin',
+  'POST /v1/auth/totp/confirm': 'admin',
+  'DELETE /v1/auth/totp': 'admin',
+  'GET /v1/admin/admins': 'admin',
+  'POST /v1/admin/admins': 'admin',
+  'PATCH /v1/admin/admins/:id': 'admin',
+  'POST /v1/admin/admins/:id/password': 'admin',
+  'DELETE /v1/admin/admins/:id/sessions': 'admin',
+  'DELETE /v1/admin/admins/:id': 'admin',
 };
 
 /** Routes that mint, rotate or revoke credentials: refused to anything but an admin login session. */
@@ -42,6 +55,18 @@ const CREDENTIAL_MANAGEMENT = new Set([
   'POST /v1/admin/service-accounts',
   'POST /v1/admin/service-accounts/:id/rotate',
   'DELETE /v1/admin/service-accounts/:id',
+  'POST /v1/auth/password',
+  'GET /v1/auth/sessions',
+  'DELETE /v1/auth/sessions',
+  'DELETE /v1/auth/sessions/:id',
+  'POST /v1/auth/totp',
+  'POST /v1/auth/totp/confirm',
+  'DELETE /v1/auth/totp',
+  'POST /v1/admin/admins',
+  'PATCH /v1/admin/admins/:id',
+  'POST /v1/admin/admins/:id/password',
+  'DELETE /v1/admin/admins/:id/sessions',
+  'DELETE /v1/admin/admins/:id',
 ]);
 
 type Variant = 'none' | 'malformed' | 'wrong' | 'unknown' | 'expired' | 'expiredToken' | 'revoked' | 'revokedKeyToken' | 'wrongScope' | 'exactScope' | 'valid';

@@ -117,7 +117,7 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
     app.post(
       '/v1/auth/logout',
       {
-        config: { access: 'authenticated' },
+        config: { access: 'authenticated', beforeTotpEnrolment: true },
         schema: { summary: 'End the admin session (the cookie stops working at once)', tags: ['auth'], response: { 204: Type.Null(), ...errorResponses(401, 403) } },
       },
       async (request, reply) => {
@@ -175,7 +175,7 @@ export const authRoutes = (deps: AuthRouteDependencies): FastifyPluginAsyncTypeb
     app.get(
       '/v1/auth/me',
       {
-        config: { access: 'authenticated' },
+        config: { access: 'authenticated', beforeTotpEnrolment: true },
         schema: {
           summary: 'Who the presented credentials belong to',
           tags: ['auth'],
