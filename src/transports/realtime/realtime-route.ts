@@ -54,6 +54,11 @@ export const registerWebSocketSupport = async (app: FastifyInstance, config: Har
       // Never echo an offered token subprotocol back: answer with the protocol name or nothing.
       handleProtocols: (offered) => (offered.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
     },
+    // A client's broken frame (too big, bad UTF-8) is logged once by the connection; only real faults get a stack.
+    errorHandler: (error: Error & { code?: string }, socket, request) => {
+      if (!error.code?.startsWith('WS_ERR_')) request.log.error({ err: error }, 'realtime handler failed');
+      socket.terminate();
+    },
     preClose: (done) => {
       connections.closeAll('server shutting down');
       done();
