@@ -70,11 +70,23 @@ describe('harken CLI: keys, admins, service accounts, secrets', () => {
       expect(server.stderr()).not.toMatch(/setup code/);
       const login = await fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password: PASSWORD }) });
       expect(login.status).toBe(200);
+      const cookie = String(login.headers.get('set-cookie')).split(';')[0] as string;
+      expect((await fetch(`${server.url}/v1/auth/me`, { headers: { cookie } })).status).toBe(200);
+      // Log out everywhere from the terminal: the running server refuses the cookie at once.
+      const logout = runCli(['admin', 'logout', 'root', '--json'], { cwd });
+      expect(JSON.parse(logout.stdout)).toEqual({ username: 'root', sessionsEnded: 1 });
+      expect((await fetch(`${server.url}/v1/auth/me`, { headers: { cookie } })).status).toBe(401);
+      const lastAdmin = runCli(['admin', 'disable', 'root'], { cwd });
+      expect(lastAdmin.status).toBe(1);
+      expect(lastAdmin.stderr).toBe('harken: the last enabled admin cannot be disabled\n');
+      const tenantKey = JSON.parse(runCli(['keys', 'create', '--name', 'acme', '--scopes', 'conversations', '--tenant', 'acme', '--daily-limit', '5', '--json'], { cwd }).stdout);
+      expect(tenantKey).toMatchObject({ tenant: 'acme', dailyLimit: 5 });
+      expect(runCli(['keys', 'create', '--name', 'x', '--scopes', 'conversations', '--tenant', 'Bad Name'], { cwd }).status).toBe(2);
     } finally {
       await server.stop();
     }
     expect(server.stdout()).not.toContain(PASSWORD);
-  });
+  }, 60_000);
 
   it('offers a one-time setup code on the terminal of a first start, never in the log', async () => {
     const cwd = tempDir();

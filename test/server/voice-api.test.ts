@@ -42,7 +42,7 @@ describe('HTTP voice APIs', () => {
     }
     // PocketSphinx's open-vocabulary WER on read speech is ~43 % (README of ../shared/models).
     expect(wordErrorRate(reference, heard)).toBeLessThan(0.5);
-  });
+  }, 60_000);
 
   it('accepts raw PCM at any rate, little-endian (audio/pcm) and big-endian (audio/L16)', async () => {
     const audio = resample(recording('goforward.wav'), 22_050);
