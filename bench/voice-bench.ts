@@ -254,7 +254,7 @@ const sustainedSessions = (levels: LevelResult[]): number => {
   return (firstFailing < 0 ? levels.at(-1) : levels[firstFailing - 1])?.sessions ?? 0;
 };
 
-const main = async () => {
+export const voiceBenchmark = async (): Promise<string> => {
   console.error(`audio from ${AUDIO_DIR}; ${RUNS} runs`);
   console.error('voice-to-voice latency…');
   const latency = await latencyBenchmark();
@@ -292,8 +292,8 @@ const main = async () => {
     '',
     `Sustained (every level up to it with median worst stall ≤ 100 ms and all turns completed): **${sustainedSessions(lowered)} sessions** with the default, ${sustainedSessions(equal)} with engine threads at the event loop's priority.`,
   ];
-  console.log(lines.join('\n'));
+  return lines.join('\n');
 };
 
 if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
-else await main();
+else if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await voiceBenchmark());

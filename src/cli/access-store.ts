@@ -29,8 +29,8 @@ export const withAccessStore = async <T>(config: HarkenConfig, run: (store: Acce
   try {
     await migrateToLatest(database.kysely);
     const silent = pino({ level: 'silent' });
-    const keys = new ApiKeyRepository(database.kysely);
-    const accounts = new ServiceAccountRepository(database.kysely);
+    const keys = new ApiKeyRepository(database.kysely, () => database.externalChangeCounter());
+    const accounts = new ServiceAccountRepository(database.kysely, () => database.externalChangeCounter());
     const result = await run({
       keys,
       accounts,

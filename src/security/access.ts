@@ -47,8 +47,8 @@ export const createAccess = (config: HarkenConfig, database: Database, logger: L
   });
   if (secret.warning) logger.warn(`${secret.warning} (allowed in development only)`);
   if (secret.origin === 'generated') logger.info({ file: config.auth.tokenSecretFile }, 'generated the token signing key');
-  const keys = new ApiKeyRepository(database.kysely, now);
-  const accounts = new ServiceAccountRepository(database.kysely, now);
+  const keys = new ApiKeyRepository(database.kysely, () => database.externalChangeCounter(), now);
+  const accounts = new ServiceAccountRepository(database.kysely, () => database.externalChangeCounter(), now);
   const admins = new AdminRepository(database.kysely, now);
   const tokens = new TokenIssuer(secret.value, now);
   const quotas = new DailyQuotas(database.kysely, now);

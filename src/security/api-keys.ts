@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ApiKeyRow, HarkenDatabase } from '../store/tables.js';
+import { CredentialCache } from './credential-cache.js';
 import { issueCredential, KEY_PREFIX, parseCredential, secretMatches } from './credentials.js';
 import type { Scope } from './scopes.js';
 import { DEFAULT_TENANT } from './tenants.js';
@@ -66,8 +67,15 @@ export const looksLikeApiKey = (value: string): boolean => value.startsWith(`${K
 export class ApiKeyRepository {
   /** Uses are counted in memory and written in batches (see flushUse). */
   private readonly usage: UsageRecorder;
+  /** Rows for verify/active (every authenticated request); see CredentialCache for why revocation stays immediate. */
+  private readonly cache: CredentialCache<ApiKeyRow>;
 
-  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    private readonly db: Kysely<HarkenDatabase>,
+    externalChangeCounter: () => number,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.cache = new CredentialCache(externalChangeCounter);
     this.usage = new UsageRecorder(async (uses) => {
       await this.db.transaction().execute(async (trx) => {
         for (const [id, use] of uses) {
@@ -119,9 +127,10 @@ export class ApiKeyRepository {
     return row ? toView(row, this.now()) : undefined;
   }
 
-  /** Revokes at once: every request looks the key up. Returns undefined for an unknown id. */
+  /** Revokes at once, for every request and open session after this one. Returns undefined for an unknown id. */
   async revoke(id: string): Promise<ApiKeyView | undefined> {
     await this.db.updateTable('api_keys').set({ revoked_at: this.now().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    this.cache.invalidate(id);
     return this.get(id);
   }
 
@@ -132,7 +141,7 @@ export class ApiKeyRepository {
   async verify(presented: string): Promise<KeyCheck> {
     const parsed = parseCredential(presented, KEY_PREFIX);
     if (!parsed) return { ok: false, reason: 'malformed' };
-    const row = await this.row(parsed.id);
+    const row = await this.cachedRow(parsed.id);
     if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
     const view = toView(row, this.now());
     if (view.status !== 'active') return { ok: false, reason: view.status, keyId: row.id };
@@ -141,7 +150,7 @@ export class ApiKeyRepository {
 
   /** Looks a key up by id for token checks and open sessions (the token proves the secret was held). */
   async active(id: string): Promise<KeyCheck> {
-    const row = await this.row(id);
+    const row = await this.cachedRow(id);
     if (!row) return { ok: false, reason: 'unknown' };
     const view = toView(row, this.now());
     if (view.status !== 'active') return { ok: false, reason: view.status, keyId: id };
@@ -154,6 +163,11 @@ export class ApiKeyRepository {
 
   flushUse(): Promise<void> {
     return this.usage.flush();
+  }
+
+  /** Status (expiry) is computed from the row at each use, so a cached row expires on time. */
+  private cachedRow(id: string): Promise<ApiKeyRow | undefined> {
+    return this.cache.get(id, (key) => this.row(key));
   }
 
   private async row(id: string): Promise<ApiKeyRow | undefined> {

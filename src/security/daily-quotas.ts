@@ -21,10 +21,6 @@ interface DayCount {
 }
 
 const dayOf = (date: Date): string => date.toISOString().slice(0, 10);
-const secondsToMidnight = (date: Date): number => {
-  const midnight = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
-  return Math.max(1, Math.ceil((midnight - date.getTime()) / 1000));
-};
 
 /**
  * Per-key requests per UTC day. Counted in memory (no write per request) and added to
@@ -34,13 +30,23 @@ export class DailyQuotas {
   private readonly counts = new Map<string, DayCount>();
   private readonly loading = new Map<string, Promise<DayCount>>();
   private flushing: Promise<void> = Promise.resolve();
+  /** The current UTC day and when it ends, so a request does not format a date. */
+  private day = { name: '', endsAtMs: 0 };
 
   constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
 
+  private currentDay(nowMs: number): string {
+    if (nowMs >= this.day.endsAtMs || nowMs < this.day.endsAtMs - 86_400_000) {
+      const date = new Date(nowMs);
+      this.day = { name: dayOf(date), endsAtMs: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1) };
+    }
+    return this.day.name;
+  }
+
   async consume(keyId: string, limit: number): Promise<QuotaDecision> {
-    const now = this.now();
-    const entry = await this.today(keyId, dayOf(now));
-    const resetSeconds = secondsToMidnight(now);
+    const nowMs = this.now().getTime();
+    const entry = await this.today(keyId, this.currentDay(nowMs));
+    const resetSeconds = Math.max(1, Math.ceil((this.day.endsAtMs - nowMs) / 1000));
     if (entry.count >= limit) {
       const firstRefusal = !entry.refused;
       entry.refused = true;

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { HarkenDatabase, ServiceAccountRow } from '../store/tables.js';
+import { CredentialCache } from './credential-cache.js';
 import { issueCredential, parseCredential, secretMatches, SERVICE_ACCOUNT_PREFIX } from './credentials.js';
 import type { Scope } from './scopes.js';
 import { DEFAULT_TENANT } from './tenants.js';
@@ -41,8 +42,15 @@ export class ServiceAccountNameTaken extends Error {}
 /** Machines (satellites, integrations) with named permissions and a secret that can be rotated. */
 export class ServiceAccountRepository {
   private readonly usage: UsageRecorder;
+  /** Rows for verify/active; see CredentialCache for why rotation and disabling stay immediate. */
+  private readonly cache: CredentialCache<ServiceAccountRow>;
 
-  constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    private readonly db: Kysely<HarkenDatabase>,
+    externalChangeCounter: () => number,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.cache = new CredentialCache(externalChangeCounter);
     this.usage = new UsageRecorder(async (uses) => {
       await this.db.transaction().execute(async (trx) => {
         for (const [id, use] of uses) await trx.updateTable('service_accounts').set({ last_used_at: use.lastUsedAt }).where('id', '=', id).execute();
@@ -91,6 +99,7 @@ export class ServiceAccountRepository {
       .set((eb) => ({ secret_hash: issued.secretHash, rotated_at: this.now().toISOString(), secret_version: eb('secret_version', '+', 1) }))
       .where('id', '=', id)
       .executeTakeFirst();
+    this.cache.invalidate(id);
     if (Number(result.numUpdatedRows) === 0) return undefined;
     const view = await this.get(id);
     return view ? { secret: issued.credential, view } : undefined;
@@ -98,23 +107,28 @@ export class ServiceAccountRepository {
 
   async disable(id: string): Promise<ServiceAccountView | undefined> {
     await this.db.updateTable('service_accounts').set({ disabled_at: this.now().toISOString() }).where('id', '=', id).where('disabled_at', 'is', null).execute();
+    this.cache.invalidate(id);
     return this.get(id);
   }
 
   async verify(presented: string): Promise<ServiceAccountCheck> {
     const parsed = parseCredential(presented, SERVICE_ACCOUNT_PREFIX);
     if (!parsed) return { ok: false, reason: 'malformed' };
-    const row = await this.db.selectFrom('service_accounts').selectAll().where('id', '=', parsed.id).executeTakeFirst();
+    const row = await this.cachedRow(parsed.id);
     if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
     if (row.disabled_at) return { ok: false, reason: 'revoked', accountId: row.id };
     return { ok: true, account: toView(row) };
   }
 
   async active(id: string): Promise<ServiceAccountCheck> {
-    const view = await this.get(id);
-    if (!view) return { ok: false, reason: 'unknown' };
-    if (view.disabledAt) return { ok: false, reason: 'revoked', accountId: id };
-    return { ok: true, account: view };
+    const row = await this.cachedRow(id);
+    if (!row) return { ok: false, reason: 'unknown' };
+    if (row.disabled_at) return { ok: false, reason: 'revoked', accountId: id };
+    return { ok: true, account: toView(row) };
+  }
+
+  private cachedRow(id: string): Promise<ServiceAccountRow | undefined> {
+    return this.cache.get(id, (account) => this.db.selectFrom('service_accounts').selectAll().where('id', '=', account).executeTakeFirst());
   }
 
   recordUse(id: string): void {

@@ -64,12 +64,17 @@ const cookieValue = (header: string | undefined, name: string): string | undefin
   return undefined;
 };
 
+const subprotocolTokenOf = (header: string | string[] | undefined): string | undefined => {
+  if (header === undefined) return undefined;
+  const protocols = String(header).split(',').map((item) => item.trim());
+  return protocols.find((item) => item.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+};
+
 export const presentedCredentials = (request: FastifyRequest): PresentedCredentials => {
-  const authorization = request.headers.authorization;
+  const { authorization, cookie } = request.headers;
   const apiKeyHeader = request.headers['x-api-key'];
-  const protocols = String(request.headers['sec-websocket-protocol'] ?? '').split(',').map((item) => item.trim());
-  const subprotocolToken = protocols.find((item) => item.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
-  const sessionCookie = cookieValue(request.headers.cookie, SECURE_SESSION_COOKIE) ?? cookieValue(request.headers.cookie, SESSION_COOKIE);
+  const subprotocolToken = subprotocolTokenOf(request.headers['sec-websocket-protocol']);
+  const sessionCookie = cookie === undefined ? undefined : (cookieValue(cookie, SECURE_SESSION_COOKIE) ?? cookieValue(cookie, SESSION_COOKIE));
   const credentials: { -readonly [K in keyof PresentedCredentials]: PresentedCredentials[K] } = {};
   if (authorization !== undefined) {
     const [scheme = '', ...rest] = authorization.trim().split(/\s+/);
@@ -125,6 +130,8 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     return `requests made with the login cookie are not accepted from origin ${origin.slice(0, 100)}; add it to server.allowedOrigins if it is yours`;
   };
 
+  // Declared up front so every request object keeps one shape (set later, it deoptimises Fastify's hot paths).
+  app.decorateRequest('caller', undefined);
   const table: RouteAccess[] = [];
   app.decorate('accessTable', table);
   app.addHook('onRoute', (route) => {
@@ -173,6 +180,7 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     const exempt = route.config?.rateLimitExempt === true;
     const routeKey = route.url ?? path;
 
+    if (effective === 'public' && exempt) return;
     const address = limitKeyOf(request.ip);
     if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: address, limit: config.rateLimit.requestsPerIp }], 'anonymous'))) return reply;
     if (effective === 'public') {

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,6 +12,8 @@ import type { Readiness } from '../ops/readiness.js';
 import { VERSION } from '../version.js';
 import { registerErrorHandling } from './error-handler.js';
 import { clientErrorHandler, frameworkErrors } from './client-errors.js';
+import { RequestLog } from './request-log.js';
+import { registerSecurityHeaders } from './security-headers.js';
 import { agentRoutes } from './routes/agents.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
@@ -53,6 +54,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics.
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdOf,
+    logController: new RequestLog(),
     bodyLimit: deps.config.server.bodyLimitBytes,
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,
@@ -62,13 +64,14 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     // API answers may carry conversations, transcripts or credentials: never stored by caches or browsers.
     if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    done(null, payload);
   });
   registerErrorHandling(app);
-  await app.register(helmet, {
+  registerSecurityHeaders(app, {
     // The API serves JSON and the docs page; nothing needs inline code or other origins.
     contentSecurityPolicy: {
       directives: {

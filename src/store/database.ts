@@ -9,6 +9,12 @@ export interface Database {
   readonly driver: 'sqlite';
   /** Cheap round-trip used by readiness checks. */
   ping(): Promise<void>;
+  /**
+   * A number that changes whenever another connection (another process, such as the CLI)
+   * commits to the database; this connection's own writes leave it alone. Cheap enough to
+   * read on every request: caches use it to see changes made elsewhere.
+   */
+  externalChangeCounter(): number;
   close(): Promise<void>;
 }
 
@@ -43,6 +49,9 @@ export const openSqlite = (options: SqliteOptions): Database => {
     throw new DatabaseOpenError(`cannot open database ${options.path}: ${(error as Error).message}`, { cause: error });
   }
   const kysely = new Kysely<HarkenDatabase>({ dialect: new SqliteDialect({ database: connection }) });
+  const dataVersion = connection.prepare('PRAGMA data_version').pluck();
+  /** Read once per event-loop turn: requests handled in the same turn share the value. */
+  let seenThisTurn: number | undefined;
   let closed = false;
   return {
     kysely,
@@ -50,6 +59,17 @@ export const openSqlite = (options: SqliteOptions): Database => {
     async ping() {
       if (closed) throw new Error('database is closed');
       await sql`select 1`.execute(kysely);
+    },
+    externalChangeCounter() {
+      // Closed: a value no cache has seen, so nothing cached is trusted.
+      if (closed) return -1;
+      if (seenThisTurn === undefined) {
+        seenThisTurn = dataVersion.get() as number;
+        setImmediate(() => {
+          seenThisTurn = undefined;
+        }).unref();
+      }
+      return seenThisTurn;
     },
     async close() {
       if (closed) return;

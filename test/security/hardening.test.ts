@@ -81,23 +81,25 @@ describe('hardening', () => {
     expect(development.logs).not.toMatch(/"changeme|changeme"/);
   });
 
-  it('sends security headers and a strict CSP, and the docs page still works under it', async () => {
+  it('sends security headers: a deny-all CSP on API answers, Helmet’s full set on pages, and the docs page still works', async () => {
     const server = await start();
-    const health = await server.harken.app.inject({ method: 'GET', url: '/health' });
-    expect(health.headers['x-content-type-options']).toBe('nosniff');
-    expect(health.headers['x-frame-options']).toBe('SAMEORIGIN');
-    expect(health.headers['referrer-policy']).toBe('no-referrer');
-    const csp = String(health.headers['content-security-policy']);
-    for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) expect(csp).toContain(directive);
-    expect(csp).not.toContain('unsafe-inline');
-    expect(health.headers['strict-transport-security']).toBeUndefined();
-    // Plain-HTTP deployments (a LAN address) must not have their subresources upgraded to HTTPS.
-    expect(csp).not.toContain('upgrade-insecure-requests');
+    for (const url of ['/health', '/v1/agents', '/v1/no-such-route']) {
+      const answer = await server.harken.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${server.apiKey}` } });
+      expect(answer.headers['x-content-type-options'], url).toBe('nosniff');
+      expect(answer.headers['x-frame-options'], url).toBe('DENY');
+      expect(answer.headers['referrer-policy'], url).toBe('no-referrer');
+      // JSON is never a document: nothing may load from it or frame it.
+      expect(answer.headers['content-security-policy'], url).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(answer.headers['strict-transport-security'], url).toBeUndefined();
+    }
 
     const docs = await server.harken.app.inject({ method: 'GET', url: '/docs' });
     expect(docs.statusCode).toBe(200);
     expect(docs.body).toMatch(/<script src="[^"]*swagger-initializer.js"/);
-    // The docs page gets swagger-ui's own static CSP: scripts only from this server, none inline.
+    // An HTML page gets the document headers too.
+    expect(docs.headers['cross-origin-opener-policy']).toBe('same-origin');
+    expect(docs.headers['x-frame-options']).toBe('SAMEORIGIN');
+    // The docs page keeps swagger-ui's own static CSP: scripts only from this server, none inline.
     const docsCsp = String(docs.headers['content-security-policy']);
     expect(docsCsp).toMatch(/script-src 'self' ;/);
     expect(docsCsp).not.toContain('unsafe');
@@ -105,7 +107,6 @@ describe('hardening', () => {
     const production = await start({ HARKEN_SERVER_ENVIRONMENT: 'production', HARKEN_AUTH_TOKEN_SECRET: STRONG_SECRET });
     const secured = await production.harken.app.inject({ method: 'GET', url: '/health' });
     expect(secured.headers['strict-transport-security']).toMatch(/max-age=\d+/);
-    expect(secured.headers['content-security-policy']).toContain('upgrade-insecure-requests');
   });
 
   it('refuses oversized header blocks with 431 and oversized bodies with 413, without stack traces', async () => {

@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/security/totp.js';
-import { ADMIN_TEST_PASSWORD, startListeningServer, startTestServer, type TestServer } from '../helpers/harness.js';
+import { encodeWav } from '../../src/audio/wav.js';
+import { ADMIN_TEST_PASSWORD, startListeningServer, startTestServer, voiceTestEnv, type TestServer } from '../helpers/harness.js';
+import { recording } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 const bearer = (credential: string) => ({ authorization: `Bearer ${credential}` });
@@ -55,6 +57,27 @@ describe('tenants own their conversations; patient data, quotas, errors and logs
     expect((await server.inject({ method: 'GET', url: `/v1/conversations/${id}` })).json().data).toBeDefined();
     // Responses with patient data are never cached.
     expect((await server.inject({ method: 'GET', url: `/v1/conversations/${id}`, headers: bearer(acme) })).headers['cache-control']).toBe('no-store');
+  });
+
+  it('continues a conversation by voice (POST /v1/voice-chat) only for its own tenant', async () => {
+    const server = await start({ ...voiceTestEnv(), HARKEN_VOICE_ENABLED: 'true' });
+    const acme = await server.createKey(['conversations', 'transcribe', 'synthesize'], { tenant: 'acme' });
+    const globex = await server.createKey(['conversations', 'transcribe', 'synthesize'], { tenant: 'globex' });
+    const id = (await server.inject({ method: 'POST', url: '/v1/conversations', headers: bearer(acme), payload: { agent: 'echo' } })).json().id as string;
+    const messages = async () => (await server.inject({ method: 'GET', url: `/v1/conversations/${id}`, headers: bearer(acme) })).json().messages.length as number;
+    const before = await messages();
+    const speech = encodeWav(recording('goforward.wav'));
+    const voiceChat = (credential: string, conversation: string) =>
+      server.inject({ method: 'POST', url: `/v1/voice-chat?conversationId=${conversation}`, headers: { ...bearer(credential), 'content-type': 'audio/wav' }, payload: speech });
+    const other = await voiceChat(globex, id);
+    expect(other.statusCode).toBe(404);
+    expect(other.json()).toEqual((await voiceChat(globex, '00000000-0000-4000-8000-000000000000')).json());
+    // Nothing was appended for the other tenant's caller.
+    expect(await messages()).toBe(before);
+    const own = await voiceChat(acme, id);
+    expect(own.statusCode).toBe(200);
+    expect(own.json()).toMatchObject({ conversationId: id });
+    expect(await messages()).toBeGreaterThan(before);
   });
 
   it('erases a conversation with its messages (audited), and purges old ones after the retention period', async () => {

@@ -1,0 +1,11 @@
+/**
+ * `npm run bench`: every section in one run, printed as the Markdown that goes into
+ * BENCHMARKS.md. Sections alone: `npm run bench:voice`, `npm run bench:access`.
+ */
+import { accessBenchmark } from './access-bench.js';
+import { voiceBenchmark } from './voice-bench.js';
+
+console.error('access layer…');
+const access = await accessBenchmark();
+const voice = await voiceBenchmark();
+console.log(`${voice}\n\n${access}`);
