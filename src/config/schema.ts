@@ -17,6 +17,13 @@ const remoteEngineSettings = (role: string, server: string) => ({
   retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: `Retries (with back-off) of a remote ${role} on network errors, 429 and 5xx.` }),
 });
 
+/** How much of an engine may run at once, and how long a call may take, for any engine. */
+const engineLimits = (role: string, unit: string, perUnitDefault: number) => ({
+  maxConcurrent: Type.Integer({ default: 2, minimum: 1, maximum: 64, description: `${role} calls running at once (processes, native decodes) across all sessions; more wait in a queue.` }),
+  maxQueued: Type.Integer({ default: 64, minimum: 0, maximum: 10_000, description: `${role} calls that may wait for a slot; beyond it a call fails at once with \`engine_busy\` (retryable).` }),
+  timeoutPerUnitMs: Type.Integer({ default: perUnitDefault, minimum: 0, maximum: 60_000, description: `Added to \`timeoutMs\` per ${unit} of input, so a long input gets a longer limit and a timeout means a hung engine.` }),
+});
+
 const section = <T extends TProperties>(properties: T, description: string) =>
   Type.Object(properties, { additionalProperties: false, default: {}, description });
 
@@ -131,6 +138,7 @@ export const ConfigSchema = Type.Object(
         sherpaThreads: Type.Integer({ default: 1, minimum: 1, maximum: 16, description: 'CPU threads sherpa-onnx uses per recognition.' }),
         sherpaLanguage: Type.String({ default: 'en', minLength: 2, description: 'Language code for multilingual Whisper models.' }),
         ...remoteEngineSettings('recogniser', 'the OpenAI-compatible server (e.g. a local whisper server’s /v1)'),
+        ...engineLimits('Recognition', 'second of audio', 2_000),
         openaiModel: Type.String({ default: 'whisper-1', minLength: 1, description: 'Transcription model name.' }),
         openaiLanguage: Type.String({ default: '', description: 'ISO-639-1 language hint for `openai`; empty lets the server detect it.' }),
       },
@@ -147,6 +155,7 @@ export const ConfigSchema = Type.Object(
         sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS or Kokoro model folder for `sherpa`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
         espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa` voices that do not ship their own (Debian espeak-ng-data).' }),
         ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),
+        ...engineLimits('Synthesis', 'character of text', 20),
         openaiModel: Type.String({ default: 'tts-1', minLength: 1, description: 'Speech model name.' }),
         openaiVoices: Type.String({ default: 'alloy,echo,fable,onyx,nova,shimmer', description: 'Comma-separated voices the `openai` server offers.' }),
         openaiSampleRate: Type.Integer({ default: 24_000, minimum: 8_000, maximum: 48_000, description: 'Sample rate of the `openai` server’s WAV output.' }),

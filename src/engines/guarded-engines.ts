@@ -1,69 +1,19 @@
-import { performance } from 'node:perf_hooks';
 import type { PcmAudio } from '../audio/pcm.js';
 import { resample } from '../audio/resample.js';
-import type { EngineStats } from './engine-stats.js';
-import type { RecognitionHints, SpeechToText, SttStream, SttStreamOptions, Transcript } from './stt/speech-to-text.js';
+import { EngineGuard } from './engine-guard.js';
+import { splitLongAudio } from '../audio/split-long-audio.js';
+import type { RecognitionHints, SpeechToText, SttStream, SttStreamOptions, Transcript, TranscriptSegment } from './stt/speech-to-text.js';
 import type { SynthesisOptions, TextToSpeech } from './tts/text-to-speech.js';
 
-/** An engine call that did not finish in time. */
-export class EngineTimeoutError extends Error {
-  constructor(readonly engine: string, readonly stage: string, readonly timeoutMs: number) {
-    super(`${engine} did not finish ${stage} within ${timeoutMs} ms`);
-    this.name = 'EngineTimeoutError';
-  }
-}
-
-export interface GuardOptions {
-  /** Longest one call may take. */
-  readonly timeoutMs: number;
-  /** Extra attempts after a failure (not after a timeout or an abort). */
-  readonly retries: number;
-  /** After this many timeouts in a row the engine reports itself unhealthy (readiness fails). */
-  readonly unhealthyAfterTimeouts: number;
-  readonly stats: EngineStats;
-}
-
-const withTimeout = <T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-
-/** Counts timeouts in a row, for readiness. */
-class Health {
-  private timeoutsInARow = 0;
-  constructor(private readonly engine: string, private readonly limit: number) {}
-  succeeded(): void {
-    this.timeoutsInARow = 0;
-  }
-  timedOut(): void {
-    this.timeoutsInARow += 1;
-  }
-  check(): void {
-    if (this.timeoutsInARow >= this.limit) throw new Error(`${this.engine} timed out ${this.timeoutsInARow} times in a row`);
-  }
-}
+export { EngineTimeoutError } from './engine-errors.js';
 
 /**
- * What every recogniser gets, once, whatever the engine: input resampled to its rate, a time
- * limit on each result, and per-stage statistics. (HTTP retries live in the remote client,
- * which knows Retry-After; a streamed utterance cannot be replayed.)
+ * A recogniser behind the engine guard: input resampled to its rate once, each call bounded,
+ * timed, cancellable and counted. (HTTP retries live in the remote client, which knows
+ * Retry-After; a streamed utterance cannot be replayed, so it is never retried.)
  */
 export class GuardedStt implements SpeechToText {
-  private readonly health: Health;
-
-  constructor(private readonly inner: SpeechToText, private readonly options: GuardOptions) {
-    this.health = new Health(inner.name, options.unhealthyAfterTimeouts);
-  }
+  constructor(private readonly inner: SpeechToText, readonly guard: EngineGuard) {}
 
   get name(): string {
     return this.inner.name;
@@ -77,61 +27,55 @@ export class GuardedStt implements SpeechToText {
 
   check(): void {
     this.inner.check?.();
-    this.health.check();
+    this.guard.check();
   }
 
-  /** Any rate in; resampled here. Retried on failure (the audio is all there). */
+  /**
+   * Any rate in; resampled here. Long recordings are recognised in pieces of at most 20 s cut at
+   * pauses (each piece its own guarded call, its limit growing with its length; units: seconds).
+   */
   async transcribe(audio: PcmAudio, options: { hints?: RecognitionHints; signal?: AbortSignal } = {}): Promise<Transcript> {
     const input = resample(audio, this.inner.sampleRate);
-    const stage = this.options.stats.stage('stt.transcribe');
-    for (let attempt = 0; ; attempt += 1) {
-      stage.calls += 1;
-      const started = performance.now();
-      try {
-        const transcript = await withTimeout(this.inner.transcribe(input, options), this.options.timeoutMs, () => new EngineTimeoutError(this.name, 'a transcription', this.options.timeoutMs));
-        stage.record(performance.now() - started);
-        this.health.succeeded();
-        return transcript;
-      } catch (error) {
-        if (error instanceof EngineTimeoutError) {
-          stage.timeouts += 1;
-          this.health.timedOut();
-          throw error;
-        }
-        stage.failures += 1;
-        if (options.signal?.aborted || attempt >= this.options.retries) throw error;
-        stage.retries += 1;
-      }
-    }
+    const pieces = splitLongAudio(input);
+    // Pieces are independent: recognised side by side, as many at once as the guard has slots;
+    // when one fails, the others are cancelled (running or still queued).
+    const group = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, group.signal]) : group.signal;
+    const transcripts = await Promise.all(
+      pieces.map((piece) =>
+        this.guard
+          .run('stt.transcribe', { units: piece.audio.samples.length / piece.audio.sampleRate, what: 'a transcription', signal }, (attempt) =>
+            this.inner.transcribe(piece.audio, { ...(options.hints ? { hints: options.hints } : {}), signal: attempt }),
+          )
+          .catch((error: unknown) => {
+            group.abort(error);
+            throw error;
+          }),
+      ),
+    );
+    const texts = transcripts.map((transcript) => transcript.text).filter(Boolean);
+    const segments: TranscriptSegment[] = transcripts.flatMap((transcript, index) => {
+      const offsetMs = (pieces[index] as { offsetMs: number }).offsetMs;
+      return transcript.segments.map((segment) => ({ ...segment, startMs: segment.startMs + offsetMs, endMs: segment.endMs + offsetMs }));
+    });
+    return { text: texts.join(' '), segments };
   }
 
   createStream(options: SttStreamOptions = {}): SttStream {
     const inner = this.inner.createStream(options);
-    const stage = this.options.stats.stage('stt.final');
+    let heardSamples = 0;
     return {
-      push: (samples) => inner.push(samples),
-      cancel: () => inner.cancel(),
-      finish: async () => {
-        stage.calls += 1;
-        const started = performance.now();
-        try {
-          const transcript = await withTimeout(inner.finish(), this.options.timeoutMs, () => {
-            inner.cancel();
-            return new EngineTimeoutError(this.name, 'the final transcript', this.options.timeoutMs);
-          });
-          stage.record(performance.now() - started);
-          this.health.succeeded();
-          return transcript;
-        } catch (error) {
-          if (error instanceof EngineTimeoutError) {
-            stage.timeouts += 1;
-            this.health.timedOut();
-          } else {
-            stage.failures += 1;
-          }
-          throw error;
-        }
+      push: (samples) => {
+        heardSamples += samples.length;
+        inner.push(samples);
       },
+      cancel: () => inner.cancel(),
+      // Streams decode as they listen, one per session (bounded by session limits): no slot, no retry.
+      finish: () =>
+        this.guard.run('stt.final', { units: heardSamples / this.inner.sampleRate, what: 'the final transcript', slot: false, retry: false }, (signal) => {
+          signal.addEventListener('abort', () => inner.cancel(), { once: true });
+          return inner.finish();
+        }),
     };
   }
 
@@ -140,13 +84,9 @@ export class GuardedStt implements SpeechToText {
   }
 }
 
-/** The synthesiser counterpart: a time limit per sentence, retries of failed sentences, statistics. */
+/** The synthesiser counterpart: each sentence bounded, timed, cancellable (the process is killed), retried once on failure. */
 export class GuardedTts implements TextToSpeech {
-  private readonly health: Health;
-
-  constructor(private readonly inner: TextToSpeech, private readonly options: GuardOptions) {
-    this.health = new Health(inner.name, options.unhealthyAfterTimeouts);
-  }
+  constructor(private readonly inner: TextToSpeech, readonly guard: EngineGuard) {}
 
   get name(): string {
     return this.inner.name;
@@ -160,37 +100,14 @@ export class GuardedTts implements TextToSpeech {
 
   check(): void {
     this.inner.check?.();
-    this.health.check();
+    this.guard.check();
   }
 
-  async synthesize(text: string, options: SynthesisOptions = {}): Promise<PcmAudio> {
-    const stage = this.options.stats.stage('tts.synthesize');
-    for (let attempt = 0; ; attempt += 1) {
-      stage.calls += 1;
-      const started = performance.now();
-      const deadline = new AbortController();
-      const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
-      try {
-        const audio = await withTimeout(this.inner.synthesize(text, { ...options, signal }), this.options.timeoutMs, () => {
-          const error = new EngineTimeoutError(this.name, 'a sentence', this.options.timeoutMs);
-          deadline.abort(error);
-          return error;
-        });
-        stage.record(performance.now() - started);
-        this.health.succeeded();
-        return audio;
-      } catch (error) {
-        if (error instanceof EngineTimeoutError) {
-          stage.timeouts += 1;
-          this.health.timedOut();
-          throw error;
-        }
-        if (options.signal?.aborted) throw error;
-        stage.failures += 1;
-        if (attempt >= this.options.retries) throw error;
-        stage.retries += 1;
-      }
-    }
+  /** The time limit grows with the text (units: characters). */
+  synthesize(text: string, options: SynthesisOptions = {}): Promise<PcmAudio> {
+    return this.guard.run('tts.synthesize', { units: text.length, what: 'a sentence', ...(options.signal ? { signal: options.signal } : {}) }, (signal) =>
+      this.inner.synthesize(text, { ...options, signal }),
+    );
   }
 
   close(): Promise<void> {

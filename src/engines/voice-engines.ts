@@ -13,6 +13,7 @@ import { SherpaOfflineStt } from './stt/sherpa/sherpa-offline-stt.js';
 import { SherpaOnlineStt } from './stt/sherpa/sherpa-online-stt.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
 import { EngineStats } from './engine-stats.js';
+import { EngineGuard } from './engine-guard.js';
 import { GuardedStt, GuardedTts } from './guarded-engines.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
@@ -25,16 +26,26 @@ export interface VoiceEngines {
   close(): Promise<void>;
 }
 
-/** Timeouts in a row after which an engine counts as hung (readiness fails, so a supervisor can restart). */
+/** Timeouts in a row after which an engine counts as hung (readiness fails, so a supervisor can restart)… */
 const UNHEALTHY_AFTER_TIMEOUTS = 3;
+/** …until this long after the last one (it recovers by itself: no caller can hold readiness down). */
+export const HEALTH_RECOVERY_MS = 30_000;
+
+type EngineSection = { timeoutMs: number; retries: number; maxConcurrent: number; maxQueued: number; timeoutPerUnitMs: number };
 
 /** Remote engines retry inside their HTTP client (which knows Retry-After); local ones get one retry here. */
-const guardOptions = (remote: boolean, section: { timeoutMs: number; retries: number }, stats: EngineStats) => ({
-  timeoutMs: remote ? section.timeoutMs * (section.retries + 1) + 5_000 : section.timeoutMs,
-  retries: remote ? 0 : 1,
-  unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
-  stats,
-});
+const guardFor = (engine: string, remote: boolean, section: EngineSection, stats: EngineStats): EngineGuard =>
+  new EngineGuard({
+    engine,
+    timeoutMs: remote ? section.timeoutMs * (section.retries + 1) + 5_000 : section.timeoutMs,
+    perUnitMs: section.timeoutPerUnitMs,
+    retries: remote ? 0 : 1,
+    maxConcurrent: section.maxConcurrent,
+    maxQueued: section.maxQueued,
+    unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
+    healthRecoveryMs: HEALTH_RECOVERY_MS,
+    stats,
+  });
 
 const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
   if (config.stt.engine === 'openai') {
@@ -76,7 +87,8 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
   if (config.tts.engine === 'sherpa') {
     return SherpaTts.create({ modelDir: config.tts.sherpaModelDir, fallbackDataDir: config.tts.espeakDataDir });
   }
-  return FliteTts.create(config.tts.voice ? { voice: config.tts.voice } : {});
+  // The process's own limit is the guard's, so a timed-out sentence leaves no process behind.
+  return FliteTts.create({ ...(config.tts.voice ? { voice: config.tts.voice } : {}), timeoutMs: config.tts.timeoutMs + config.tts.timeoutPerUnitMs * config.voice.maxSynthesisChars });
 };
 
 /**
@@ -103,8 +115,8 @@ export const createVoiceEngines = async (config: HarkenConfig): Promise<VoiceEng
   const stats = new EngineStats();
   return {
     vad,
-    stt: new GuardedStt(stt, guardOptions(config.stt.engine === 'openai', config.stt, stats)),
-    tts: new GuardedTts(tts, guardOptions(config.tts.engine === 'openai', config.tts, stats)),
+    stt: new GuardedStt(stt, guardFor(stt.name, config.stt.engine === 'openai', config.stt, stats)),
+    tts: new GuardedTts(tts, guardFor(tts.name, config.tts.engine === 'openai', config.tts, stats)),
     stats,
     async close() {
       await Promise.all([stt.close(), tts.close()]);

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HarkenError } from '../errors.js';
-import { EngineTimeoutError } from '../engines/guarded-engines.js';
+import { EngineBusyError, EngineTimeoutError } from '../engines/engine-errors.js';
 
 /** Fastify's own client errors, renamed to our stable codes. */
 const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
@@ -34,6 +34,9 @@ export const errorHandler = (error: FastifyError | HarkenError | Error, request:
   if (error instanceof EngineTimeoutError) {
     request.log.warn({ engine: error.engine, stage: error.stage }, 'speech engine timed out');
     return reply.status(504).send({ error: { code: 'engine_timeout', message: `${error.message}; try again` } } satisfies ErrorBody);
+  }
+  if (error instanceof EngineBusyError) {
+    return reply.status(503).header('retry-after', 1).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {

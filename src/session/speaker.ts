@@ -13,6 +13,11 @@ export interface SpeakerOptions {
   readonly voice?: string;
   /** Size of each audio frame sent. */
   readonly frameMs?: number;
+  /**
+   * Sentences synthesised ahead of the one playing (default 2): a long reply costs no more
+   * engine work up front than a short one, and an interruption leaves little to cancel.
+   */
+  readonly lookAheadSentences?: number;
 }
 
 export interface PlaybackResult {
@@ -26,14 +31,19 @@ export interface PlaybackResult {
 }
 
 /**
- * Speaks one reply: synthesises sentences as they arrive (the next one while the
- * current one plays), sends the audio paced at real time plus a small lead, and
- * knows at any moment how much of it the caller has heard.
+ * Speaks one reply: synthesises sentences a bounded number ahead of playback, sends the
+ * audio paced at real time plus a small lead, and knows at any moment how much of it the
+ * caller has heard. Aborting cancels the synthesis in flight (the engine kills its work).
  */
 export class Speaker {
   private readonly timeline: SpokenSentence[] = [];
   private sentMs = 0;
   private startedAt: number | undefined;
+  /** Sentences whose synthesis started and which have not finished playing. */
+  private inFlight = 0;
+  private wakeProducer: (() => void) | undefined;
+  /** Set when playback ends for any reason (also an error), so the producer stops waiting. */
+  private stopped = false;
 
   constructor(private readonly tts: TextToSpeech, private readonly transport: SessionTransport, private readonly options: SpeakerOptions) {}
 
@@ -47,8 +57,17 @@ export class Speaker {
   }
 
   async speak(sentences: AsyncIterable<string>, signal: AbortSignal): Promise<PlaybackResult> {
+    try {
+      return await this.play(this.synthesiseAhead(sentences, signal), signal);
+    } finally {
+      // Ended for any reason (an error too): the producer stops waiting for room.
+      this.stopped = true;
+      this.wakeProducer?.();
+    }
+  }
+
+  private async play(jobs: AsyncQueue<SynthesisJob>, signal: AbortSignal): Promise<PlaybackResult> {
     const frameSamples = Math.round(((this.options.frameMs ?? 40) * this.options.outputSampleRate) / 1000);
-    const jobs = this.synthesiseAhead(sentences, signal);
     let ttsFirstAudioMs: number | undefined;
     let firstAudioAt: number | undefined;
     for await (const job of jobs) {
@@ -62,7 +81,10 @@ export class Speaker {
       }
       if (signal.aborted) break;
       if (ttsFirstAudioMs === undefined) ttsFirstAudioMs = performance.now() - job.requestedAt;
-      if (samples.length === 0) continue;
+      if (samples.length === 0) {
+        this.finishedSentence();
+        continue;
+      }
       if (this.startedAt === undefined) {
         this.transport.send({ type: 'audio_start', sampleRate: this.options.outputSampleRate });
         this.startedAt = performance.now();
@@ -77,6 +99,7 @@ export class Speaker {
         await this.transport.sendAudio(frame, signal);
         this.sentMs += (frame.length / this.options.outputSampleRate) * 1000;
       }
+      this.finishedSentence();
     }
     if (this.startedAt !== undefined && !signal.aborted) {
       this.transport.send({ type: 'audio_end' });
@@ -92,13 +115,36 @@ export class Speaker {
     };
   }
 
-  /** Starts synthesis of each sentence as soon as it arrives, in the background; results are consumed in order. */
+  private finishedSentence(): void {
+    this.inFlight -= 1;
+    this.wakeProducer?.();
+  }
+
+  /** Waits until fewer than 1 + lookAheadSentences sentences are in flight, or the reply is aborted. */
+  private async roomAhead(signal: AbortSignal): Promise<void> {
+    const limit = 1 + (this.options.lookAheadSentences ?? 2);
+    while (this.inFlight >= limit && !signal.aborted && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener('abort', wake);
+          this.wakeProducer = undefined;
+          resolve();
+        };
+        this.wakeProducer = wake;
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  /** Synthesises sentences in order in the background, a bounded number ahead of playback; results are consumed in order. */
   private synthesiseAhead(sentences: AsyncIterable<string>, signal: AbortSignal): AsyncQueue<SynthesisJob> {
     const jobs = new AsyncQueue<SynthesisJob>();
     void (async () => {
       try {
         for await (const text of sentences) {
-          if (signal.aborted) break;
+          await this.roomAhead(signal);
+          if (signal.aborted || this.stopped) break;
+          this.inFlight += 1;
           const audio = this.tts
             .synthesize(text, { ...(this.options.voice ? { voice: this.options.voice } : {}), signal })
             .then((pcm) => resample(pcm, this.options.outputSampleRate));

@@ -101,6 +101,8 @@ export class PocketSphinxStt implements SpeechToText {
   }
 }
 
+const CHUNK_SAMPLES = 2 * SAMPLE_RATE;
+
 /** One utterance on one decoder. Native calls are chained so they never overlap. */
 class PocketSphinxStream implements SttStream {
   private readonly pending: Int16Array[] = [];
@@ -113,6 +115,8 @@ class PocketSphinxStream implements SttStream {
   private lastPartial = '';
   private lastPartialAt = 0;
   private state: 'open' | 'finishing' | 'done' = 'open';
+  /** Cancelled while finishing: the decode stops at the next chunk boundary. */
+  private cancelled = false;
 
   constructor(
     decoder: Promise<Decoder>,
@@ -142,8 +146,7 @@ class PocketSphinxStream implements SttStream {
     // Coalesce everything queued meanwhile into one native call.
     this.chain = this.chain.then(async (decoder) => {
       this.draining = false;
-      const audio = concatPcm(this.pending.splice(0));
-      if (audio.length > 0) await decoder.process(audio);
+      await this.processInChunks(decoder, concatPcm(this.pending.splice(0)));
       await this.emitPartial(decoder);
       return decoder;
     });
@@ -155,8 +158,8 @@ class PocketSphinxStream implements SttStream {
     let decoder: Decoder | undefined;
     try {
       decoder = await this.chain;
-      const rest = concatPcm(this.pending.splice(0));
-      if (rest.length > 0) await decoder.process(rest);
+      await this.processInChunks(decoder, concatPcm(this.pending.splice(0)));
+      if (this.cancelled) throw new Error('the transcription was cancelled');
       const live = await decoder.endUtterance();
       // Constrained answers are short and cheap to decode again: do it in one normalised pass
       // so "march fifth" never depends on the previous caller's audio. Open speech keeps the live result.
@@ -174,6 +177,10 @@ class PocketSphinxStream implements SttStream {
   }
 
   cancel(): void {
+    if (this.state === 'finishing') {
+      this.cancelled = true;
+      return;
+    }
     if (this.state !== 'open') return;
     this.state = 'done';
     this.pending.length = 0;
@@ -184,6 +191,16 @@ class PocketSphinxStream implements SttStream {
       },
       () => this.acquired.then((acquired) => this.pool.discard(acquired), () => undefined),
     );
+  }
+
+  /**
+   * Native decode calls of at most CHUNK_SAMPLES (2 s of audio, ~0.5 s of CPU), so a
+   * cancelled or timed-out recognition stops within one chunk instead of decoding on.
+   */
+  private async processInChunks(decoder: Decoder, audio: Int16Array): Promise<void> {
+    for (let offset = 0; offset < audio.length && !this.cancelled && this.state !== 'done'; offset += CHUNK_SAMPLES) {
+      await decoder.process(audio.subarray(offset, offset + CHUNK_SAMPLES));
+    }
   }
 
   private async emitPartial(decoder: Decoder): Promise<void> {

@@ -28,26 +28,33 @@ type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string 
 /**
  * Runs in the launcher thread (serialised with toString, so self-contained): starts one
  * flite process per request, writing to a private temp file (flite cannot write to a pipe),
- * and sends the WAV bytes back.
+ * and sends the WAV bytes back. A cancel kills the process at once and removes its file.
  */
-function fliteLauncherMain(require: NodeJS.Require, binary: string): void {
+function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: string | null): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
   const { execFile } = require('node:child_process') as typeof import('node:child_process');
   const { mkdtempSync, readFileSync, rmSync } = require('node:fs') as typeof import('node:fs');
   const { tmpdir } = require('node:os') as typeof import('node:os');
   const { join } = require('node:path') as typeof import('node:path');
   const port = parentPort as import('node:worker_threads').MessagePort;
-  const workDir = mkdtempSync(join(tmpdir(), 'harken-flite-'));
-  port.on('message', (request: FliteRequest | 'close') => {
+  const workDir = mkdtempSync(join(tempParent ?? tmpdir(), 'harken-flite-'));
+  const running = new Map<number, import('node:child_process').ChildProcess>();
+  port.on('message', (request: FliteRequest | { cancel: number } | 'close') => {
     if (request === 'close') {
+      for (const child of running.values()) child.kill('SIGKILL');
       rmSync(workDir, { recursive: true, force: true });
       port.close();
       return;
     }
+    if ('cancel' in request) {
+      running.get(request.cancel)?.kill('SIGKILL');
+      return;
+    }
     const output = join(workDir, `${request.id}.wav`);
-    execFile(binary, ['-voice', request.voice, '-t', request.text, '-o', output], { timeout: request.timeoutMs }, (error, _stdout, stderr) => {
+    const child = execFile(binary, ['-voice', request.voice, '-t', request.text, '-o', output], { timeout: request.timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+      running.delete(request.id);
       try {
-        if (error) throw new Error(String(stderr).trim().split('\n')[0] || error.message);
+        if (error) throw new Error(child.killed ? 'killed' : String(stderr).trim().split('\n')[0] || error.message);
         const wav = new Uint8Array(readFileSync(output));
         port.postMessage({ id: request.id, wav }, [wav.buffer]);
       } catch (failure) {
@@ -56,6 +63,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string): void {
         rmSync(output, { force: true });
       }
     });
+    running.set(request.id, child);
   });
 }
 
@@ -72,8 +80,9 @@ export class FliteLauncher {
   private readonly worker: Worker;
   private exitCode: number | undefined;
 
-  constructor(binary: string) {
-    this.worker = new Worker(`(${fliteLauncherMain.toString()})(require, ${JSON.stringify(binary)})`, { eval: true });
+  /** `tempParent`: where the launcher makes its private directory for WAV files (default: the OS temp dir). */
+  constructor(binary: string, tempParent?: string) {
+    this.worker = new Worker(`(${fliteLauncherMain.toString()})(require, ${JSON.stringify(binary)}, ${JSON.stringify(tempParent ?? null)})`, { eval: true });
     this.worker.unref();
     this.worker.on('message', (reply: FliteReply) => {
       const waiting = this.pending.get(reply.id);
@@ -105,6 +114,8 @@ export class FliteLauncher {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.pending.delete(id);
+        // Kill the process (its file goes with it), not just this promise.
+        this.worker.postMessage({ cancel: id });
         reject(options.signal?.reason instanceof Error ? options.signal.reason : new Error('This operation was aborted'));
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });

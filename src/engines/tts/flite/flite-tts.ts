@@ -7,6 +7,8 @@ export interface FliteTtsOptions {
   readonly voice?: string;
   /** A synthesis that takes longer is killed. */
   readonly timeoutMs?: number;
+  /** Where the WAV files of running syntheses live (default: the OS temp dir). */
+  readonly tempDir?: string;
 }
 
 /** Control characters and the like make Flite's tokenizer misbehave; speech needs none of them. */
@@ -29,7 +31,7 @@ export class FliteTts implements TextToSpeech {
     const voice = options.voice ?? 'slt';
     checkVoice(voice);
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const launcher = new FliteLauncher(binary);
+    const launcher = new FliteLauncher(binary, options.tempDir);
     try {
       const probe = await launcher.synthesize('a', voice, { timeoutMs });
       return new FliteTts(launcher, voice, probe.sampleRate, timeoutMs);

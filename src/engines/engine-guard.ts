@@ -1,0 +1,167 @@
+import { performance } from 'node:perf_hooks';
+import { EngineBusyError, EngineError, EngineTimeoutError } from './engine-errors.js';
+import type { EngineStats } from './engine-stats.js';
+
+export interface EngineGuardOptions {
+  /** The engine's name, in errors and health reports. */
+  readonly engine: string;
+  /** Time limit of one attempt on an input of no size. */
+  readonly timeoutMs: number;
+  /** Extra time per unit of input (a character of text, a second of audio): limits scale with the input. */
+  readonly perUnitMs: number;
+  /** Extra attempts after a failure (never after a timeout or an abort). */
+  readonly retries: number;
+  /** Calls running at once (processes, native decodes); 0 = no limit. */
+  readonly maxConcurrent: number;
+  /** Calls waiting for a slot beyond which a new call is refused with EngineBusyError. */
+  readonly maxQueued: number;
+  /** This many timeouts in a row make the engine unhealthy (readiness fails)… */
+  readonly unhealthyAfterTimeouts: number;
+  /** …until this long after the last one: no caller can hold readiness down for good. */
+  readonly healthRecoveryMs: number;
+  readonly stats: EngineStats;
+  readonly now?: () => number;
+}
+
+export interface GuardedCall {
+  /** How big the input is, in the unit `perUnitMs` is given for. */
+  readonly units: number;
+  readonly signal?: AbortSignal;
+  /** A streamed utterance cannot be replayed: no retry. */
+  readonly retry?: boolean;
+  /** Streaming work already runs per session: it takes no slot. */
+  readonly slot?: boolean;
+  /** What did not finish, for the timeout message ("a sentence", "a transcription"). */
+  readonly what: string;
+}
+
+const abortReason = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error('This operation was aborted'));
+
+/**
+ * The one guard every engine call goes through (recognition, synthesis, detection, the LLM
+ * chain): a concurrency limit with a bounded, cancellable queue; a time limit per attempt that
+ * grows with the input and, when it passes, aborts the work itself (the engine kills its
+ * process or stops its decode) rather than only rejecting a promise; retries in one place;
+ * health that a caller cannot hold down; and per-stage statistics.
+ */
+export class EngineGuard {
+  private running = 0;
+  private readonly waiting: Array<{ start: () => void }> = [];
+  private timeoutsInARow = 0;
+  private lastTimeoutAt = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
+
+  constructor(private readonly options: EngineGuardOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Calls running now and waiting for a slot (for health views and tests). */
+  load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  /** Throws while the engine counts as hung. */
+  check(): void {
+    const { unhealthyAfterTimeouts, healthRecoveryMs, engine } = this.options;
+    if (this.timeoutsInARow < unhealthyAfterTimeouts) return;
+    const sinceMs = this.now() - this.lastTimeoutAt;
+    if (sinceMs >= healthRecoveryMs) return;
+    throw new Error(`${engine} timed out ${this.timeoutsInARow} times in a row (last ${Math.round(sinceMs / 1000)} s ago; counts as recovered ${Math.round(healthRecoveryMs / 1000)} s after the last)`);
+  }
+
+  timeLimitMs(units: number): number {
+    return Math.round(this.options.timeoutMs + this.options.perUnitMs * Math.max(0, units));
+  }
+
+  async run<T>(stageName: string, call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const stage = this.options.stats.stage(stageName);
+    const release = call.slot === false ? () => undefined : await this.acquire(call.signal);
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        call.signal?.throwIfAborted();
+        stage.calls += 1;
+        const started = performance.now();
+        try {
+          const result = await this.attempt(call, work);
+          stage.record(performance.now() - started);
+          this.timeoutsInARow = 0;
+          return result;
+        } catch (error) {
+          if (error instanceof EngineTimeoutError) {
+            stage.timeouts += 1;
+            this.timeoutsInARow += 1;
+            this.lastTimeoutAt = this.now();
+            throw error;
+          }
+          if (call.signal?.aborted) throw error;
+          stage.failures += 1;
+          const retryable = !(error instanceof EngineError) || error.retryable;
+          if (call.retry === false || !retryable || attempt >= this.options.retries) throw error;
+          stage.retries += 1;
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** One attempt under its time limit; when it passes, the work's signal is aborted with the timeout. */
+  private attempt<T>(call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const limitMs = this.timeLimitMs(call.units);
+    const deadline = new AbortController();
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new EngineTimeoutError(this.options.engine, call.what, limitMs);
+        deadline.abort(error);
+        reject(error);
+      }, limitMs);
+      const onAbort = () => reject(abortReason(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      work(signal).then(
+        (value) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          reject(signal.aborted ? abortReason(signal) : error);
+        },
+      );
+    });
+  }
+
+  private async acquire(signal: AbortSignal | undefined): Promise<() => void> {
+    signal?.throwIfAborted();
+    const { maxConcurrent, maxQueued, engine } = this.options;
+    const release = () => {
+      this.running -= 1;
+      this.waiting.shift()?.start();
+    };
+    if (maxConcurrent === 0 || this.running < maxConcurrent) {
+      this.running += 1;
+      return release;
+    }
+    if (this.waiting.length >= maxQueued) throw new EngineBusyError(engine, this.waiting.length);
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.running += 1;
+          resolve();
+        },
+      };
+      // A cancelled wait leaves the queue at once: its work never starts.
+      const onAbort = () => {
+        const index = this.waiting.indexOf(entry);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(abortReason(signal as AbortSignal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+    return release;
+  }
+}
