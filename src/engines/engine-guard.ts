@@ -35,6 +35,11 @@ export interface GuardedCall {
   readonly what: string;
 }
 
+/** Marks the timeout of this attempt's own deadline, as opposed to an abort that carries one. */
+class OwnDeadline {
+  constructor(readonly timeout: EngineTimeoutError) {}
+}
+
 const abortReason = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error('This operation was aborted'));
 
 /**
@@ -76,22 +81,28 @@ export class EngineGuard {
   async run<T>(stageName: string, call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const stage = this.options.stats.stage(stageName);
     const release = call.slot === false ? () => undefined : await this.acquire(call.signal);
+    // The slot is held until the work itself has stopped, not just until the caller was answered.
+    let workSettled: Promise<unknown> = Promise.resolve();
     try {
       for (let attempt = 0; ; attempt += 1) {
         call.signal?.throwIfAborted();
         stage.calls += 1;
         const started = performance.now();
         try {
-          const result = await this.attempt(call, work);
+          const running = this.attempt(call, work);
+          workSettled = running.settled;
+          const result = await running.result;
           stage.record(performance.now() - started);
           this.timeoutsInARow = 0;
           return result;
         } catch (error) {
-          if (error instanceof EngineTimeoutError) {
+          if (error instanceof OwnDeadline) {
             stage.timeouts += 1;
+            // A timeout long after the last one starts a new count: the engine had recovered.
+            if (this.now() - this.lastTimeoutAt >= this.options.healthRecoveryMs) this.timeoutsInARow = 0;
             this.timeoutsInARow += 1;
             this.lastTimeoutAt = this.now();
-            throw error;
+            throw error.timeout;
           }
           if (call.signal?.aborted) throw error;
           stage.failures += 1;
@@ -101,24 +112,38 @@ export class EngineGuard {
         }
       }
     } finally {
-      release();
+      void workSettled.then(release, release);
     }
   }
 
-  /** One attempt under its time limit; when it passes, the work's signal is aborted with the timeout. */
-  private attempt<T>(call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * One attempt under its time limit; when it passes, the work's signal is aborted with the
+   * timeout. `result` answers the caller at once (timeout or abort); `settled` is when the work
+   * itself has stopped. Only this attempt's own deadline counts as a timeout: a sibling's or a
+   * caller's abort carrying a timeout error does not.
+   */
+  private attempt<T>(call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): { result: Promise<T>; settled: Promise<unknown> } {
     const limitMs = this.timeLimitMs(call.units);
     const deadline = new AbortController();
     const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const error = new EngineTimeoutError(this.options.engine, call.what, limitMs);
-        deadline.abort(error);
-        reject(error);
+    let timer: NodeJS.Timeout | undefined;
+    const working = work(signal);
+    const settled = working.then(
+      () => undefined,
+      () => undefined,
+    );
+    const result = new Promise<T>((resolve, reject) => {
+      timer = setTimeout(() => {
+        const timeout = new EngineTimeoutError(this.options.engine, call.what, limitMs);
+        deadline.abort(timeout);
+        reject(new OwnDeadline(timeout));
       }, limitMs);
-      const onAbort = () => reject(abortReason(signal));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(deadline.signal.aborted ? new OwnDeadline(deadline.signal.reason as EngineTimeoutError) : abortReason(signal));
+      };
       signal.addEventListener('abort', onAbort, { once: true });
-      work(signal).then(
+      working.then(
         (value) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
@@ -127,10 +152,11 @@ export class EngineGuard {
         (error: unknown) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
-          reject(signal.aborted ? abortReason(signal) : error);
+          reject(deadline.signal.aborted ? new OwnDeadline(deadline.signal.reason as EngineTimeoutError) : signal.aborted ? abortReason(signal) : error);
         },
       );
     });
+    return { result, settled };
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<() => void> {

@@ -48,7 +48,8 @@ export class GuardedStt implements SpeechToText {
             this.inner.transcribe(piece.audio, { ...(options.hints ? { hints: options.hints } : {}), signal: attempt }),
           )
           .catch((error: unknown) => {
-            group.abort(error);
+            // Siblings are cancelled with their own reason, so one timeout counts once.
+            if (!group.signal.aborted) group.abort(new Error('another piece of this recording failed', { cause: error }));
             throw error;
           }),
       ),

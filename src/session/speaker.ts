@@ -57,10 +57,15 @@ export class Speaker {
   }
 
   async speak(sentences: AsyncIterable<string>, signal: AbortSignal): Promise<PlaybackResult> {
+    // Playback failing (a sentence that cannot be synthesised) also cancels the look-ahead.
+    const failed = new AbortController();
     try {
-      return await this.play(this.synthesiseAhead(sentences, signal), signal);
+      return await this.play(this.synthesiseAhead(sentences, AbortSignal.any([signal, failed.signal])), signal);
+    } catch (error) {
+      failed.abort(error);
+      throw error;
     } finally {
-      // Ended for any reason (an error too): the producer stops waiting for room.
+      // Ended for any reason: the producer stops waiting for room.
       this.stopped = true;
       this.wakeProducer?.();
     }

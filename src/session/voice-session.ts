@@ -217,6 +217,8 @@ export class VoiceSession {
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
     const playback = reply.speaker.speak(sentences, reply.controller.signal);
+    // Awaited below; until then a failed synthesis must not be an unhandled rejection (which ends the process).
+    playback.catch(() => undefined);
     let outcome: TurnOutcome;
     try {
       outcome = await this.conversations.send(

@@ -160,6 +160,34 @@ describe('the engine guard', () => {
     expect(guard.load()).toEqual({ running: 0, waiting: 0 });
   });
 
+  it('counts only its own deadline as a timeout, and holds a slot until the cancelled work has really stopped', async () => {
+    const guard = new EngineGuard(guardOptions({ timeoutMs: 1_000, perUnitMs: 0, maxConcurrent: 1, unhealthyAfterTimeouts: 1 }));
+    let stopWork: () => void = () => undefined;
+    const stubborn = () => new Promise<void>((resolve) => (stopWork = resolve)); // ignores its signal, like a native call mid-chunk
+    const caller = new AbortController();
+    let workStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (workStarted = resolve));
+    const first = guard.run('stt.transcribe', { units: 0, what: 'a transcription', signal: caller.signal }, () => {
+      workStarted();
+      return stubborn();
+    });
+    await started;
+    // Aborted with a timeout error as the reason (as a sibling piece's failure could be): not this engine's timeout.
+    caller.abort(new EngineTimeoutError('pocketsphinx', 'another piece', 1));
+    await expect(first).rejects.toBeInstanceOf(EngineTimeoutError);
+    expect(() => guard.check()).not.toThrow();
+    // The caller got its answer, but the work still runs: the slot stays taken until it stops.
+    let secondStarted = false;
+    const second = guard.run('stt.transcribe', { units: 0, what: 'a transcription' }, async () => {
+      secondStarted = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(secondStarted).toBe(false);
+    stopWork();
+    await second;
+    expect(secondStarted).toBe(true);
+  });
+
   it('gives long inputs a longer limit, and counts as recovered a while after its last timeout, without any success', async () => {
     let now = 0;
     const guard = new EngineGuard(guardOptions({ timeoutMs: 30, perUnitMs: 10, unhealthyAfterTimeouts: 2, healthRecoveryMs: 30_000, now: () => now }));

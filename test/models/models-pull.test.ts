@@ -137,5 +137,5 @@ info = tarfile.TarInfo('../evil'); info.size = len(data); t.addfile(info, io.Byt
     const offline = await runCliAsync(['models', 'pull', 'vits-piper-en_US-amy-low', '--models-dir', modelsDir], { cwd, env: { HARKEN_MODELS_BASE_URL: 'http://127.0.0.1:9' } });
     expect(offline.status).toBe(1);
     expect(offline.stderr).toMatch(/^harken: cannot download vits-piper-en_US-amy-low from http:\/\/127\.0\.0\.1:9\/tts-models\/vits-piper-en_US-amy-low\.tar\.bz2: cannot connect: .*download it by hand/);
-  });
+    }, 60_000); // five CLI processes: seconds each on a loaded two-core machine
 });
