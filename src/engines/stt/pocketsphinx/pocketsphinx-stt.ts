@@ -146,8 +146,8 @@ class PocketSphinxStream implements SttStream {
     // Coalesce everything queued meanwhile into one native call.
     this.chain = this.chain.then(async (decoder) => {
       this.draining = false;
-      await this.processInChunks(decoder, concatPcm(this.pending.splice(0)));
-      await this.emitPartial(decoder);
+      // A partial after each chunk (rate-limited): a backlog under load still shows progress.
+      await this.processInChunks(decoder, concatPcm(this.pending.splice(0)), () => this.emitPartial(decoder));
       return decoder;
     });
   }
@@ -207,9 +207,10 @@ class PocketSphinxStream implements SttStream {
    * Native decode calls of at most CHUNK_SAMPLES (0.5 s of audio, ~0.15 s of CPU), so a
    * cancelled or timed-out recognition stops within one chunk instead of decoding on.
    */
-  private async processInChunks(decoder: Decoder, audio: Int16Array): Promise<void> {
+  private async processInChunks(decoder: Decoder, audio: Int16Array, afterChunk?: () => Promise<void>): Promise<void> {
     for (let offset = 0; offset < audio.length && !this.cancelled && this.state !== 'done'; offset += CHUNK_SAMPLES) {
       await decoder.process(audio.subarray(offset, offset + CHUNK_SAMPLES));
+      await afterChunk?.();
     }
   }
 
