@@ -5,8 +5,6 @@ import { splitLongAudio } from '../audio/split-long-audio.js';
 import type { RecognitionHints, SpeechToText, SttStream, SttStreamOptions, Transcript, TranscriptSegment } from './stt/speech-to-text.js';
 import type { SynthesisOptions, TextToSpeech } from './tts/text-to-speech.js';
 
-export { EngineTimeoutError } from './engine-errors.js';
-
 /**
  * A recogniser behind the engine guard: input resampled to its rate once, each call bounded,
  * timed, cancellable and counted. (HTTP retries live in the remote client, which knows
