@@ -11,6 +11,17 @@ export type AnswerExpectation =
   | { readonly type: 'choice'; readonly options: readonly string[] }
   | { readonly type: 'text' };
 
+/**
+ * What one session or one response asks of the agent beyond its definition (the OpenAI-compatible
+ * endpoint's `session.update` and `response.create`). Agents that cannot honour a field ignore it.
+ */
+export interface AgentOverrides {
+  /** Replaces the agent's own instructions (an LLM agent's system prompt). */
+  readonly instructions?: string;
+  /** The tools the agent may call, by name (a subset of those the server has). */
+  readonly tools?: readonly string[];
+}
+
 /** Everything an agent may read about the conversation; agents never touch the store. */
 export interface AgentContext {
   readonly conversationId: string;
@@ -20,6 +31,7 @@ export interface AgentContext {
   readonly history: readonly (Pick<Message, 'role' | 'text'> & { readonly interrupted?: boolean })[];
   /** Aborted when the caller barges in or disconnects: stop generating at once. */
   readonly signal: AbortSignal;
+  readonly overrides?: AgentOverrides;
 }
 
 /** The agent's decision at the end of a turn. */

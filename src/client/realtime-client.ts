@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { concatPcm, int16FromBytes, type PcmAudio } from '../audio/pcm.js';
-import type { ServerEvent } from '../session/events.js';
+import type { ServerEvent } from '../transports/realtime/v1-events.js';
 import { PROTOCOL_V1 } from '../transports/realtime/protocol.js';
 
 /** A server event as received, with when (ms since connect). */

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { collectReply, type Agent, type AgentTurnResult, type AnswerExpectation } from '../agents/agent.js';
+import { collectReply, type Agent, type AgentOverrides, type AgentTurnResult, type AnswerExpectation } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
 import { badRequest, conflict, HarkenError, notFound } from '../errors.js';
 import {
@@ -27,6 +27,9 @@ export interface TurnOutcome {
 }
 
 export interface UserTurn {
+  /** Ids announced to the transport before the turn is stored (the session's item and reply ids). */
+  readonly id?: string;
+  readonly replyId?: string;
   readonly text: string;
   readonly source?: NewMessage['source'];
   /** Timings measured by the transport (speech stages); the agent stage is measured here. */
@@ -87,21 +90,15 @@ export class ConversationService {
    * Sends the user's turn to the conversation's agent and stores both sides of the exchange.
    * `onText` receives the reply as the agent produces it, so speech can start before it ends.
    */
-  async send(id: string, turn: UserTurn, options: { scope: TenantScope; signal?: AbortSignal; onText?: (delta: string) => void }): Promise<TurnOutcome> {
+  async send(
+    id: string,
+    turn: UserTurn,
+    options: { scope: TenantScope; signal?: AbortSignal; onText?: (delta: string) => void; overrides?: AgentOverrides },
+  ): Promise<TurnOutcome> {
     const signal = options.signal ?? new AbortController().signal;
-    const text = turn.text.trim();
-    if (text.length === 0) throw badRequest('empty_message', 'text must contain something other than whitespace');
-    if (text.length > this.limits.maxMessageChars) {
-      throw badRequest('message_too_long', `text is longer than ${this.limits.maxMessageChars} characters`);
-    }
+    const text = this.checkedText(turn.text);
     return this.turns.run(id, async () => {
-      const { conversation, messages } = await this.get(id, options.scope);
-      if (conversation.status !== ACTIVE) {
-        throw conflict('conversation_ended', `conversation has ended (status ${conversation.status}); start a new one`);
-      }
-      if (conversation.messageCount + 2 > this.limits.maxMessages) {
-        throw conflict('conversation_full', `conversation reached its limit of ${this.limits.maxMessages} messages; start a new one`);
-      }
+      const { conversation, messages } = await this.openForTurn(id, options.scope, 2);
       const agent = this.agents.get(conversation.agent);
       if (!agent) {
         throw conflict('agent_unavailable', `this conversation's agent "${conversation.agent}" is no longer configured on this server`);
@@ -109,11 +106,11 @@ export class ConversationService {
       const started = performance.now();
       const { text: replyText, result } = await collectReply(
         agent.name,
-        agent.respond({ conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal }, text),
+        agent.respond({ conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal, ...(options.overrides ? { overrides: options.overrides } : {}) }, text),
         options.onText,
       );
-      const userMessage: NewMessage = { role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
-      const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', { ...turn.metrics, ...result.metrics });
+      const userMessage = this.userMessage(turn, text);
+      const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', { ...turn.metrics, ...result.metrics }, turn.replyId);
       try {
         const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [userMessage, reply] : [userMessage]);
         const stored = await this.repository.messages(id);
@@ -127,8 +124,45 @@ export class ConversationService {
     });
   }
 
+  /**
+   * Stores what the caller said without asking the agent: their last words when they hang up
+   * before the reply, so nothing said is lost. The agent's state is left as it was.
+   */
+  async recordUtterance(id: string, turn: UserTurn, scope: TenantScope): Promise<void> {
+    const text = this.checkedText(turn.text);
+    await this.turns.run(id, async () => {
+      const { conversation } = await this.openForTurn(id, scope, 1);
+      await this.repository.appendTurn(conversation, { status: conversation.status, state: conversation.state, data: conversation.data }, [this.userMessage(turn, text)]);
+    });
+  }
+
   async recordPlayback(messageId: string, playback: { text: string; interrupted: boolean; metrics: TurnMetrics }): Promise<void> {
     await this.repository.recordPlayback(messageId, playback);
+  }
+
+  private checkedText(raw: string): string {
+    const text = raw.trim();
+    if (text.length === 0) throw badRequest('empty_message', 'text must contain something other than whitespace');
+    if (text.length > this.limits.maxMessageChars) {
+      throw badRequest('message_too_long', `text is longer than ${this.limits.maxMessageChars} characters`);
+    }
+    return text;
+  }
+
+  /** The conversation, when it can take `adding` more messages. */
+  private async openForTurn(id: string, scope: TenantScope, adding: number): Promise<{ conversation: Conversation; messages: Message[] }> {
+    const found = await this.get(id, scope);
+    if (found.conversation.status !== ACTIVE) {
+      throw conflict('conversation_ended', `conversation has ended (status ${found.conversation.status}); start a new one`);
+    }
+    if (found.conversation.messageCount + adding > this.limits.maxMessages) {
+      throw conflict('conversation_full', `conversation reached its limit of ${this.limits.maxMessages} messages; start a new one`);
+    }
+    return found;
+  }
+
+  private userMessage(turn: UserTurn, text: string): NewMessage {
+    return { ...(turn.id ? { id: turn.id } : {}), role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
   }
 
   private async owned(id: string, scope: TenantScope): Promise<Conversation> {
@@ -149,8 +183,8 @@ export class ConversationService {
     return { status: result.status, state: result.state, data: result.data };
   }
 
-  private assistantMessage(text: string, agentMs: number, source: NewMessage['source'], metrics?: TurnMetrics): NewMessage | undefined {
+  private assistantMessage(text: string, agentMs: number, source: NewMessage['source'], metrics?: TurnMetrics, id?: string): NewMessage | undefined {
     if (text.length === 0) return undefined;
-    return { role: 'assistant', text, source, metrics: { ...metrics, sttLatencyMs: null, agentLatencyMs: Math.round(agentMs) } };
+    return { ...(id ? { id } : {}), role: 'assistant', text, source, metrics: { ...metrics, sttLatencyMs: null, agentLatencyMs: Math.round(agentMs) } };
   }
 }

@@ -1,21 +1,55 @@
-/** Server → client messages of the realtime protocol (v1). Audio itself travels as binary frames. */
-export type ServerEvent =
-  | { readonly type: 'ready'; readonly protocol: 1; readonly sessionId: string; readonly conversationId: string; readonly outputSampleRate: number }
-  | { readonly type: 'speech_started' }
-  | { readonly type: 'speech_stopped' }
-  | { readonly type: 'transcript'; readonly text: string; readonly final: boolean }
-  | { readonly type: 'reply'; readonly text: string; readonly final: boolean }
-  | { readonly type: 'audio_start'; readonly sampleRate: number }
-  | { readonly type: 'audio_end' }
-  | { readonly type: 'interrupted'; readonly playedText: string }
-  | { readonly type: 'conversation_ended'; readonly status: string }
+import type { AudioFormat } from '../audio/audio-format.js';
+import type { AudioSink } from './audio-sink.js';
+
+/** How a conversation ended, as the transport needs it (a phone transport dials `transferTarget`). */
+export interface ConversationOutcome {
+  /** The conversation's final status (`completed`, `ended`, `transferred`, …). */
+  readonly status: string;
+  /** Where a `transfer` sends the caller: the configured number or URI, and its name. */
+  readonly transferTarget?: string;
+  readonly transferTo?: string;
+  /** Why the agent ended the call, when it said. */
+  readonly reason?: string;
+}
+
+/** How a reply ended. */
+export type ReplyStatus = 'completed' | 'interrupted' | 'cancelled' | 'failed';
+
+/**
+ * What a session tells its transport. Semantic, not a wire format: each transport maps these
+ * to its own messages (realtime v1, Twilio Media Streams, OpenAI Realtime). Ids are stable:
+ * `itemId` is the caller's utterance and `replyId` the agent's reply, both equal to the ids of
+ * the stored messages; `segmentId` names one synthesised sentence of a reply.
+ */
+export type SessionEvent =
+  | { readonly type: 'session_ready'; readonly sessionId: string; readonly conversationId: string; readonly output: AudioFormat }
+  | { readonly type: 'input_speech_started'; readonly itemId: string; readonly audioStartMs: number }
+  | { readonly type: 'input_speech_stopped'; readonly itemId: string; readonly audioEndMs: number }
+  /** Partial transcripts repeat the whole text so far. */
+  | { readonly type: 'input_transcript'; readonly itemId: string; readonly text: string; readonly final: boolean }
+  /** Manual turns: the caller's audio up to now became this item (empty text: nothing was recognised). */
+  | { readonly type: 'input_committed'; readonly itemId: string; readonly text: string }
+  | { readonly type: 'input_cleared' }
+  | { readonly type: 'reply_started'; readonly replyId: string }
+  | { readonly type: 'reply_text_delta'; readonly replyId: string; readonly delta: string }
+  | { readonly type: 'reply_text_done'; readonly replyId: string; readonly text: string }
+  | { readonly type: 'reply_audio_started'; readonly replyId: string; readonly format: AudioFormat }
+  | { readonly type: 'reply_segment'; readonly replyId: string; readonly segmentId: string; readonly text: string; readonly startMs: number; readonly durationMs: number }
+  | { readonly type: 'reply_audio_done'; readonly replyId: string }
+  /** Sent the moment the caller barges in or the client cancels: what they heard so far. */
+  | { readonly type: 'reply_interrupted'; readonly replyId: string; readonly playedText: string; readonly playedMs: number }
+  /** The reply is over and stored: `text` is what is kept in the conversation (the played part if cut). */
+  | { readonly type: 'reply_done'; readonly replyId: string; readonly status: ReplyStatus; readonly text: string; readonly playedMs: number }
+  /** A late truncate changed what is stored as heard. */
+  | { readonly type: 'reply_truncated'; readonly replyId: string; readonly audioEndMs: number; readonly text: string }
+  | { readonly type: 'conversation_ended'; readonly outcome: ConversationOutcome }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
-/** What a session needs from whatever carries it (browser WebSocket, phone call…). */
+/** What a session needs from whatever carries it (browser WebSocket, phone call, OpenAI client…). */
 export interface SessionTransport {
-  send(event: ServerEvent): void;
-  /** Sends PCM s16 at the session's output rate; resolves when the transport can take more. */
-  sendAudio(samples: Int16Array, signal: AbortSignal): Promise<void>;
+  send(event: SessionEvent): void;
+  /** Where the agent's audio goes, in the transport's own format. */
+  readonly audio: AudioSink;
   /** Ends the connection after the session is done (e.g. the conversation ended). */
   end(reason: string): void;
 }

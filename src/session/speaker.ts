@@ -1,28 +1,31 @@
 import { performance } from 'node:perf_hooks';
-import { AsyncQueue } from '../util/async-queue.js';
+import { encodeSamples } from '../audio/audio-format.js';
 import { resample } from '../audio/resample.js';
 import type { TextToSpeech } from '../engines/tts/text-to-speech.js';
-import type { SessionTransport } from './events.js';
+import { AsyncQueue } from '../util/async-queue.js';
+import { DEFAULT_FRAME_MS, type AudioSink } from './audio-sink.js';
+import type { SessionEvent } from './events.js';
 import { playedText, type SpokenSentence } from './played-text.js';
 import { sleep } from './sleep.js';
 
 export interface SpeakerOptions {
-  readonly outputSampleRate: number;
-  /** Audio is sent at most this far ahead of real time, so an interruption stops it quickly. */
+  readonly replyId: string;
+  /** Audio is sent at most this far ahead of what was played, so an interruption stops it quickly. */
   readonly leadMs: number;
   readonly voice?: string;
-  /** Size of each audio frame sent. */
-  readonly frameMs?: number;
   /**
    * Sentences synthesised ahead of the one playing (default 2): a long reply costs no more
    * engine work up front than a short one, and an interruption leaves little to cancel.
    */
   readonly lookAheadSentences?: number;
+  /** How much longer than the wall clock says to wait for a sink's playback reports before going on without them. */
+  readonly playbackReportSlackMs?: number;
 }
 
 export interface PlaybackResult {
   readonly spokenText: string;
   readonly playedText: string;
+  readonly playedMs: number;
   readonly interrupted: boolean;
   /** From the first sentence being ready to its audio being synthesised. */
   readonly ttsFirstAudioMs: number | undefined;
@@ -30,13 +33,20 @@ export interface PlaybackResult {
   readonly firstAudioAt: number | undefined;
 }
 
+/** One sentence of a reply with an id, for `reply_segment` events. */
+export interface ReplySegment extends SpokenSentence {
+  readonly segmentId: string;
+}
+
 /**
- * Speaks one reply: synthesises sentences a bounded number ahead of playback, sends the
- * audio paced at real time plus a small lead, and knows at any moment how much of it the
- * caller has heard. Aborting cancels the synthesis in flight (the engine kills its work).
+ * Speaks one reply into the transport's audio sink: synthesises sentences a bounded number
+ * ahead of playback, resamples and encodes them for the sink, paces them (by the sink's
+ * playback reports when it has them, by the wall clock otherwise) and knows at any moment
+ * how much the listener has heard. Aborting cancels the synthesis in flight (the engine
+ * kills its work). The timeline outlives playback, so a late truncate can be mapped to text.
  */
 export class Speaker {
-  private readonly timeline: SpokenSentence[] = [];
+  readonly segments: ReplySegment[] = [];
   private sentMs = 0;
   private startedAt: number | undefined;
   /** Sentences whose synthesis started and which have not finished playing. */
@@ -45,15 +55,32 @@ export class Speaker {
   /** Set when playback ends for any reason (also an error), so the producer stops waiting. */
   private stopped = false;
 
-  constructor(private readonly tts: TextToSpeech, private readonly transport: SessionTransport, private readonly options: SpeakerOptions) {}
+  constructor(
+    private readonly tts: TextToSpeech,
+    private readonly sink: AudioSink,
+    private readonly emit: (event: SessionEvent) => void,
+    private readonly options: SpeakerOptions,
+  ) {}
 
-  /** What the caller has heard so far: audio sent, capped by the time it takes to play. */
+  /** Milliseconds of audio sent so far. */
+  get totalMs(): number {
+    return this.sentMs;
+  }
+
+  /** What the listener has heard: the sink's report when it has one, else audio sent capped by the time it takes to play. */
   heardMs(now = performance.now()): number {
-    return this.startedAt === undefined ? 0 : Math.max(0, Math.min(this.sentMs, now - this.startedAt));
+    if (this.startedAt === undefined) return 0;
+    if (this.sink.played) return Math.min(this.sentMs, this.sink.played.ms);
+    return Math.max(0, Math.min(this.sentMs, now - this.startedAt));
+  }
+
+  /** The text heard at `ms` of this reply's audio (clamped to what was sent). */
+  textAt(ms: number): string {
+    return playedText(this.segments, Math.max(0, Math.min(ms, this.sentMs)));
   }
 
   heardText(): string {
-    return playedText(this.timeline, this.heardMs());
+    return this.textAt(this.heardMs());
   }
 
   async speak(sentences: AsyncIterable<string>, signal: AbortSignal): Promise<PlaybackResult> {
@@ -72,7 +99,8 @@ export class Speaker {
   }
 
   private async play(jobs: AsyncQueue<SynthesisJob>, signal: AbortSignal): Promise<PlaybackResult> {
-    const frameSamples = Math.round(((this.options.frameMs ?? 40) * this.options.outputSampleRate) / 1000);
+    const { format } = this.sink;
+    const frameSamples = Math.max(1, Math.round(((this.sink.frameMs ?? DEFAULT_FRAME_MS) * format.sampleRate) / 1000));
     let ttsFirstAudioMs: number | undefined;
     let firstAudioAt: number | undefined;
     for await (const job of jobs) {
@@ -91,33 +119,45 @@ export class Speaker {
         continue;
       }
       if (this.startedAt === undefined) {
-        this.transport.send({ type: 'audio_start', sampleRate: this.options.outputSampleRate });
+        this.sink.played?.reset();
+        this.sink.begin(this.options.replyId);
+        this.emit({ type: 'reply_audio_started', replyId: this.options.replyId, format });
         this.startedAt = performance.now();
         firstAudioAt = this.startedAt;
       }
-      const durationMs = (samples.length / this.options.outputSampleRate) * 1000;
-      this.timeline.push({ text: job.text, startMs: this.sentMs, durationMs });
+      const durationMs = (samples.length / format.sampleRate) * 1000;
+      const segment: ReplySegment = { segmentId: `${this.options.replyId}:${this.segments.length}`, text: job.text, startMs: this.sentMs, durationMs };
+      this.segments.push(segment);
+      this.emit({ type: 'reply_segment', replyId: this.options.replyId, ...segment });
       for (let offset = 0; offset < samples.length && !signal.aborted; offset += frameSamples) {
         const frame = samples.subarray(offset, offset + frameSamples);
-        await sleep(this.startedAt + this.sentMs - this.options.leadMs - performance.now(), signal);
+        await this.waitUntilHeard(this.sentMs - this.options.leadMs, signal);
         if (signal.aborted) break;
-        await this.transport.sendAudio(frame, signal);
-        this.sentMs += (frame.length / this.options.outputSampleRate) * 1000;
+        const frameMs = (frame.length / format.sampleRate) * 1000;
+        await this.sink.write(encodeSamples(frame, format.encoding), frameMs, signal);
+        this.sentMs += frameMs;
       }
       this.finishedSentence();
     }
     if (this.startedAt !== undefined && !signal.aborted) {
-      this.transport.send({ type: 'audio_end' });
-      // The caller is still hearing the tail; an interruption until then still counts.
-      await sleep(this.startedAt + this.sentMs - performance.now(), signal);
+      this.emit({ type: 'reply_audio_done', replyId: this.options.replyId });
+      // The listener is still hearing the tail; an interruption until then still counts.
+      await this.waitUntilHeard(this.sentMs, signal);
     }
-    return {
-      spokenText: this.timeline.map((sentence) => sentence.text).join(' '),
-      playedText: signal.aborted ? this.heardText() : this.timeline.map((sentence) => sentence.text).join(' '),
-      interrupted: signal.aborted,
-      ttsFirstAudioMs,
-      firstAudioAt,
-    };
+    const spokenText = this.segments.map((sentence) => sentence.text).join(' ');
+    const playedMs = signal.aborted ? this.heardMs() : this.sentMs;
+    return { spokenText, playedText: signal.aborted ? this.textAt(playedMs) : spokenText, playedMs, interrupted: signal.aborted, ttsFirstAudioMs, firstAudioAt };
+  }
+
+  /**
+   * Waits until the listener has heard `ms` of this reply. With playback reports, until they say
+   * so (but no longer than the wall clock plus some slack: a listener that stops acknowledging
+   * must not hang the session); without, by the wall clock.
+   */
+  private async waitUntilHeard(ms: number, signal: AbortSignal): Promise<void> {
+    const wallClockMs = (this.startedAt ?? performance.now()) + ms - performance.now();
+    if (!this.sink.played) return sleep(wallClockMs, signal);
+    return this.sink.played.until(ms, signal, wallClockMs + (this.options.playbackReportSlackMs ?? 1_000));
   }
 
   private finishedSentence(): void {
@@ -144,6 +184,7 @@ export class Speaker {
   /** Synthesises sentences in order in the background, a bounded number ahead of playback; results are consumed in order. */
   private synthesiseAhead(sentences: AsyncIterable<string>, signal: AbortSignal): AsyncQueue<SynthesisJob> {
     const jobs = new AsyncQueue<SynthesisJob>();
+    const outputRate = this.sink.format.sampleRate;
     void (async () => {
       try {
         for await (const text of sentences) {
@@ -152,7 +193,7 @@ export class Speaker {
           this.inFlight += 1;
           const audio = this.tts
             .synthesize(text, { ...(this.options.voice ? { voice: this.options.voice } : {}), signal })
-            .then((pcm) => resample(pcm, this.options.outputSampleRate));
+            .then((pcm) => resample(pcm, outputRate));
           audio.catch(() => undefined); // observed when consumed; avoids an unhandled rejection after an abort
           jobs.push({ text, requestedAt: performance.now(), audio });
         }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AnswerExpectation } from '../agents/agent.js';
+import type { AgentOverrides, AnswerExpectation } from '../agents/agent.js';
 import { concatPcm } from '../audio/pcm.js';
 import { StreamResampler } from '../audio/resample.js';
 import type { ConversationService, TurnOutcome } from '../conversations/service.js';
@@ -10,10 +10,14 @@ import type { SttStream } from '../engines/stt/speech-to-text.js';
 import type { VadStream } from '../engines/vad/voice-activity.js';
 import { HarkenError } from '../errors.js';
 import type { TenantScope } from '../security/tenants.js';
+import type { Conversation } from '../store/conversations.js';
 import { SentenceChunker } from '../text/sentence-chunker.js';
 import { AsyncQueue } from '../util/async-queue.js';
-import type { SessionTransport } from './events.js';
-import { Speaker } from './speaker.js';
+import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport } from './events.js';
+import { Speaker, type PlaybackResult } from './speaker.js';
+
+/** `server`: the session ends the caller's turn at a pause and answers. `manual`: the client commits input and asks for responses. */
+export type TurnDetection = 'server' | 'manual';
 
 export interface VoiceSessionSettings {
   readonly endOfTurnSilenceMs: number;
@@ -23,6 +27,15 @@ export interface VoiceSessionSettings {
   readonly voice?: string;
   /** Audio kept from before the detector fires, so the first syllable reaches the recogniser. */
   readonly prerollMs?: number;
+  /** Manual turns: the longest input buffer before a commit (more audio is dropped, with one error). */
+  readonly maxInputMs?: number;
+  /** Without caller audio for this long, the session gives its voice detector back to the shared pool. */
+  readonly vadIdleReleaseMs?: number;
+}
+
+/** Per-session changes to the agent and the voice (the OpenAI-compatible `session.update`). */
+export interface SessionOverrides extends AgentOverrides {
+  readonly voice?: string;
 }
 
 export interface VoiceSessionOptions {
@@ -37,33 +50,86 @@ export interface VoiceSessionOptions {
   readonly maxQueuedTurns?: number;
   /** Asked before each turn runs: false when the caller's credentials have died (the transport then closes). */
   readonly beforeTurn?: () => Promise<boolean>;
+  readonly turnDetection?: TurnDetection;
+  readonly overrides?: SessionOverrides;
+}
+
+export interface ResponseOptions {
+  readonly instructions?: string;
+  readonly tools?: readonly string[];
 }
 
 /** The reply currently being produced or played: what an interruption stops. */
 interface ActiveReply {
+  readonly id: string;
   readonly controller: AbortController;
   readonly speaker: Speaker;
+  /** Why it stopped early, when it did. */
+  stoppedAs?: Exclude<ReplyStatus, 'completed' | 'failed'>;
+  /** Where it was cut: the position heard at the moment it stopped, or the one a truncate gave. */
+  cutAtMs?: number;
+}
+
+/** A finished reply, kept so a late truncate can still be mapped to text. */
+interface PastReply {
+  readonly speaker: Speaker;
+  /** The stored assistant message (the reply id), when the reply was stored. */
+  readonly stored: boolean;
+}
+
+/** Caller audio on its way to becoming a turn. */
+interface Utterance {
+  readonly itemId: string;
+  readonly stream: SttStream;
+  readonly startedAt: number;
+  samples: number;
+}
+
+/** A committed input (manual turns) waiting for a response. */
+interface PendingInput {
+  readonly itemId: string;
+  readonly text: Promise<string>;
 }
 
 const ACTIVE = 'active';
+const PAST_REPLIES_KEPT = 16;
+const DEFAULT_MAX_INPUT_MS = 120_000;
+const DEFAULT_VAD_IDLE_RELEASE_MS = 10_000;
+
+/** What a transport needs to act on a conversation's end: a transfer target, the reason for hanging up. */
+const outcomeOf = (conversation: Conversation): ConversationOutcome => {
+  const { data } = conversation;
+  const text = (key: string): string | undefined => (typeof data[key] === 'string' ? (data[key] as string) : undefined);
+  const transferTarget = text('transferTarget');
+  const transferTo = text('transferTo');
+  const reason = text('endReason');
+  return { status: conversation.status, ...(transferTarget ? { transferTarget } : {}), ...(transferTo ? { transferTo } : {}), ...(reason ? { reason } : {}) };
+};
 
 /**
- * One voice conversation: audio in → VAD → streaming STT → end of turn → agent →
- * sentence chunker → TTS → paced audio out, with barge-in. Owns all of its state;
- * nothing here is shared between sessions.
+ * One voice conversation: audio in → VAD → streaming STT → end of turn → agent → sentence
+ * chunker → TTS → the transport's audio sink, with barge-in. Speaks in semantic events with
+ * stable ids; the transport maps them to its wire format. Owns all of its state; nothing
+ * here is shared between sessions.
  */
 export class VoiceSession {
   readonly id = randomUUID();
   private conversationId = '';
   private readonly toVadRate: StreamResampler;
   private vad: VadStream | undefined;
+  private vadIdleTimer: NodeJS.Timeout | undefined;
   private readonly preroll: Int16Array[] = [];
   private prerollSamples = 0;
-  private utterance: { stream: SttStream; startedAt: number } | undefined;
+  private utterance: Utterance | undefined;
+  private inputOverflowReported = false;
+  private pending: PendingInput[] = [];
   private reply: ActiveReply | undefined;
+  private readonly pastReplies = new Map<string, PastReply>();
   private turns: Promise<void> = Promise.resolve();
   private queuedTextTurns = 0;
   private expect: AnswerExpectation | undefined;
+  private overrides: SessionOverrides;
+  private readonly turnDetection: TurnDetection;
   private closed = false;
   private ended = false;
 
@@ -76,17 +142,19 @@ export class VoiceSession {
     private readonly logger: Logger,
   ) {
     this.toVadRate = new StreamResampler(options.inputSampleRate, engines.vad.sampleRate);
+    this.turnDetection = options.turnDetection ?? 'server';
+    this.overrides = options.overrides ?? {};
   }
 
   get outputSampleRate(): number {
-    return this.engines.tts.sampleRate;
+    return this.transport.audio.format.sampleRate;
   }
 
   get conversation(): string {
     return this.conversationId;
   }
 
-  /** Opens or creates the conversation, announces `ready`, and speaks the agent's greeting if it is new. */
+  /** Opens or creates the conversation, announces it, and speaks the agent's greeting if it is new. */
   async start(): Promise<void> {
     let greeting: TurnOutcome | undefined;
     if (this.options.conversationId) {
@@ -100,27 +168,37 @@ export class VoiceSession {
       this.conversationId = greeting.conversation.id;
       this.expect = greeting.expect;
     }
-    this.vad = this.engines.vad.createStream();
-    this.transport.send({ type: 'ready', protocol: 1, sessionId: this.id, conversationId: this.conversationId, outputSampleRate: this.outputSampleRate });
+    this.emit({ type: 'session_ready', sessionId: this.id, conversationId: this.conversationId, output: this.transport.audio.format });
     const opening = greeting?.reply;
     if (opening) {
-      this.transport.send({ type: 'reply', text: opening.text, final: true });
+      this.emit({ type: 'reply_started', replyId: opening.id });
+      this.emit({ type: 'reply_text_done', replyId: opening.id, text: opening.text });
       this.queueTurn(() => this.speakStored(opening.id, opening.text));
     }
   }
 
+  /** Changes the agent's instructions, tools or the voice for the turns that follow. */
+  update(overrides: SessionOverrides): void {
+    this.overrides = { ...this.overrides, ...overrides };
+  }
+
   /** Caller audio: mono s16 at the session's input rate. */
   pushAudio(samples: Int16Array): void {
-    if (this.closed || !this.vad) return;
+    if (this.closed) return;
     const audio = this.toVadRate.push(samples);
     if (audio.length === 0) return;
+    if (this.turnDetection === 'manual') {
+      this.appendInput(audio);
+      return;
+    }
+    const vad = this.activeVad();
     this.utterance?.stream.push(audio);
     if (!this.utterance) this.remember(audio);
-    for (const event of this.vad.push(audio)) {
-      if (event.type === 'speech_start') this.onSpeechStart();
-      else this.onSpeechEnd();
+    for (const event of vad.push(audio)) {
+      if (event.type === 'speech_start') this.onSpeechStart(event.atMs);
+      else this.onSpeechEnd(event.atMs);
     }
-    if (this.reply && this.vad.speaking && this.vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
+    if (this.reply && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
   }
 
   /** A typed turn, answered (and spoken) like a spoken one. False (nothing queued) when too many wait already. */
@@ -129,30 +207,164 @@ export class VoiceSession {
     if (this.queuedTextTurns >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return false;
     this.queuedTextTurns += 1;
     this.interrupt();
+    const itemId = randomUUID();
     this.queueTurn(async () => {
       this.queuedTextTurns -= 1;
-      await this.runTurn(text, 'text', {});
+      await this.runTurn({ itemId, text, source: 'text' }, {});
     });
     return true;
   }
 
-  /** Stops the agent at once: generation, synthesis and queued audio. */
-  interrupt(): void {
-    const reply = this.reply;
-    if (!reply || reply.controller.signal.aborted) return;
-    reply.controller.abort();
-    this.transport.send({ type: 'interrupted', playedText: reply.speaker.heardText() });
+  /** Manual turns: the audio since the last commit becomes one input item; its id is returned at once. */
+  commitInput(): string | undefined {
+    const utterance = this.utterance;
+    this.utterance = undefined;
+    this.inputOverflowReported = false;
+    if (!utterance || this.closed) {
+      this.sendError('input_empty', 'there is no input audio to commit');
+      return undefined;
+    }
+    const endedAt = performance.now();
+    const text = utterance.stream.finish().then(
+      (transcript) => {
+        const recognised = transcript.text.trim();
+        this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
+        this.emit({ type: 'input_committed', itemId: utterance.itemId, text: recognised });
+        this.logger.debug({ sessionId: this.id, sttLatencyMs: Math.round(performance.now() - endedAt) }, 'input committed');
+        return recognised;
+      },
+      (error: unknown) => {
+        this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
+        this.sendError('stt_failed', 'speech recognition failed; please repeat');
+        return '';
+      },
+    );
+    this.pending.push({ itemId: utterance.itemId, text });
+    return utterance.itemId;
   }
 
-  /** Releases everything the session holds; safe to call more than once. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.reply?.controller.abort();
+  /** Manual turns: drops the audio not yet committed. */
+  clearInput(): void {
     this.utterance?.stream.cancel();
     this.utterance = undefined;
-    this.vad?.close();
+    this.inputOverflowReported = false;
+    this.emit({ type: 'input_cleared' });
+  }
+
+  /**
+   * Answers the inputs committed since the last response (manual turns), with optional
+   * instructions and tools for this response only.
+   */
+  createResponse(options: ResponseOptions = {}): void {
+    if (this.closed) return;
+    const inputs = this.pending;
+    this.pending = [];
+    if (inputs.length === 0) {
+      this.sendError('no_input', 'commit input audio or send text before asking for a response');
+      return;
+    }
+    this.interrupt();
+    this.queueTurn(async () => {
+      const texts = (await Promise.all(inputs.map((input) => input.text))).filter(Boolean);
+      if (texts.length === 0) return; // nothing was recognised: not a turn
+      const itemId = (inputs[0] as PendingInput).itemId;
+      await this.runTurn({ itemId, text: texts.join(' '), source: 'voice' }, {}, options);
+    });
+  }
+
+  /** Stops the reply being produced or played; what was heard is kept. */
+  cancelResponse(): void {
+    this.stopReply('cancelled');
+  }
+
+  /** Barge-in: the caller spoke over the agent. Stops generation, synthesis and queued audio at once. */
+  interrupt(): void {
+    this.stopReply('interrupted');
+  }
+
+  /**
+   * The client stopped playing a reply at `audioEndMs` (clamped to the audio sent; never fatal).
+   * A reply still playing stops there; a finished one has its stored text cut to that point.
+   */
+  truncate(replyId: string, audioEndMs: number): void {
+    const ms = Number.isFinite(audioEndMs) ? Math.max(0, audioEndMs) : 0;
+    const playing = this.reply;
+    if (playing?.id === replyId) {
+      playing.cutAtMs = Math.min(ms, playing.speaker.totalMs);
+      this.stopReply('interrupted');
+      return;
+    }
+    const past = this.pastReplies.get(replyId);
+    if (!past) {
+      this.sendError('unknown_reply', `no reply ${replyId} in this session`);
+      return;
+    }
+    const clamped = Math.min(ms, past.speaker.totalMs);
+    const text = past.speaker.textAt(clamped);
+    this.emit({ type: 'reply_truncated', replyId, audioEndMs: clamped, text });
+    if (!past.stored) return;
+    this.queueTurn(() => this.conversations.recordPlayback(replyId, { text, interrupted: true, metrics: {} }));
+  }
+
+  /**
+   * Hang-up or `stop`: the caller's words in flight are finished and stored (their last turn,
+   * unanswered), a reply being played is stored at its played position, and everything the
+   * session holds is released. Safe to call more than once.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const lastWords = this.utterance;
+    this.utterance = undefined;
+    const committed = this.pending;
+    this.pending = [];
+    this.closed = true;
+    this.stopReply('interrupted');
+    clearTimeout(this.vadIdleTimer);
+    this.releaseVad();
+    if (lastWords) this.queueTurn(() => this.storeLastWords(lastWords.itemId, lastWords.stream.finish().then((transcript) => transcript.text)));
+    for (const input of committed) this.queueTurn(() => this.storeLastWords(input.itemId, input.text));
     await this.turns.catch(() => undefined);
+  }
+
+  private emit(event: SessionEvent): void {
+    if (!this.closed || event.type === 'reply_done') this.transport.send(event);
+  }
+
+  private stopReply(as: 'interrupted' | 'cancelled'): void {
+    const reply = this.reply;
+    if (!reply || reply.controller.signal.aborted) return;
+    reply.stoppedAs = as;
+    // Fixed now: playback reports or the wall clock must not move it on after the listener stopped hearing.
+    reply.cutAtMs ??= reply.speaker.heardMs();
+    reply.controller.abort();
+    this.transport.audio.clear();
+    this.emit({ type: 'reply_interrupted', replyId: reply.id, playedText: reply.speaker.textAt(reply.cutAtMs), playedMs: reply.cutAtMs });
+  }
+
+  /** The detector is taken from the engine's shared pool on the first audio and handed back when the caller goes quiet for long. */
+  private activeVad(): VadStream {
+    if (!this.vad) {
+      this.vad = this.engines.vad.createStream();
+      this.vadIdleTimer = setTimeout(() => this.releaseIdleVad(), this.settings.vadIdleReleaseMs ?? DEFAULT_VAD_IDLE_RELEASE_MS);
+      this.vadIdleTimer.unref();
+    } else {
+      this.vadIdleTimer?.refresh();
+    }
+    return this.vad;
+  }
+
+  private releaseIdleVad(): void {
+    // A caller mid-utterance keeps theirs (no audio arriving means a stalled network, not silence).
+    if (this.utterance) {
+      this.vadIdleTimer?.refresh();
+      return;
+    }
+    this.releaseVad();
+  }
+
+  private releaseVad(): void {
+    this.vad?.close();
+    this.vad = undefined;
   }
 
   private remember(audio: Int16Array): void {
@@ -162,25 +374,47 @@ export class VoiceSession {
     while (this.prerollSamples - (this.preroll[0]?.length ?? 0) >= limit) this.prerollSamples -= (this.preroll.shift() as Int16Array).length;
   }
 
-  private onSpeechStart(): void {
-    this.transport.send({ type: 'speech_started' });
-    if (this.utterance) return;
+  private openUtterance(): Utterance {
+    const itemId = randomUUID();
     const stream = this.engines.stt.createStream({
       ...(this.expect ? { hints: { expect: this.expect } } : {}),
       onPartial: (text) => {
-        if (!this.closed && text) this.transport.send({ type: 'transcript', text, final: false });
+        if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
       },
     });
-    stream.push(concatPcm(this.preroll));
-    this.preroll.length = 0;
-    this.prerollSamples = 0;
-    this.utterance = { stream, startedAt: performance.now() };
+    return { itemId, stream, startedAt: performance.now(), samples: 0 };
   }
 
-  private onSpeechEnd(): void {
-    this.transport.send({ type: 'speech_stopped' });
+  /** Manual turns: every sample goes to the input buffer, up to its limit. */
+  private appendInput(audio: Int16Array): void {
+    this.utterance ??= this.openUtterance();
+    const limit = ((this.settings.maxInputMs ?? DEFAULT_MAX_INPUT_MS) * this.engines.vad.sampleRate) / 1000;
+    if (this.utterance.samples + audio.length > limit) {
+      if (!this.inputOverflowReported) this.sendError('input_too_long', `the input buffer holds at most ${Math.round(limit / this.engines.vad.sampleRate)} s; commit it`);
+      this.inputOverflowReported = true;
+      return;
+    }
+    this.utterance.samples += audio.length;
+    this.utterance.stream.push(audio);
+  }
+
+  private onSpeechStart(atMs: number): void {
+    if (this.utterance) {
+      this.emit({ type: 'input_speech_started', itemId: this.utterance.itemId, audioStartMs: atMs });
+      return;
+    }
+    const utterance = this.openUtterance();
+    this.emit({ type: 'input_speech_started', itemId: utterance.itemId, audioStartMs: atMs });
+    utterance.stream.push(concatPcm(this.preroll));
+    this.preroll.length = 0;
+    this.prerollSamples = 0;
+    this.utterance = utterance;
+  }
+
+  private onSpeechEnd(atMs: number): void {
     const utterance = this.utterance;
     this.utterance = undefined;
+    this.emit({ type: 'input_speech_stopped', itemId: utterance?.itemId ?? '', audioEndMs: atMs });
     if (!utterance) return;
     const endedAt = performance.now();
     // Audio arrives in real time, so the caller stopped talking one end-of-turn silence ago.
@@ -195,9 +429,9 @@ export class VoiceSession {
         this.sendError('stt_failed', 'speech recognition failed; please repeat');
         return;
       }
-      if (!text || this.closed) return; // noise, a cough: not a turn
-      this.transport.send({ type: 'transcript', text, final: true });
-      await this.runTurn(text, 'voice', { sttLatencyMs: performance.now() - endedAt, speechEndedAt });
+      if (!text) return; // noise, a cough: not a turn
+      this.emit({ type: 'input_transcript', itemId: utterance.itemId, text, final: true });
+      await this.runTurn({ itemId: utterance.itemId, text, source: 'voice' }, { sttLatencyMs: performance.now() - endedAt, speechEndedAt });
     });
   }
 
@@ -209,26 +443,52 @@ export class VoiceSession {
     });
   }
 
-  private async runTurn(text: string, source: 'voice' | 'text', timing: { sttLatencyMs?: number; speechEndedAt?: number }): Promise<void> {
-    if (this.closed || this.ended) return;
+  /** The caller hung up before their words were answered: store them, unanswered, so nothing said is lost. */
+  private async storeLastWords(itemId: string, transcript: Promise<string>): Promise<void> {
+    if (this.ended) return;
+    let text: string;
+    try {
+      text = (await transcript).trim();
+    } catch (error) {
+      this.logger.warn({ err: error, sessionId: this.id }, 'the last words could not be recognised');
+      return;
+    }
+    if (!text) return;
+    await this.conversations.recordUtterance(this.conversationId, { id: itemId, text, source: 'voice' }, this.options.scope);
+    this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'stored the caller’s last words after hang-up');
+  }
+
+  private async runTurn(
+    input: { itemId: string; text: string; source: 'voice' | 'text' },
+    timing: { sttLatencyMs?: number; speechEndedAt?: number },
+    response: ResponseOptions = {},
+  ): Promise<void> {
+    if (this.ended) return;
+    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text));
     if (this.options.beforeTurn && !(await this.options.beforeTurn())) return;
-    if (this.closed) return;
+    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text));
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
+    this.emit({ type: 'reply_started', replyId: reply.id });
     const playback = reply.speaker.speak(sentences, reply.controller.signal);
     // Awaited below; until then a failed synthesis must not be an unhandled rejection (which ends the process).
     playback.catch(() => undefined);
+    const overrides: AgentOverrides = {
+      ...(response.instructions ?? this.overrides.instructions ? { instructions: (response.instructions ?? this.overrides.instructions) as string } : {}),
+      ...(response.tools ?? this.overrides.tools ? { tools: (response.tools ?? this.overrides.tools) as readonly string[] } : {}),
+    };
     let outcome: TurnOutcome;
     try {
       outcome = await this.conversations.send(
         this.conversationId,
-        { text, source, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
+        { id: input.itemId, replyId: reply.id, text: input.text, source: input.source, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
         {
           scope: this.options.scope,
           signal: reply.controller.signal,
+          ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
           onText: (delta) => {
-            this.transport.send({ type: 'reply', text: delta, final: false });
+            this.emit({ type: 'reply_text_delta', replyId: reply.id, delta });
             for (const sentence of chunker.push(delta)) sentences.push(sentence);
           },
         },
@@ -237,7 +497,8 @@ export class VoiceSession {
       sentences.end();
       reply.controller.abort();
       await playback.catch(() => undefined);
-      this.endReply(reply);
+      this.endReply(reply, false);
+      this.emit({ type: 'reply_done', replyId: reply.id, status: 'failed', text: '', playedMs: 0 });
       if (error instanceof HarkenError) {
         this.sendError(error.code, error.message);
         return;
@@ -247,60 +508,73 @@ export class VoiceSession {
     for (const sentence of chunker.flush()) sentences.push(sentence);
     sentences.end();
     this.expect = outcome.expect;
-    if (outcome.reply) this.transport.send({ type: 'reply', text: outcome.reply.text, final: true });
-    const result = await playback.finally(() => this.endReply(reply));
+    if (outcome.reply) this.emit({ type: 'reply_text_done', replyId: reply.id, text: outcome.reply.text });
+    const result = await playback.finally(() => this.endReply(reply, outcome.reply !== undefined));
+    const heard = this.heard(reply, result, outcome.reply?.text ?? '');
     if (outcome.reply) {
       await this.conversations.recordPlayback(outcome.reply.id, {
-        text: result.interrupted ? result.playedText : outcome.reply.text,
-        interrupted: result.interrupted,
+        text: heard.text,
+        interrupted: heard.cut,
         metrics: {
           ttsFirstAudioMs: result.ttsFirstAudioMs ?? null,
           voiceToVoiceMs: result.firstAudioAt !== undefined && timing.speechEndedAt !== undefined ? result.firstAudioAt - timing.speechEndedAt : null,
         },
       });
     }
-    if (outcome.conversation.status !== ACTIVE && !result.interrupted) this.finishConversation(outcome.conversation.status);
+    this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
+    // A goodbye or a transfer happens even when the caller talks over it: the conversation has ended.
+    if (outcome.conversation.status !== ACTIVE) this.finishConversation(outcome.conversation);
+  }
+
+  /** What the listener heard of a reply: all of it, or (cut short) up to the played or truncated position. */
+  private heard(reply: ActiveReply, result: PlaybackResult, fullText: string): { text: string; cut: boolean; playedMs: number } {
+    if (!result.interrupted) return { text: fullText, cut: false, playedMs: result.playedMs };
+    const playedMs = reply.cutAtMs ?? result.playedMs;
+    return { text: reply.speaker.textAt(playedMs), cut: true, playedMs };
   }
 
   /** Speaks an already stored assistant message (the greeting) and records what was heard. */
   private async speakStored(messageId: string, text: string): Promise<void> {
-    const reply = this.beginReply();
+    const reply = this.beginReply(messageId);
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.push(sentence);
     sentences.end();
-    const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply));
-    await this.conversations.recordPlayback(messageId, {
-      text: result.interrupted ? result.playedText : text,
-      interrupted: result.interrupted,
-      metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null },
-    });
+    const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply, true));
+    const heard = this.heard(reply, result, text);
+    await this.conversations.recordPlayback(messageId, { text: heard.text, interrupted: heard.cut, metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null } });
+    this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
   }
 
-  private beginReply(): ActiveReply {
+  private beginReply(id: string = randomUUID()): ActiveReply {
+    const voice = this.overrides.voice ?? this.settings.voice;
     const reply: ActiveReply = {
+      id,
       controller: new AbortController(),
-      speaker: new Speaker(this.engines.tts, this.transport, {
-        outputSampleRate: this.outputSampleRate,
+      speaker: new Speaker(this.engines.tts, this.transport.audio, (event) => this.emit(event), {
+        replyId: id,
         leadMs: this.settings.audioLeadMs,
-        ...(this.settings.voice ? { voice: this.settings.voice } : {}),
+        ...(voice ? { voice } : {}),
       }),
     };
     this.reply = reply;
     return reply;
   }
 
-  private endReply(reply: ActiveReply): void {
+  private endReply(reply: ActiveReply, stored: boolean): void {
     if (this.reply === reply) this.reply = undefined;
+    this.pastReplies.set(reply.id, { speaker: reply.speaker, stored });
+    if (this.pastReplies.size > PAST_REPLIES_KEPT) this.pastReplies.delete(this.pastReplies.keys().next().value as string);
   }
 
-  private finishConversation(status: string): void {
+  private finishConversation(conversation: Conversation): void {
+    if (this.ended) return;
     this.ended = true;
-    this.transport.send({ type: 'conversation_ended', status });
-    this.transport.end(`conversation ${status}`);
+    this.emit({ type: 'conversation_ended', outcome: outcomeOf(conversation) });
+    this.transport.end(`conversation ${conversation.status}`);
   }
 
   private sendError(code: string, message: string): void {
-    if (!this.closed) this.transport.send({ type: 'error', code, message });
+    this.emit({ type: 'error', code, message });
   }
 }

@@ -43,6 +43,8 @@ export interface Message {
 }
 
 export interface NewMessage {
+  /** Chosen by the caller when it announced the message before storing it (a session's item and reply ids); else a new UUID. */
+  readonly id?: string;
   readonly role: MessagesTable['role'];
   readonly text: string;
   readonly source: MessagesTable['source'];
@@ -242,7 +244,7 @@ export class ConversationRepository {
       .insertInto('messages')
       .values(
         messages.map((message, index) => ({
-          id: randomUUID(),
+          id: message.id ?? randomUUID(),
           conversation_id: conversationId,
           seq: previousCount + index + 1,
           role: message.role,

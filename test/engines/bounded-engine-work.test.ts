@@ -9,7 +9,7 @@ import { EngineBusyError, EngineTimeoutError } from '../../src/engines/engine-er
 import { EngineStats } from '../../src/engines/engine-stats.js';
 import { GuardedTts } from '../../src/engines/guarded-engines.js';
 import { FliteTts } from '../../src/engines/tts/flite/flite-tts.js';
-import type { ServerEvent, SessionTransport } from '../../src/session/events.js';
+import { TestSink } from '../helpers/test-transport.js';
 import { Speaker } from '../../src/session/speaker.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
@@ -34,21 +34,6 @@ const guardOptions = (overrides: Partial<ConstructorParameters<typeof EngineGuar
   stats: new EngineStats(),
   ...overrides,
 });
-
-/** A transport that only records when audio arrives (nothing is played anywhere). */
-class RecordingTransport implements SessionTransport {
-  firstAudioAt: number | undefined;
-  frames = 0;
-  readonly events: ServerEvent[] = [];
-  send(event: ServerEvent): void {
-    this.events.push(event);
-  }
-  async sendAudio(): Promise<void> {
-    this.firstAudioAt ??= performance.now();
-    this.frames += 1;
-  }
-  end(): void {}
-}
 
 const sentence = (index: number) => `This is sentence number ${index} of a very long answer that the agent reads out.`;
 
@@ -79,13 +64,13 @@ describe('bounded, cancellable engine work', () => {
     })();
 
     const firstAudioMs = async (count: number) => {
-      const transport = new RecordingTransport();
-      const speaker = new Speaker(tts, transport, { outputSampleRate: 16_000, leadMs: 200 });
+      const sink = new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'wall-clock');
+      const speaker = new Speaker(tts, sink, () => undefined, { replyId: 'reply', leadMs: 200 });
       const abort = new AbortController();
       const started = performance.now();
       const playing = speaker.speak(sentences(count), abort.signal);
-      while (transport.firstAudioAt === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
-      const elapsed = transport.firstAudioAt - started;
+      while (sink.firstWriteAt === undefined) await new Promise((resolve) => setTimeout(resolve, 2));
+      const elapsed = sink.firstWriteAt - started;
       // Let it play a little, then hang up mid-reply.
       await new Promise((resolve) => setTimeout(resolve, 400));
       abort.abort(new Error('the caller hung up'));

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { HarkenError } from '../../errors.js';
 import type { JsonObject } from '../../store/conversations.js';
 import { AllProvidersFailedError, type ChatChain } from '../../llm/chat-chain.js';
 import { ChatProviderError, type ChatMessage, type ToolCall } from '../../llm/chat-provider.js';
@@ -73,19 +74,21 @@ export class LlmAgent implements Agent {
 
   async *respond(context: AgentContext, userText: string): AsyncIterable<AgentEvent> {
     const turn: TurnLog = { text: '', promptTokens: 0, completionTokens: 0, data: {} };
-    const memory = await this.remember(context, userText);
-    const plan = planPrompt(this.definition.systemPrompt, memory, context.history, userText, this.definition.historyTokenBudget);
+    const systemPrompt = context.overrides?.instructions ?? this.definition.systemPrompt;
+    const toolNames = this.toolsFor(context);
+    const memory = await this.remember(context, userText, systemPrompt);
+    const plan = planPrompt(systemPrompt, memory, context.history, userText, this.definition.historyTokenBudget);
     const messages: ChatMessage[] = plan.messages;
     const started = performance.now();
     try {
       for (let round = 0; round <= this.definition.maxToolRounds && !context.signal.aborted; round += 1) {
         const calls: ToolCall[] = [];
         let roundText = '';
-        const offerTools = round < this.definition.maxToolRounds && this.definition.tools.length > 0;
+        const offerTools = round < this.definition.maxToolRounds && toolNames.length > 0;
         for await (const event of this.chat.stream(
           {
             messages,
-            ...(offerTools ? { tools: this.tools.declarations(this.definition.tools) } : {}),
+            ...(offerTools ? { tools: this.tools.declarations(toolNames) } : {}),
             temperature: this.definition.temperature,
             maxTokens: this.definition.maxTokens,
             signal: context.signal,
@@ -113,7 +116,7 @@ export class LlmAgent implements Agent {
           tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
         });
         for (const call of calls) {
-          const result = yield* this.runTool(call, context, turn);
+          const result = yield* this.runTool(call, context, turn, toolNames);
           messages.push({ role: 'tool', tool_call_id: call.id, content: result.content });
         }
       }
@@ -143,8 +146,8 @@ export class LlmAgent implements Agent {
   }
 
   /** Runs one tool call; says the filler phrase if it is slow. Bad calls become an error message for the model. */
-  private async *runTool(call: ToolCall, context: AgentContext, turn: TurnLog): AsyncGenerator<AgentEvent, ToolResult> {
-    const tool = this.definition.tools.includes(call.name) ? this.tools.get(call.name) : undefined;
+  private async *runTool(call: ToolCall, context: AgentContext, turn: TurnLog, allowed: readonly string[]): AsyncGenerator<AgentEvent, ToolResult> {
+    const tool = allowed.includes(call.name) ? this.tools.get(call.name) : undefined;
     const args = parseArguments(call.arguments);
     if (!tool) return { content: `There is no tool named "${call.name}".` };
     if (!args) return { content: `The arguments were not a JSON object: ${call.arguments.slice(0, 200)}` };
@@ -169,10 +172,22 @@ export class LlmAgent implements Agent {
     return outcome.result;
   }
 
+  /** The session's own tool list when it set one; names the server does not have are an error naming them. */
+  private toolsFor(context: AgentContext): readonly string[] {
+    const names = context.overrides?.tools;
+    if (!names) return this.definition.tools;
+    try {
+      this.tools.declarations(names);
+    } catch (error) {
+      throw new HarkenError(400, 'unknown_tool', (error as Error).message);
+    }
+    return names;
+  }
+
   /** Folds turns that no longer fit the prompt into the running summary (one extra, short LLM call). */
-  private async remember(context: AgentContext, userText: string): Promise<MemoryState> {
+  private async remember(context: AgentContext, userText: string, systemPrompt: string): Promise<MemoryState> {
     const memory = memoryOf(context.state);
-    const plan = planPrompt(this.definition.systemPrompt, memory, context.history, userText, this.definition.historyTokenBudget);
+    const plan = planPrompt(systemPrompt, memory, context.history, userText, this.definition.historyTokenBudget);
     if (plan.overflow.length === 0) return memory;
     let summary = '';
     try {

@@ -2,10 +2,14 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { int16FromBytes } from '../../audio/pcm.js';
 import { HarkenError } from '../../errors.js';
-import type { ServerEvent, SessionTransport } from '../../session/events.js';
+import type { AudioFormat } from '../../audio/audio-format.js';
+import type { AudioSink } from '../../session/audio-sink.js';
+import type { SessionEvent, SessionTransport } from '../../session/events.js';
 import { sleep } from '../../session/sleep.js';
 import type { VoiceSession } from '../../session/voice-session.js';
+import type { ConnectionGuard, GuardDecision, OpenedSession } from '../session-factory.js';
 import { CloseCode, parseClientMessage, parseStart, ProtocolError, type StartMessage } from './protocol.js';
+import { toV1, type ServerEvent } from './v1-events.js';
 
 export interface RealtimeLimits {
   readonly idleTimeoutMs: number;
@@ -15,20 +19,11 @@ export interface RealtimeLimits {
   readonly slowClientTimeoutMs?: number;
   /** How long a new connection may take to send `start`. */
   readonly startTimeoutMs?: number;
+  /** v1 sends the synthesiser's own rate (announced in `ready`). */
+  readonly outputSampleRate: number;
 }
 
-export type SessionFactory = (start: StartMessage, transport: SessionTransport) => VoiceSession;
-
-export type GuardDecision = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
-
-/** What the connection asks of access control while it is open. */
-export interface ConnectionGuard {
-  /** Is the credential the connection was opened with still valid? Asked every `recheckMs` and before each turn. */
-  recheck(): Promise<GuardDecision>;
-  readonly recheckMs: number;
-  /** A typed turn draws from the caller's request rate limit. */
-  admitText(): Promise<GuardDecision>;
-}
+export type OpenSession = (start: StartMessage, transport: SessionTransport) => OpenedSession;
 
 /** Audio sent before the session is ready is kept (bounded) and replayed once it is. */
 const MAX_EARLY_AUDIO_BYTES = 512 * 1024;
@@ -42,10 +37,13 @@ const closeCodeFor = (error: HarkenError): number => {
 
 /**
  * One browser/client WebSocket speaking realtime protocol v1: validates the start
- * message, feeds audio to its VoiceSession, sends events and paced audio back,
- * and enforces keep-alive, idle timeout and backpressure. Everything is released on close.
+ * message, feeds audio to its VoiceSession, maps the session's events to v1 messages,
+ * sends paced audio back, and enforces keep-alive, idle timeout and backpressure.
+ * Everything is released on close.
  */
 export class RealtimeConnection implements SessionTransport {
+  readonly audio: AudioSink;
+  private opened: OpenedSession | undefined;
   private session: VoiceSession | undefined;
   private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
   private earlyAudio: Buffer[] = [];
@@ -60,12 +58,15 @@ export class RealtimeConnection implements SessionTransport {
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly createSession: SessionFactory,
+    private readonly openSession: OpenSession,
     private readonly limits: RealtimeLimits,
     private readonly logger: Logger,
     private readonly onClosed: (connection: RealtimeConnection) => void,
     private readonly guard?: ConnectionGuard,
   ) {
+    const format: AudioFormat = { sampleRate: limits.outputSampleRate, encoding: 'pcm_s16le' };
+    // v1 clients flush their own playback on `interrupted`; nothing reports positions, so the session uses the wall clock.
+    this.audio = { format, begin: () => undefined, clear: () => undefined, write: (chunk, _ms, signal) => this.sendAudio(chunk, signal) };
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => {
       this.alive = true;
@@ -93,7 +94,7 @@ export class RealtimeConnection implements SessionTransport {
       return true;
     }
     if (decision.ok) return true;
-    this.send({ type: 'error', code: decision.code, message: decision.message });
+    this.sendMessage({ type: 'error', code: decision.code, message: decision.message });
     this.close(CloseCode.credentialsRevoked, decision.message);
     return false;
   }
@@ -102,12 +103,17 @@ export class RealtimeConnection implements SessionTransport {
     return this.session?.id;
   }
 
-  send(event: ServerEvent): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(event));
+  send(event: SessionEvent): void {
+    const message = toV1(event);
+    if (message) this.sendMessage(message);
+  }
+
+  private sendMessage(message: ServerEvent): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
   /** Waits while the client has too much unread; a client that stops reading is disconnected. */
-  async sendAudio(samples: Int16Array, signal: AbortSignal): Promise<void> {
+  private async sendAudio(chunk: Buffer, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + (this.limits.slowClientTimeoutMs ?? 10_000);
     while (this.socket.readyState === WebSocket.OPEN && this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
       if (signal.aborted || this.closedController.signal.aborted) return;
@@ -118,7 +124,7 @@ export class RealtimeConnection implements SessionTransport {
       await sleep(20, signal);
     }
     if (this.socket.readyState !== WebSocket.OPEN || signal.aborted) return;
-    this.socket.send(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
+    this.socket.send(chunk);
   }
 
   end(reason: string): void {
@@ -142,7 +148,7 @@ export class RealtimeConnection implements SessionTransport {
       }
       if (!isBinary && this.state === 'starting') {
         // The session is still being set up; a typed turn now would have no conversation yet.
-        this.send({ type: 'error', code: 'not_ready', message: 'wait for the ready event before sending messages' });
+        this.sendMessage({ type: 'error', code: 'not_ready', message: 'wait for the ready event before sending messages' });
         return;
       }
       if (isBinary) {
@@ -162,7 +168,9 @@ export class RealtimeConnection implements SessionTransport {
 
   private begin(start: StartMessage): void {
     this.state = 'starting';
-    const session = this.createSession(start, this);
+    const opened = this.openSession(start, this);
+    const session = opened.session;
+    this.opened = opened;
     this.session = session;
     session
       .start()
@@ -181,11 +189,11 @@ export class RealtimeConnection implements SessionTransport {
       const admitted = this.guard ? await this.guard.admitText() : ({ ok: true } as const);
       if (this.state !== 'active') return;
       if (!admitted.ok) {
-        this.send({ type: 'error', code: admitted.code, message: admitted.message });
+        this.sendMessage({ type: 'error', code: admitted.code, message: admitted.message });
         return;
       }
       if (this.session && !this.session.submitText(text)) {
-        this.send({ type: 'error', code: 'busy', message: 'too many typed turns are waiting; wait for the reply before sending more' });
+        this.sendMessage({ type: 'error', code: 'busy', message: 'too many typed turns are waiting; wait for the reply before sending more' });
       }
     }).catch((error: unknown) => this.fail(error));
   }
@@ -199,18 +207,18 @@ export class RealtimeConnection implements SessionTransport {
   /** Protocol and request errors are the client's: say why, then close with a matching code. */
   private fail(error: unknown): void {
     if (error instanceof ProtocolError) {
-      this.send({ type: 'error', code: error.code, message: error.message });
+      this.sendMessage({ type: 'error', code: error.code, message: error.message });
       // Before start every problem is fatal; afterwards only malformed audio is.
       if (this.state !== 'active' || error.closeCode === CloseCode.unsupportedData) this.close(error.closeCode, error.message);
       return;
     }
     if (error instanceof HarkenError) {
-      this.send({ type: 'error', code: error.code, message: error.message });
+      this.sendMessage({ type: 'error', code: error.code, message: error.message });
       this.close(closeCodeFor(error), error.message);
       return;
     }
     this.logger.error({ err: error, sessionId: this.session?.id }, 'realtime session failed');
-    this.send({ type: 'error', code: 'internal_error', message: 'internal error' });
+    this.sendMessage({ type: 'error', code: 'internal_error', message: 'internal error' });
     this.close(CloseCode.internalError, 'internal error');
   }
 
@@ -218,7 +226,7 @@ export class RealtimeConnection implements SessionTransport {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       const waitingForStart = this.state === 'awaiting_start';
-      this.send({ type: 'error', code: waitingForStart ? 'start_timeout' : 'idle_timeout', message: waitingForStart ? 'no start message received' : 'no data received for too long' });
+      this.sendMessage({ type: 'error', code: waitingForStart ? 'start_timeout' : 'idle_timeout', message: waitingForStart ? 'no start message received' : 'no data received for too long' });
       this.close(waitingForStart ? CloseCode.policyViolation : CloseCode.idleTimeout, waitingForStart ? 'no start message' : 'idle timeout');
     }, ms);
   }
@@ -243,8 +251,8 @@ export class RealtimeConnection implements SessionTransport {
     clearInterval(this.recheckTimer);
     this.earlyAudio = [];
     const session = this.session;
-    if (session) {
-      await session.close();
+    if (session && this.opened) {
+      await this.opened.close();
       this.logger.info({ sessionId: session.id, conversationId: session.conversation, closeCode: code }, 'realtime session ended');
     }
     this.onClosed(this);

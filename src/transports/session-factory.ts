@@ -1,0 +1,154 @@
+import type { Logger } from 'pino';
+import type { HarkenConfig } from '../config/schema.js';
+import type { ConversationService } from '../conversations/service.js';
+import type { VoiceEngines } from '../engines/voice-engines.js';
+import type { SessionTransport } from '../session/events.js';
+import { VoiceSession, type SessionOverrides, type TurnDetection } from '../session/voice-session.js';
+import type { Access } from '../security/access.js';
+import { tenantScopeOf, type Caller } from '../security/authenticator.js';
+import { limitKeyOf } from '../security/ip-mask.js';
+
+/** Why a session could not start: the server is full, or this caller or address holds its share. */
+export class SessionRefusedError extends Error {
+  constructor(
+    readonly code: 'server_busy' | 'too_many_sessions',
+    message: string,
+    readonly scope: 'server' | 'caller' | 'address' | 'pending',
+  ) {
+    super(message);
+    this.name = 'SessionRefusedError';
+  }
+}
+
+export type GuardDecision = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** What a connection asks of access control while it is open. */
+export interface ConnectionGuard {
+  /** Is the credential the connection was opened with still valid? Asked every `recheckMs` and before each turn. */
+  recheck(): Promise<GuardDecision>;
+  readonly recheckMs: number;
+  /** A typed turn draws from the caller's request rate limit. */
+  admitText(): Promise<GuardDecision>;
+}
+
+/** Who is connecting, as the transport learnt it from its (already authenticated) request. */
+export interface SessionCaller {
+  readonly caller: Caller;
+  readonly ip: string;
+  /** Names the connection in the audit log (`session:<id>`). */
+  readonly connectionId: string;
+}
+
+/** What the caller asked for in its start message (or the transport's equivalent). */
+export interface SessionRequest {
+  readonly inputSampleRate: number;
+  readonly agent?: string;
+  readonly conversationId?: string;
+  readonly turnDetection?: TurnDetection;
+  readonly overrides?: SessionOverrides;
+  /** Asked before each turn: false when the credential died (the transport closes). */
+  readonly beforeTurn?: () => Promise<boolean>;
+}
+
+export interface SessionFactoryDependencies {
+  readonly config: HarkenConfig;
+  readonly conversations: ConversationService;
+  readonly engines: VoiceEngines;
+  readonly access: Access;
+  readonly logger: Logger;
+}
+
+/** A session with the slot it holds; `close()` ends the session, frees the slot and audits the end. */
+export interface OpenedSession {
+  readonly session: VoiceSession;
+  close(): Promise<void>;
+}
+
+/**
+ * The one place a voice session is made, for every transport: slots (server, caller, address),
+ * pending-connection limits, the audit trail, conversation ownership (the session opens only
+ * the caller's tenant's conversations), credential re-checks, typed-turn rate limits and the
+ * engine wiring. A new transport brings a serializer and a connection handler, nothing else.
+ */
+export class SessionFactory {
+  constructor(private readonly deps: SessionFactoryDependencies) {}
+
+  /** Before its start message a connection holds no slot, only a place among its address's pending ones. */
+  admitPending(who: SessionCaller): { release(): void } {
+    const pending = this.deps.access.sessions.admitPending(limitKeyOf(who.ip));
+    if (!pending.ok) throw this.refuse(who, 'pending', pending.limit, 'too_many_sessions', `this address already has ${pending.limit} connections that have not started`);
+    return pending;
+  }
+
+  /** Takes a slot and makes the session; throws SessionRefusedError when no slot is free. */
+  open(who: SessionCaller, request: SessionRequest, transport: SessionTransport): OpenedSession {
+    const { access, config } = this.deps;
+    const actor = who.caller.label;
+    const slot = access.sessions.acquire(actor, who.caller.maxSessions ?? access.sessionsPerCaller, limitKeyOf(who.ip));
+    if (!slot.ok) {
+      if (slot.scope === 'server') throw this.refuse(who, 'server', slot.limit, 'server_busy', `the server is at its limit of ${slot.limit} concurrent sessions; try again later`);
+      const holder = slot.scope === 'caller' ? 'these credentials' : 'this address';
+      throw this.refuse(who, slot.scope, slot.limit, 'too_many_sessions', `${holder} already have ${slot.limit} concurrent sessions`);
+    }
+    const startedAt = Date.now();
+    void access.audit.record({ action: 'session.started', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}` });
+    const session = new VoiceSession(
+      this.deps.conversations,
+      this.deps.engines,
+      transport,
+      {
+        endOfTurnSilenceMs: config.voice.endOfTurnSilenceMs,
+        bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
+        audioLeadMs: config.realtime.audioLeadMs,
+        ...(config.tts.voice ? { voice: config.tts.voice } : {}),
+      },
+      {
+        inputSampleRate: request.inputSampleRate,
+        tenant: who.caller.tenant,
+        scope: tenantScopeOf(who.caller),
+        maxQueuedTurns: config.realtime.maxQueuedTurns,
+        ...(request.beforeTurn ? { beforeTurn: request.beforeTurn } : {}),
+        ...(request.agent ? { agent: request.agent } : {}),
+        ...(request.conversationId ? { conversationId: request.conversationId } : {}),
+        ...(request.turnDetection ? { turnDetection: request.turnDetection } : {}),
+        ...(request.overrides ? { overrides: request.overrides } : {}),
+      },
+      this.deps.logger,
+    );
+    let closing: Promise<void> | undefined;
+    return {
+      session,
+      close: () =>
+        (closing ??= session.close().finally(() => {
+          slot.release();
+          void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds: Math.round((Date.now() - startedAt) / 1000) } });
+        })),
+    };
+  }
+
+  /** Credential re-checks and typed-turn rate limits for an open connection. */
+  guard(who: SessionCaller): ConnectionGuard {
+    const { access, config } = this.deps;
+    const actor = who.caller.label;
+    return {
+      recheckMs: config.realtime.credentialRecheckMs,
+      recheck: async () => {
+        const result = await access.authenticator.recheck(who.caller);
+        if (result.ok) return { ok: true };
+        void access.audit.record({ action: 'session.closed_revoked', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { reason: result.code } });
+        return { ok: false, code: result.code, message: result.message };
+      },
+      admitText: async () => {
+        if (!config.rateLimit.enabled) return { ok: true };
+        const decision = await access.rateLimits.consume([{ name: 'caller', key: actor, limit: who.caller.rateLimit ?? config.rateLimit.requests }]);
+        if (!decision || decision.allowed) return { ok: true };
+        return { ok: false, code: 'rate_limited', message: `too many requests (${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s, typed turns included); retry in ${decision.resetSeconds} s` };
+      },
+    };
+  }
+
+  private refuse(who: SessionCaller, scope: SessionRefusedError['scope'], limit: number, code: SessionRefusedError['code'], message: string): SessionRefusedError {
+    void this.deps.access.audit.record({ action: 'session.refused', outcome: 'failure', actor: who.caller.label, ip: who.ip, details: { scope, limit } });
+    return new SessionRefusedError(code, message, scope);
+  }
+}
