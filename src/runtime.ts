@@ -10,6 +10,7 @@ import { ConversationRepository } from './store/conversations.js';
 import { openSqlite, type Database } from './store/database.js';
 import { migrateToLatest, type MigrationReport } from './store/migrations.js';
 import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.js';
+import { InMemoryEngineMetrics } from './engines/engine-metrics.js';
 import { RealtimeConnections } from './transports/realtime/realtime-route.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
@@ -55,7 +56,9 @@ export interface HarkenExtensions {
 }
 
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}): Promise<Harken> => {
-  const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }), extensions.tools);
+  // One set of engine metrics for speech engines and the LLM chain (GET /v1/admin/engines).
+  const engineMetrics = new InMemoryEngineMetrics();
+  const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }), extensions.tools, engineMetrics);
   let agents: AgentRegistry;
   try {
     agents = createAgentRegistry({
@@ -73,7 +76,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
   try {
-    engines = config.voice.enabled ? await createVoiceEngines(config) : undefined;
+    engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
@@ -106,6 +109,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     if (engines) {
       const loaded = engines;
       readiness.add(`engines (${loaded.vad.name}, ${loaded.stt.name}, ${loaded.tts.name})`, () => {
+        loaded.vad.check();
         loaded.stt.check?.();
         loaded.tts.check?.();
       });

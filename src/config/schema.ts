@@ -203,6 +203,9 @@ export const ConfigSchema = Type.Object(
         firstTokenTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A provider that has not started answering by then (retries included) counts as failed.' }),
         idleTimeoutMs: Type.Integer({ default: 10_000, minimum: 100, description: 'A stream silent this long counts as dropped.' }),
         retries: Type.Integer({ default: 2, minimum: 0, maximum: 10, description: 'Retries with back-off of a request that failed before streaming (network, 429, 5xx).' }),
+        replyTimeoutMs: Type.Integer({ default: 60_000, minimum: 1_000, description: 'Longest one provider may take for a whole reply (tool rounds are separate requests); then it is cancelled.' }),
+        maxConcurrent: Type.Integer({ default: 8, minimum: 1, description: 'Replies one provider generates at once (the local model: at most one per CPU pair is sensible); more wait.' }),
+        maxQueued: Type.Integer({ default: 32, minimum: 0, description: 'Replies that may wait for a provider; beyond it the next provider (or the failure phrase) answers.' }),
         temperature: Type.Number({ default: 0.7, minimum: 0, maximum: 2, description: 'Sampling temperature for the `assistant` agent and agent files that do not set one.' }),
         maxTokens: Type.Integer({ default: 300, minimum: 16, description: 'Longest reply, in tokens.' }),
         systemPrompt: Type.String({

@@ -1,6 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { EngineBusyError, EngineError, EngineTimeoutError } from './engine-errors.js';
-import type { EngineStats } from './engine-stats.js';
+import type { CallOutcome, EngineMetrics } from './engine-metrics.js';
+
+/** Timeouts in a row after which an engine counts as hung (readiness fails, so a supervisor can restart)… */
+export const UNHEALTHY_AFTER_TIMEOUTS = 3;
+/** …until this long after the last one (it recovers by itself: no caller can hold readiness down). */
+export const HEALTH_RECOVERY_MS = 30_000;
 
 export interface EngineGuardOptions {
   /** The engine's name, in errors and health reports. */
@@ -19,7 +24,7 @@ export interface EngineGuardOptions {
   readonly unhealthyAfterTimeouts: number;
   /** …until this long after the last one: no caller can hold readiness down for good. */
   readonly healthRecoveryMs: number;
-  readonly stats: EngineStats;
+  readonly metrics: EngineMetrics;
   readonly now?: () => number;
 }
 
@@ -78,42 +83,106 @@ export class EngineGuard {
     return Math.round(this.options.timeoutMs + this.options.perUnitMs * Math.max(0, units));
   }
 
-  async run<T>(stageName: string, call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const stage = this.options.stats.stage(stageName);
-    const release = call.slot === false ? () => undefined : await this.acquire(call.signal);
+  async run<T>(stage: string, call: GuardedCall, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const release = call.slot === false ? () => undefined : await this.acquire(stage, call.signal);
     // The slot is held until the work itself has stopped, not just until the caller was answered.
     let workSettled: Promise<unknown> = Promise.resolve();
     try {
       for (let attempt = 0; ; attempt += 1) {
         call.signal?.throwIfAborted();
-        stage.calls += 1;
         const started = performance.now();
         try {
           const running = this.attempt(call, work);
           workSettled = running.settled;
           const result = await running.result;
-          stage.record(performance.now() - started);
-          this.timeoutsInARow = 0;
+          this.succeeded(stage, started);
           return result;
         } catch (error) {
           if (error instanceof OwnDeadline) {
-            stage.timeouts += 1;
-            // A timeout long after the last one starts a new count: the engine had recovered.
-            if (this.now() - this.lastTimeoutAt >= this.options.healthRecoveryMs) this.timeoutsInARow = 0;
-            this.timeoutsInARow += 1;
-            this.lastTimeoutAt = this.now();
+            this.timedOut(stage, started);
             throw error.timeout;
           }
+          this.record(stage, call.signal?.aborted ? 'cancelled' : 'failure', started);
           if (call.signal?.aborted) throw error;
-          stage.failures += 1;
           const retryable = !(error instanceof EngineError) || error.retryable;
           if (call.retry === false || !retryable || attempt >= this.options.retries) throw error;
-          stage.retries += 1;
+          this.options.metrics.recordRetry(stage, this.options.engine);
         }
       }
     } finally {
       void workSettled.then(release, release);
     }
+  }
+
+  /**
+   * A stream (the LLM chain's reply) under the same slot and time limit: the limit covers the
+   * whole stream and, when it passes, aborts it; no retry (providers retry before streaming).
+   */
+  async *stream<T>(stage: string, call: GuardedCall, work: (signal: AbortSignal) => AsyncIterable<T>): AsyncGenerator<T> {
+    const release = call.slot === false ? () => undefined : await this.acquire(stage, call.signal);
+    const limitMs = this.timeLimitMs(call.units);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new EngineTimeoutError(this.options.engine, call.what, limitMs)), limitMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
+    const started = performance.now();
+    let ended = false;
+    try {
+      for await (const item of work(signal)) {
+        if (deadline.signal.aborted) break;
+        yield item;
+      }
+      if (deadline.signal.aborted) throw deadline.signal.reason as EngineTimeoutError;
+      ended = true;
+      this.succeeded(stage, started);
+    } catch (error) {
+      ended = true;
+      if (deadline.signal.aborted) {
+        this.timedOut(stage, started);
+        throw deadline.signal.reason as EngineTimeoutError;
+      }
+      this.record(stage, call.signal?.aborted ? 'cancelled' : 'failure', started);
+      throw error;
+    } finally {
+      // The consumer stopped reading (an interruption): the stream was cancelled.
+      if (!ended) this.record(stage, 'cancelled', started);
+      clearTimeout(timer);
+      release();
+    }
+  }
+
+  /**
+   * Synchronous native work too small to queue (a voice detector's frame): measured and
+   * counted like the rest; a call slower than the time limit counts as a timeout for health.
+   */
+  measure<T>(stage: string, units: number, work: () => T): T {
+    const started = performance.now();
+    let result: T;
+    try {
+      result = work();
+    } catch (error) {
+      this.record(stage, 'failure', started);
+      throw error;
+    }
+    if (performance.now() - started > this.timeLimitMs(units)) this.timedOut(stage, started);
+    else this.succeeded(stage, started);
+    return result;
+  }
+
+  private record(stage: string, outcome: CallOutcome, started: number): void {
+    this.options.metrics.recordCall(stage, this.options.engine, outcome, performance.now() - started);
+  }
+
+  private succeeded(stage: string, started: number): void {
+    this.record(stage, 'ok', started);
+    this.timeoutsInARow = 0;
+  }
+
+  private timedOut(stage: string, started: number): void {
+    this.record(stage, 'timeout', started);
+    // A timeout long after the last one starts a new count: the engine had recovered.
+    if (this.now() - this.lastTimeoutAt >= this.options.healthRecoveryMs) this.timeoutsInARow = 0;
+    this.timeoutsInARow += 1;
+    this.lastTimeoutAt = this.now();
   }
 
   /**
@@ -159,7 +228,7 @@ export class EngineGuard {
     return { result, settled };
   }
 
-  private async acquire(signal: AbortSignal | undefined): Promise<() => void> {
+  private async acquire(stage: string, signal: AbortSignal | undefined): Promise<() => void> {
     signal?.throwIfAborted();
     const { maxConcurrent, maxQueued, engine } = this.options;
     const release = () => {
@@ -170,7 +239,10 @@ export class EngineGuard {
       this.running += 1;
       return release;
     }
-    if (this.waiting.length >= maxQueued) throw new EngineBusyError(engine, this.waiting.length);
+    if (this.waiting.length >= maxQueued) {
+      this.options.metrics.recordCall(stage, engine, 'busy');
+      throw new EngineBusyError(engine, this.waiting.length);
+    }
     await new Promise<void>((resolve, reject) => {
       const entry = {
         start: () => {

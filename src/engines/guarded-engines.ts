@@ -4,20 +4,22 @@ import { EngineGuard } from './engine-guard.js';
 import { splitLongAudio } from '../audio/split-long-audio.js';
 import type { RecognitionHints, SpeechToText, SttStream, SttStreamOptions, Transcript, TranscriptSegment } from './stt/speech-to-text.js';
 import type { SynthesisOptions, TextToSpeech } from './tts/text-to-speech.js';
+import type { VadEvent, VadStream, VoiceActivityDetector } from './vad/voice-activity.js';
 
-/**
- * A recogniser behind the engine guard: input resampled to its rate once, each call bounded,
- * timed, cancellable and counted. (HTTP retries live in the remote client, which knows
- * Retry-After; a streamed utterance cannot be replayed, so it is never retried.)
- */
-export class GuardedStt implements SpeechToText {
-  constructor(private readonly inner: SpeechToText, readonly guard: EngineGuard) {}
+/** What every guarded engine passes through unchanged from the engine it wraps. */
+interface WrappedEngine {
+  readonly name: string;
+  readonly sampleRate: number;
+  check?(): void;
+  close?(): Promise<void>;
+}
+
+/** The part every guarded engine shares: its name, rate and health come from the engine and the guard. */
+abstract class GuardedEngine<Inner extends WrappedEngine> {
+  constructor(protected readonly inner: Inner, readonly guard: EngineGuard) {}
 
   get name(): string {
     return this.inner.name;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
   }
   get sampleRate(): number {
     return this.inner.sampleRate;
@@ -26,6 +28,21 @@ export class GuardedStt implements SpeechToText {
   check(): void {
     this.inner.check?.();
     this.guard.check();
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close?.();
+  }
+}
+
+/**
+ * A recogniser behind the engine guard: input resampled to its rate once, each call bounded,
+ * timed, cancellable and counted. (HTTP retries live in the remote client, which knows
+ * Retry-After; a streamed utterance cannot be replayed, so it is never retried.)
+ */
+export class GuardedStt extends GuardedEngine<SpeechToText> implements SpeechToText {
+  get capabilities() {
+    return this.inner.capabilities;
   }
 
   /**
@@ -77,29 +94,12 @@ export class GuardedStt implements SpeechToText {
         }),
     };
   }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /** The synthesiser counterpart: each sentence bounded, timed, cancellable (the process is killed), retried once on failure. */
-export class GuardedTts implements TextToSpeech {
-  constructor(private readonly inner: TextToSpeech, readonly guard: EngineGuard) {}
-
-  get name(): string {
-    return this.inner.name;
-  }
+export class GuardedTts extends GuardedEngine<TextToSpeech> implements TextToSpeech {
   get capabilities() {
     return this.inner.capabilities;
-  }
-  get sampleRate(): number {
-    return this.inner.sampleRate;
-  }
-
-  check(): void {
-    this.inner.check?.();
-    this.guard.check();
   }
 
   /** The time limit grows with the text (units: characters). */
@@ -108,8 +108,26 @@ export class GuardedTts implements TextToSpeech {
       this.inner.synthesize(text, { ...options, signal }),
     );
   }
+}
 
-  close(): Promise<void> {
-    return this.inner.close();
+/**
+ * The voice detector behind the guard: each frame's native work is measured and counted
+ * (stage `vad.push`; units: seconds of audio, so a detector far slower than real time
+ * shows up in health). Frames are too small and too frequent to queue.
+ */
+export class GuardedVad extends GuardedEngine<VoiceActivityDetector> implements VoiceActivityDetector {
+  createStream(): VadStream {
+    const inner = this.inner.createStream();
+    const rate = this.inner.sampleRate;
+    return {
+      push: (samples): VadEvent[] => this.guard.measure('vad.push', samples.length / rate, () => inner.push(samples)),
+      get speaking() {
+        return inner.speaking;
+      },
+      get currentSpeechMs() {
+        return inner.currentSpeechMs;
+      },
+      close: () => inner.close(),
+    };
   }
 }

@@ -12,29 +12,25 @@ import { detectSherpaSttLayout } from './stt/sherpa/model-layout.js';
 import { SherpaOfflineStt } from './stt/sherpa/sherpa-offline-stt.js';
 import { SherpaOnlineStt } from './stt/sherpa/sherpa-online-stt.js';
 import type { VoiceActivityDetector } from './vad/voice-activity.js';
-import { EngineStats } from './engine-stats.js';
-import { EngineGuard } from './engine-guard.js';
-import { GuardedStt, GuardedTts } from './guarded-engines.js';
+import { InMemoryEngineMetrics } from './engine-metrics.js';
+import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from './engine-guard.js';
+import { GuardedStt, GuardedTts, GuardedVad } from './guarded-engines.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
 export interface VoiceEngines {
-  readonly vad: VoiceActivityDetector;
+  readonly vad: VoiceActivityDetector & { check(): void };
   readonly stt: SpeechToText;
   readonly tts: TextToSpeech;
-  /** Per-stage call counts, failures, timeouts and latencies. */
-  readonly stats: EngineStats;
+  /** Per-stage call counts, failures, timeouts and latency histograms (the LLM chain's too). */
+  readonly metrics: InMemoryEngineMetrics;
   close(): Promise<void>;
 }
 
-/** Timeouts in a row after which an engine counts as hung (readiness fails, so a supervisor can restart)… */
-const UNHEALTHY_AFTER_TIMEOUTS = 3;
-/** …until this long after the last one (it recovers by itself: no caller can hold readiness down). */
-export const HEALTH_RECOVERY_MS = 30_000;
 
 type EngineSection = { timeoutMs: number; retries: number; maxConcurrent: number; maxQueued: number; timeoutPerUnitMs: number };
 
 /** Remote engines retry inside their HTTP client (which knows Retry-After); local ones get one retry here. */
-const guardFor = (engine: string, remote: boolean, section: EngineSection, stats: EngineStats): EngineGuard =>
+const guardFor = (engine: string, remote: boolean, section: EngineSection, metrics: InMemoryEngineMetrics): EngineGuard =>
   new EngineGuard({
     engine,
     timeoutMs: remote ? section.timeoutMs * (section.retries + 1) + 5_000 : section.timeoutMs,
@@ -44,8 +40,15 @@ const guardFor = (engine: string, remote: boolean, section: EngineSection, stats
     maxQueued: section.maxQueued,
     unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
     healthRecoveryMs: HEALTH_RECOVERY_MS,
-    stats,
+    metrics,
   });
+
+/**
+ * Detection runs synchronously per frame (~0.1 ms for 20 ms of audio): it is only measured. A
+ * frame slower than 50 ms plus half its own duration says the detector is broken, not busy.
+ */
+const vadGuard = (metrics: InMemoryEngineMetrics): EngineGuard =>
+  new EngineGuard({ engine: 'silero', timeoutMs: 50, perUnitMs: 500, retries: 0, maxConcurrent: 0, maxQueued: 0, unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS, healthRecoveryMs: HEALTH_RECOVERY_MS, metrics });
 
 const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
   if (config.stt.engine === 'openai') {
@@ -95,7 +98,7 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
  * Loads the configured engines. A missing library or model throws
  * EngineUnavailableError, which names what is missing and how to fix it.
  */
-export const createVoiceEngines = async (config: HarkenConfig): Promise<VoiceEngines> => {
+export const createVoiceEngines = async (config: HarkenConfig, metrics = new InMemoryEngineMetrics()): Promise<VoiceEngines> => {
   const vad = SileroVad.create({
     model: config.vad.model,
     modelsDir: config.models.dir,
@@ -112,12 +115,11 @@ export const createVoiceEngines = async (config: HarkenConfig): Promise<VoiceEng
     throw error;
   }
   if (stt.sampleRate !== vad.sampleRate) throw new Error(`STT rate ${stt.sampleRate} differs from VAD rate ${vad.sampleRate}`);
-  const stats = new EngineStats();
   return {
-    vad,
-    stt: new GuardedStt(stt, guardFor(stt.name, config.stt.engine === 'openai', config.stt, stats)),
-    tts: new GuardedTts(tts, guardFor(tts.name, config.tts.engine === 'openai', config.tts, stats)),
-    stats,
+    vad: new GuardedVad(vad, vadGuard(metrics)),
+    stt: new GuardedStt(stt, guardFor(stt.name, config.stt.engine === 'openai', config.stt, metrics)),
+    tts: new GuardedTts(tts, guardFor(tts.name, config.tts.engine === 'openai', config.tts, metrics)),
+    metrics,
     async close() {
       await Promise.all([stt.close(), tts.close()]);
     },

@@ -6,6 +6,9 @@ import { ChatProvider, type ChatBackend } from './chat-provider.js';
 import { LlamaCppBackend } from './llama-cpp-backend.js';
 import { ToolRegistry, type Tool } from './tools.js';
 import { endCallTool } from './tools/end-call.js';
+import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from '../engines/engine-guard.js';
+import { InMemoryEngineMetrics, type EngineMetrics } from '../engines/engine-metrics.js';
+import { GuardedChatBackend } from './guarded-chat-backend.js';
 import { httpLookupTool } from './tools/http-lookup.js';
 import { transferTool } from './tools/transfer.js';
 
@@ -42,7 +45,12 @@ const parseTargets = (value: string): Record<string, string> => {
  * configured — and the tools the settings enable. Undefined when no model is configured: no
  * LLM agents then. `extraTools` is the TypeScript API for tools of your own.
  */
-export const createLlmRuntime = async (config: HarkenConfig, logger: Logger, extraTools: readonly Tool[] = []): Promise<LlmRuntime | undefined> => {
+export const createLlmRuntime = async (
+  config: HarkenConfig,
+  logger: Logger,
+  extraTools: readonly Tool[] = [],
+  metrics: EngineMetrics = new InMemoryEngineMetrics(),
+): Promise<LlmRuntime | undefined> => {
   const llm = config.llm;
   if (!llm.model && !llm.localModelPath) return undefined;
   const common = { firstTokenTimeoutMs: llm.firstTokenTimeoutMs, idleTimeoutMs: llm.idleTimeoutMs, retries: llm.retries };
@@ -60,6 +68,23 @@ export const createLlmRuntime = async (config: HarkenConfig, logger: Logger, ext
   }
   for (const tool of extraTools) tools.register(tool);
   if (llm.localModelPath) providers.push(await LlamaCppBackend.create({ modelPath: llm.localModelPath, contextSize: llm.localContextSize, threads: llm.localThreads }));
-  const chat = new ChatChain(providers, logger);
+  const guarded = providers.map(
+    (provider) =>
+      new GuardedChatBackend(
+        provider,
+        new EngineGuard({
+          engine: provider.label,
+          timeoutMs: llm.replyTimeoutMs,
+          perUnitMs: 0,
+          retries: 0,
+          maxConcurrent: llm.maxConcurrent,
+          maxQueued: llm.maxQueued,
+          unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
+          healthRecoveryMs: HEALTH_RECOVERY_MS,
+          metrics,
+        }),
+      ),
+  );
+  const chat = new ChatChain(guarded, logger);
   return { chat, tools, logger, primary: chat.primary, close: () => chat.close() };
 };

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngineGuard } from '../../src/engines/engine-guard.js';
 import { EngineBusyError, EngineTimeoutError } from '../../src/engines/engine-errors.js';
-import { EngineStats } from '../../src/engines/engine-stats.js';
+import { InMemoryEngineMetrics } from '../../src/engines/engine-metrics.js';
 import { GuardedTts } from '../../src/engines/guarded-engines.js';
 import { FliteTts } from '../../src/engines/tts/flite/flite-tts.js';
 import { TestSink } from '../helpers/test-transport.js';
@@ -31,7 +31,7 @@ const guardOptions = (overrides: Partial<ConstructorParameters<typeof EngineGuar
   maxQueued: 64,
   unhealthyAfterTimeouts: 3,
   healthRecoveryMs: 30_000,
-  stats: new EngineStats(),
+  metrics: new InMemoryEngineMetrics(),
   ...overrides,
 });
 

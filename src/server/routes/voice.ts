@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { DURATION_BUCKETS_MS } from '../../engines/engine-metrics.js';
 import { performance } from 'node:perf_hooks';
 import { Type } from 'typebox';
 import type { AnswerExpectation } from '../../agents/agent.js';
@@ -87,19 +88,23 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
     };
 
     const Stage = Type.Object({
-      calls: Type.Integer(),
+      engine: Type.String(),
+      calls: Type.Integer({ description: 'Attempts that ran (ok, failed, timed out or cancelled).' }),
       failures: Type.Integer(),
       timeouts: Type.Integer(),
+      cancelled: Type.Integer(),
+      busy: Type.Integer({ description: 'Calls refused with engine_busy (queue full).' }),
       retries: Type.Integer(),
       p50Ms: Type.Union([Type.Number(), Type.Null()]),
       p95Ms: Type.Union([Type.Number(), Type.Null()]),
+      buckets: Type.Array(Type.Integer(), { description: `Attempts per duration bucket, upper bounds ${DURATION_BUCKETS_MS.join(', ')} ms, then more.` }),
     });
     app.get(
       '/v1/admin/engines',
       {
         config: { access: 'admin' },
         schema: {
-          summary: 'Speech engines in use and per-stage statistics (last 500 calls of each stage)',
+          summary: 'Engines in use and per-stage counters and latency histograms (since start)',
           tags: ['admin'],
           response: {
             200: Type.Object({ vad: Type.String(), stt: Type.String(), tts: Type.String(), healthy: Type.Boolean(), problem: Type.Optional(Type.String()), stages: Type.Record(Type.String(), Stage) }),
@@ -110,12 +115,13 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       async () => {
         let problem: string | undefined;
         try {
+          engines.vad.check();
           engines.stt.check?.();
           engines.tts.check?.();
         } catch (error) {
           problem = (error as Error).message;
         }
-        return { vad: engines.vad.name, stt: engines.stt.name, tts: engines.tts.name, healthy: problem === undefined, ...(problem ? { problem } : {}), stages: engines.stats.view() };
+        return { vad: engines.vad.name, stt: engines.stt.name, tts: engines.tts.name, healthy: problem === undefined, ...(problem ? { problem } : {}), stages: engines.metrics.view() };
       },
     );
     app.post(
