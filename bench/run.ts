@@ -1,11 +1,14 @@
 /**
  * `npm run bench`: every section in one run, printed as the Markdown that goes into
- * BENCHMARKS.md. Sections alone: `npm run bench:voice`, `npm run bench:access`.
+ * BENCHMARKS.md. Sections alone: `npm run bench:voice`, `npm run bench:memory`, `npm run bench:access`.
  */
 import { accessBenchmark } from './access-bench.js';
+import { sessionMemoryBenchmark, sessionMemoryMarkdown } from './session-memory.js';
 import { voiceBenchmark } from './voice-bench.js';
 
 console.error('access layer…');
 const access = await accessBenchmark();
+console.error('memory per session…');
+const memory = sessionMemoryMarkdown(await sessionMemoryBenchmark());
 const voice = await voiceBenchmark();
-console.log(`${voice}\n\n${access}`);
+console.log(`${voice}\n\n${memory}\n\n${access}`);

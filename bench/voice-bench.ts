@@ -3,10 +3,10 @@
  * HARKEN_BENCH_AUDIO_DIR) through a real in-process Harken on loopback and reports
  * medians and p95 over several runs. Not a test: it prints numbers, it asserts nothing.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -116,14 +116,17 @@ const oneTurn = async (client: RealtimeClient, audio: PcmAudio, url: string) => 
   };
 };
 
-const latencyBenchmark = async () => {
+type LatencyResult = { totals: number[]; overheads: number[]; stages: { endOfTurn: number[]; stt: number[]; agent: number[]; tts: number[] } };
+
+/** The latency pass of this process (a child: one per source tree and run). */
+const latencyPass = async (runs: number): Promise<LatencyResult> => {
   const server = await startServer();
   const wsUrl = `${server.url.replace(/^http/, 'ws')}/v1/realtime`;
   const totals: number[] = [];
   const overheads: number[] = [];
   const stages = { endOfTurn: [] as number[], stt: [] as number[], agent: [] as number[], tts: [] as number[] };
   try {
-    for (let run = 0; run < RUNS; run += 1) {
+    for (let run = 0; run < runs; run += 1) {
       for (const file of TURN_FILES) {
         const client = await RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo', credentials: benchKey });
         await client.waitFor('audio_end');
@@ -143,6 +146,67 @@ const latencyBenchmark = async () => {
     rmSync(server.dataDir, { recursive: true, force: true });
   }
   return { totals, overheads, stages };
+};
+
+/** A checkout of `rev` beside this one, sharing node_modules, running this bench file against its sources. */
+const baselineTree = (rev: string): { dir: string; label: string; remove(): void } => {
+  const dir = mkdtempSync(join(tmpdir(), 'harken-bench-baseline-'));
+  const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
+  const label = git('rev-parse', '--short', rev);
+  git('worktree', 'add', '--detach', '--force', dir, rev);
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  copyFileSync(fileURLToPath(import.meta.url), join(dir, 'bench', 'voice-bench.ts'));
+  return {
+    dir,
+    label,
+    remove: () => {
+      git('worktree', 'remove', '--force', dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+const runLatencyChild = async (benchFile: string): Promise<LatencyResult> => {
+  const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, benchFile], {
+    cwd: dirname(dirname(benchFile)),
+    env: { ...process.env, HARKEN_BENCH_PART: 'latency', HARKEN_BENCH_AUDIO_DIR: AUDIO_DIR, HARKEN_BENCH_VAD_MODEL: VAD_MODEL },
+    maxBuffer: 1 << 22,
+  });
+  const marked = stdout.split('\n').find((line) => line.startsWith(RESULT_MARK));
+  if (!marked) throw new Error(`latency pass (${benchFile}) printed no result:\n${stdout}`);
+  return JSON.parse(marked.slice(RESULT_MARK.length)) as LatencyResult;
+};
+
+const merge = (results: LatencyResult[]): LatencyResult => ({
+  totals: results.flatMap((result) => result.totals),
+  overheads: results.flatMap((result) => result.overheads),
+  stages: {
+    endOfTurn: results.flatMap((result) => result.stages.endOfTurn),
+    stt: results.flatMap((result) => result.stages.stt),
+    agent: results.flatMap((result) => result.stages.agent),
+    tts: results.flatMap((result) => result.stages.tts),
+  },
+});
+
+/**
+ * Voice-to-voice of this tree and of HARKEN_BENCH_BASELINE (a git revision, default HEAD~1;
+ * empty: none), each run in a fresh child process, the two interleaved run by run.
+ */
+const latencyBenchmark = async (): Promise<{ current: LatencyResult; baseline?: { label: string; result: LatencyResult } }> => {
+  const rev = process.env.HARKEN_BENCH_BASELINE ?? 'HEAD~1';
+  const tree = rev ? baselineTree(rev) : undefined;
+  const current: LatencyResult[] = [];
+  const baseline: LatencyResult[] = [];
+  try {
+    for (let run = 0; run < RUNS; run += 1) {
+      current.push(await runLatencyChild(fileURLToPath(import.meta.url)));
+      if (tree) baseline.push(await runLatencyChild(join(tree.dir, 'bench', 'voice-bench.ts')));
+      console.error(`  run ${run + 1}: voice-to-voice median ${fmt(median(current.at(-1)!.totals))} ms${tree ? `, baseline ${tree.label} ${fmt(median(baseline.at(-1)!.totals))} ms` : ''}`);
+    }
+  } finally {
+    tree?.remove();
+  }
+  return { current: merge(current), ...(tree ? { baseline: { label: tree.label, result: merge(baseline) } } : {}) };
 };
 
 const sttThroughputBenchmark = async () => {
@@ -257,7 +321,7 @@ const sustainedSessions = (levels: LevelResult[]): number => {
 export const voiceBenchmark = async (): Promise<string> => {
   console.error(`audio from ${AUDIO_DIR}; ${RUNS} runs`);
   console.error('voice-to-voice latency…');
-  const latency = await latencyBenchmark();
+  const { current: latency, baseline } = await latencyBenchmark();
   console.error('STT throughput…');
   const stt = await sttThroughputBenchmark();
   console.error('concurrent sessions…');
@@ -277,6 +341,16 @@ export const voiceBenchmark = async (): Promise<string> => {
     `| of which TTS first audio | ${fmt(median(latency.stages.tts))} ms | ${fmt(quantile(latency.stages.tts, 0.95))} ms |`,
     `| Harken's own overhead (speech_stopped → first frame, minus STT, agent and TTS compute) | ${fmt(median(latency.overheads))} ms | ${fmt(quantile(latency.overheads, 0.95))} ms |`,
     '',
+    ...(baseline
+      ? [
+          `| Side by side in the same run (interleaved child processes) | This tree, median | p95 | ${baseline.label}, median | p95 |`,
+          '|---|---|---|---|---|',
+          `| Voice-to-voice | ${fmt(median(latency.totals))} ms | ${fmt(quantile(latency.totals, 0.95))} ms | ${fmt(median(baseline.result.totals))} ms | ${fmt(quantile(baseline.result.totals, 0.95))} ms |`,
+          `| Harken's own overhead | ${fmt(median(latency.overheads))} ms | ${fmt(quantile(latency.overheads, 0.95))} ms | ${fmt(median(baseline.result.overheads))} ms | ${fmt(quantile(baseline.result.overheads, 0.95))} ms |`,
+          `| TTS first audio | ${fmt(median(latency.stages.tts))} ms | ${fmt(quantile(latency.stages.tts, 0.95))} ms | ${fmt(median(baseline.result.stages.tts))} ms | ${fmt(quantile(baseline.result.stages.tts, 0.95))} ms |`,
+          '',
+        ]
+      : []),
     '| STT throughput (real-time factor, lower is faster) | Median |',
     '|---|---|',
     `| Raw engine (PocketSphinxStt.transcribe) | ${fmt(median(stt.rawRtf), 3)} |`,
@@ -295,5 +369,6 @@ export const voiceBenchmark = async (): Promise<string> => {
   return lines.join('\n');
 };
 
-if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
+if (process.env.HARKEN_BENCH_PART === 'latency') console.log(`${RESULT_MARK}${JSON.stringify(await latencyPass(1))}`);
+else if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
 else if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await voiceBenchmark());

@@ -1,3 +1,4 @@
+import { trimNativeMemory } from '../../../ops/native-memory.js';
 import { callAsync, loadPocketSphinx, type PocketSphinxFunctions } from './native.js';
 import type { TranscriptSegment } from '../speech-to-text.js';
 import type { Grammar } from './grammars.js';
@@ -49,6 +50,8 @@ export class Decoder {
       native.cmd_ln_free_r(config);
       throw new Error('PocketSphinx could not load its model');
     }
+    // Loading the model leaves most of what it allocated freed but held by malloc.
+    trimNativeMemory();
     const decoder = new Decoder(native, config, handle);
     decoder.defaultSearch = native.ps_get_search(handle) ?? '_default';
     return decoder;
@@ -119,6 +122,7 @@ export class Decoder {
   async free(): Promise<void> {
     await callAsync(this.native.ps_free, this.handle);
     await callAsync(this.native.cmd_ln_free_r, this.config);
+    trimNativeMemory();
   }
 
   private words(hypothesis: string): string {

@@ -10,7 +10,7 @@ import { POCKETSPHINX_FIX } from './native.js';
 export interface PocketSphinxOptions {
   /** Directory holding `en-us/` (acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`. */
   readonly modelDir: string;
-  /** Decoders kept for reuse (creating one takes ~0.5 s of pool time; each holds the language model, ~30 MB). */
+  /** Decoders kept for reuse (default 2): creating one takes ~0.5 s of pool time, but each holds ~90 MB (its own language model, dictionary and search). */
   readonly idleDecoders?: number;
   /** Least time between partial hypotheses. */
   readonly partialIntervalMs?: number;
@@ -96,7 +96,7 @@ export class PocketSphinxStt implements SpeechToText {
 
   private release(decoder: Decoder): void {
     this.busy = Math.max(0, this.busy - 1);
-    if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 8)) void decoder.free();
+    if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 2)) void decoder.free();
     else this.idle.push(decoder);
   }
 }

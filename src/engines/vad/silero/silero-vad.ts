@@ -15,9 +15,14 @@ export interface SileroVadOptions {
 
 const SAMPLE_RATE = 16_000;
 const WINDOW = 512; // Silero's frame at 16 kHz (32 ms)
-const MAX_IDLE_DETECTORS = 32;
+/**
+ * Reset detectors kept for the next session (each ~7.8 MB of native memory: its own ONNX
+ * session and buffer; sherpa-onnx cannot share one model between detectors). Sessions take
+ * one only while audio flows, so a few cover the churn without holding memory for sessions gone.
+ */
+const MAX_IDLE_DETECTORS = 4;
 
-/** Silero VAD through sherpa-onnx: one native detector per stream (they keep state). */
+/** Silero VAD through sherpa-onnx: one native detector per stream (they keep state), pooled between streams. */
 export class SileroVad implements VoiceActivityDetector {
   readonly name = 'silero';
   readonly sampleRate = SAMPLE_RATE;

@@ -1,0 +1,163 @@
+/**
+ * Memory per realtime session: `npm run bench` (section "Memory per session"), or alone with
+ * `npm run bench:memory`. The server runs in a child process of its own (so the clients'
+ * sockets do not count), garbage-collected before each reading; the figures are the growth of
+ * its resident and proportional set size (Rss, Pss from /proc/self/smaps_rollup) per session.
+ *  - idle: N sessions started (continuing existing conversations, so no greeting) and silent;
+ *  - active: M of them speaking at once, read mid-utterance (voice detector and recogniser busy);
+ *  - after: everything closed (what pools keep).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeWav } from '../src/audio/wav.js';
+import { RealtimeClient } from '../src/client/realtime-client.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const AUDIO_DIR = resolve(process.env.HARKEN_BENCH_AUDIO_DIR ?? join(ROOT, '..', 'shared', 'audio'));
+const VAD_MODEL = resolve(process.env.HARKEN_BENCH_VAD_MODEL ?? join(ROOT, '..', 'shared', 'models', 'vad', 'silero_vad_v4.onnx'));
+const IDLE_SESSIONS = Number(process.env.HARKEN_BENCH_IDLE_SESSIONS ?? 200);
+const ACTIVE_SESSIONS = Number(process.env.HARKEN_BENCH_ACTIVE_SESSIONS ?? 10);
+
+interface Reading {
+  readonly rssMb: number;
+  readonly pssMb: number;
+  /** V8 heap in use plus memory of ArrayBuffers and other external objects: exact for JS-side costs. */
+  readonly jsMb: number;
+}
+
+type FromServer = { type: 'ready'; url: string; key: string } | ({ type: 'memory' } & Reading);
+
+const readMemory = (): Reading => {
+  const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
+  const { heapUsed, external } = process.memoryUsage();
+  return { rssMb: kb('Rss') / 1024, pssMb: kb('Pss') / 1024, jsMb: (heapUsed + external) / 1048576 };
+};
+
+/** The child: a real Harken that answers `measure` with its memory after a full GC. */
+const serve = async (): Promise<void> => {
+  const { loadConfig } = await import('../src/config/load.js');
+  const { createLogger } = await import('../src/logging/logger.js');
+  const { createHarken } = await import('../src/runtime.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'harken-bench-memory-'));
+  const many = String(IDLE_SESSIONS + 10);
+  const config = loadConfig({
+    env: {
+      HARKEN_DATA_DIR: dataDir,
+      HARKEN_VAD_MODEL: VAD_MODEL,
+      HARKEN_REALTIME_MAX_SESSIONS: many,
+      HARKEN_REALTIME_MAX_SESSIONS_PER_CALLER: many,
+      HARKEN_REALTIME_MAX_SESSIONS_PER_ADDRESS: many,
+      HARKEN_REALTIME_MAX_PENDING_PER_ADDRESS: many,
+      HARKEN_RATE_LIMIT_REQUESTS: '1000000',
+      HARKEN_RATE_LIMIT_REQUESTS_PER_IP: '1000000',
+      HARKEN_REALTIME_IDLE_TIMEOUT_MS: '600000',
+    },
+  });
+  const harken = await createHarken(config, createLogger({ level: 'warn', format: 'json' }));
+  const key = (await harken.access.keys.create({ name: 'bench', scopes: ['admin'] })).key;
+  const url = await harken.app.listen({ host: '127.0.0.1', port: 0 });
+  process.on('message', async (message: { type: string }) => {
+    if (message.type === 'measure') {
+      for (let round = 0; round < 3; round += 1) {
+        (globalThis as { gc?: () => void }).gc?.();
+        await new Promise((done) => setTimeout(done, 100));
+      }
+      process.send?.({ type: 'memory', ...readMemory() } satisfies FromServer);
+    } else if (message.type === 'stop') {
+      await harken.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  });
+  process.send?.({ type: 'ready', url, key } satisfies FromServer);
+};
+
+const nextMessage = (child: ChildProcess): Promise<FromServer> => new Promise((done) => child.once('message', (message) => done(message as FromServer)));
+
+const measure = async (child: ChildProcess): Promise<Reading> => {
+  const reply = nextMessage(child);
+  child.send({ type: 'measure' });
+  return (await reply) as Reading;
+};
+
+export interface SessionMemory {
+  readonly idleSessions: number;
+  readonly activeSessions: number;
+  readonly idlePerSessionMb: Reading;
+  readonly activePerSessionMb: Reading;
+  readonly keptAfterCloseMb: Reading;
+  readonly baselineMb: Reading;
+}
+
+export const sessionMemoryBenchmark = async (): Promise<SessionMemory> => {
+  const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, HARKEN_BENCH_PART: 'memory-server' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    const ready = (await nextMessage(child)) as Extract<FromServer, { type: 'ready' }>;
+    const wsUrl = `${ready.url.replace(/^http/, 'ws')}/v1/realtime`;
+    const speech = decodeWav(readFileSync(join(AUDIO_DIR, 'goforward.wav')));
+    const connect = (conversationId?: string) => RealtimeClient.connect({ url: wsUrl, sampleRate: 16_000, agent: 'echo', credentials: ready.key, ...(conversationId ? { conversationId } : {}) });
+
+    // Warm up once: engines loaded, one detector and decoder created, code paths compiled.
+    const warm = await connect();
+    await warm.waitFor('audio_end', { timeoutMs: 20_000 });
+    await warm.streamAudio(speech.samples);
+    await warm.streamSilence(1_500);
+    await warm.waitFor('audio_end', { after: 2, timeoutMs: 20_000 });
+    await warm.close();
+
+    const conversations: string[] = [];
+    for (let index = 0; index < IDLE_SESSIONS; index += 1) {
+      const response = await fetch(`${ready.url}/v1/conversations`, { method: 'POST', headers: { authorization: `Bearer ${ready.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'echo' }) });
+      conversations.push(((await response.json()) as { id: string }).id);
+    }
+    const baselineMb = await measure(child);
+    const clients: RealtimeClient[] = [];
+    for (const id of conversations) clients.push(await connect(id));
+    const idle = await measure(child);
+
+    // Mid-utterance: the recording streamed at real-time pace with no pause after it, so every
+    // utterance stays open; read once each has a partial transcript (its recogniser is working).
+    const speakers = clients.slice(0, ACTIVE_SESSIONS);
+    await Promise.all(speakers.map((client) => client.streamAudio(speech.samples)));
+    await Promise.all(speakers.map((client) => client.waitFor('transcript', { timeoutMs: 30_000 })));
+    const active = await measure(child);
+    await Promise.all(clients.map((client) => client.close()));
+    await new Promise((done) => setTimeout(done, 1_000));
+    const after = await measure(child);
+
+    const per = (from: Reading, to: Reading, count: number): Reading => ({ rssMb: (to.rssMb - from.rssMb) / count, pssMb: (to.pssMb - from.pssMb) / count, jsMb: (to.jsMb - from.jsMb) / count });
+    return {
+      idleSessions: IDLE_SESSIONS,
+      activeSessions: ACTIVE_SESSIONS,
+      baselineMb,
+      idlePerSessionMb: per(baselineMb, idle, IDLE_SESSIONS),
+      activePerSessionMb: per(idle, active, ACTIVE_SESSIONS),
+      keptAfterCloseMb: per(baselineMb, after, 1),
+    };
+  } finally {
+    child.send({ type: 'stop' });
+    await new Promise((done) => child.once('exit', done));
+  }
+};
+
+export const sessionMemoryMarkdown = (memory: SessionMemory): string => {
+  const mb = (value: number) => `${value.toFixed(3)} MB`;
+  return [
+    `## Memory per session (${new Date().toISOString().slice(0, 10)})`,
+    '',
+    `Server alone in its own process after warm-up: ${mb(memory.baselineMb.rssMb)} RSS (engines and shared models loaded).`,
+    '',
+    '| Sessions | RSS per session | PSS per session | JS heap + external per session |',
+    '|---|---|---|---|',
+    `| ${memory.idleSessions} started, silent (idle) | ${mb(memory.idlePerSessionMb.rssMb)} | ${mb(memory.idlePerSessionMb.pssMb)} | ${mb(memory.idlePerSessionMb.jsMb)} |`,
+    `| ${memory.activeSessions} of them speaking at once, mid-utterance (active, beyond idle) | ${mb(memory.activePerSessionMb.rssMb)} | ${mb(memory.activePerSessionMb.pssMb)} | ${mb(memory.activePerSessionMb.jsMb)} |`,
+    `| Kept after all closed (pooled detectors and decoders; total, not per session) | ${mb(memory.keptAfterCloseMb.rssMb)} | ${mb(memory.keptAfterCloseMb.pssMb)} | ${mb(memory.keptAfterCloseMb.jsMb)} |`,
+  ].join('\n');
+};
+
+if (process.env.HARKEN_BENCH_PART === 'memory-server') await serve();
+else if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(sessionMemoryMarkdown(await sessionMemoryBenchmark()));
