@@ -230,6 +230,25 @@ describe('the voice session through a test transport', () => {
     expect(transport.ofType('reply_started')).toHaveLength(0);
   }, 60_000);
 
+  it('stores a reply being played at hang-up as interrupted at the acknowledged position', async () => {
+    const { repository, open } = await setup();
+    const sink = new TestSink(PCM_16K, 'manual');
+    const { session, transport } = await open(sink);
+    const conversation = transport.ofType('session_ready')[0]!.conversationId;
+    session.submitText('Tell me everything.');
+    const started = await transport.waitFor('reply_started');
+    const first = await transport.waitFor('reply_segment', (event) => event.replyId === started.replyId);
+    sink.ack(first.startMs + first.durationMs);
+    await expect.poll(() => writtenMs(sink, started.replyId), { timeout: 10_000 }).toBeGreaterThan(first.durationMs);
+
+    await session.close();
+    const messages = await repository.messages(conversation);
+    expect(messages.map((message) => [message.role, message.text, message.interrupted])).toEqual([
+      ['user', 'Tell me everything.', false],
+      ['assistant', FIRST, true],
+    ]);
+  }, 60_000);
+
   it('hands a transfer’s outcome to the transport and ends the connection', async () => {
     const llm = await startFakeOpenAi();
     fakes.push(llm);
