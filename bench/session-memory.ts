@@ -87,13 +87,39 @@ const measure = async (child: ChildProcess): Promise<Reading> => {
 export interface SessionMemory {
   readonly idleSessions: number;
   readonly activeSessions: number;
+  readonly runs: number;
+  /** Lowest and highest active RSS per session over the runs. */
+  readonly activeRangeMb: readonly [number, number];
   readonly idlePerSessionMb: Reading;
   readonly activePerSessionMb: Reading;
   readonly keptAfterCloseMb: Reading;
   readonly baselineMb: Reading;
 }
 
+const RUNS = Number(process.env.HARKEN_BENCH_RUNS ?? 3);
+
+/** Native allocations make single readings noisy: medians over RUNS fresh server processes. */
 export const sessionMemoryBenchmark = async (): Promise<SessionMemory> => {
+  const runs: SessionMemory[] = [];
+  for (let run = 0; run < RUNS; run += 1) {
+    runs.push(await oneMemoryRun());
+    console.error(`  run ${run + 1}: idle ${runs.at(-1)!.idlePerSessionMb.rssMb.toFixed(3)} MB, active ${runs.at(-1)!.activePerSessionMb.rssMb.toFixed(2)} MB per session`);
+  }
+  const middle = (pick: (memory: SessionMemory) => number) => [...runs.map(pick)].sort((a, b) => a - b)[Math.floor(runs.length / 2)] as number;
+  const reading = (pick: (memory: SessionMemory) => Reading): Reading => ({ rssMb: middle((m) => pick(m).rssMb), pssMb: middle((m) => pick(m).pssMb), jsMb: middle((m) => pick(m).jsMb) });
+  return {
+    idleSessions: IDLE_SESSIONS,
+    activeSessions: ACTIVE_SESSIONS,
+    runs: runs.length,
+    baselineMb: reading((m) => m.baselineMb),
+    idlePerSessionMb: reading((m) => m.idlePerSessionMb),
+    activePerSessionMb: reading((m) => m.activePerSessionMb),
+    activeRangeMb: [Math.min(...runs.map((m) => m.activePerSessionMb.rssMb)), Math.max(...runs.map((m) => m.activePerSessionMb.rssMb))],
+    keptAfterCloseMb: reading((m) => m.keptAfterCloseMb),
+  };
+};
+
+const oneMemoryRun = async (): Promise<SessionMemory> => {
   const child = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, HARKEN_BENCH_PART: 'memory-server' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   try {
     const ready = (await nextMessage(child)) as Extract<FromServer, { type: 'ready' }>;
@@ -130,12 +156,15 @@ export const sessionMemoryBenchmark = async (): Promise<SessionMemory> => {
     const after = await measure(child);
 
     const per = (from: Reading, to: Reading, count: number): Reading => ({ rssMb: (to.rssMb - from.rssMb) / count, pssMb: (to.pssMb - from.pssMb) / count, jsMb: (to.jsMb - from.jsMb) / count });
+    const activePerSessionMb = per(idle, active, ACTIVE_SESSIONS);
     return {
       idleSessions: IDLE_SESSIONS,
       activeSessions: ACTIVE_SESSIONS,
+      runs: 1,
+      activeRangeMb: [activePerSessionMb.rssMb, activePerSessionMb.rssMb],
       baselineMb,
       idlePerSessionMb: per(baselineMb, idle, IDLE_SESSIONS),
-      activePerSessionMb: per(idle, active, ACTIVE_SESSIONS),
+      activePerSessionMb,
       keptAfterCloseMb: per(baselineMb, after, 1),
     };
   } finally {
@@ -147,9 +176,9 @@ export const sessionMemoryBenchmark = async (): Promise<SessionMemory> => {
 export const sessionMemoryMarkdown = (memory: SessionMemory): string => {
   const mb = (value: number) => `${value.toFixed(3)} MB`;
   return [
-    `## Memory per session (${new Date().toISOString().slice(0, 10)})`,
+    `## Memory per session (${new Date().toISOString().slice(0, 10)}, medians of ${memory.runs} runs)`,
     '',
-    `Server alone in its own process after warm-up: ${mb(memory.baselineMb.rssMb)} RSS (engines and shared models loaded).`,
+    `Server alone in its own process after warm-up: ${mb(memory.baselineMb.rssMb)} RSS (engines and shared models loaded). Active per session ranged ${mb(memory.activeRangeMb[0])}–${mb(memory.activeRangeMb[1])} over the runs.`,
     '',
     '| Sessions | RSS per session | PSS per session | JS heap + external per session |',
     '|---|---|---|---|',

@@ -21,6 +21,11 @@ const WINDOW = 512; // Silero's frame at 16 kHz (32 ms)
  * one only while audio flows, so a few cover the churn without holding memory for sessions gone.
  */
 const MAX_IDLE_DETECTORS = 4;
+/**
+ * Audio a detector buffers (the speech run in progress): 10 s covers nearly every utterance at
+ * 0.64 MB; a longer one makes sherpa-onnx double it (one line on stderr, no audio lost).
+ */
+const VAD_BUFFER_SECONDS = 10;
 
 /** Silero VAD through sherpa-onnx: one native detector per stream (they keep state), pooled between streams. */
 export class SileroVad implements VoiceActivityDetector {
@@ -69,7 +74,7 @@ export class SileroVad implements VoiceActivityDetector {
         numThreads: 1,
         debug: 0,
       },
-      30,
+      VAD_BUFFER_SECONDS,
     );
   }
 }
