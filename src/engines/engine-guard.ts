@@ -122,18 +122,24 @@ export class EngineGuard {
     const release = call.slot === false ? () => undefined : await this.acquire(stage, call.signal);
     const limitMs = this.timeLimitMs(call.units);
     const deadline = new AbortController();
+    // Answers the consumer at the deadline even when the work ignores its aborted signal.
+    const passed = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }));
+    passed.catch(() => undefined);
     const timer = setTimeout(() => deadline.abort(new EngineTimeoutError(this.options.engine, call.what, limitMs)), limitMs);
     const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
     const started = performance.now();
+    const iterator = work(signal)[Symbol.asyncIterator]();
     let ended = false;
     try {
-      for await (const item of work(signal)) {
-        if (deadline.signal.aborted) break;
-        yield item;
+      for (;;) {
+        const next = await Promise.race([iterator.next(), passed]);
+        if (next.done) break;
+        yield next.value;
       }
-      if (deadline.signal.aborted) throw deadline.signal.reason as EngineTimeoutError;
       ended = true;
-      this.succeeded(stage, started);
+      // A stream that went quiet because its caller aborted was cancelled, not a success.
+      this.record(stage, call.signal?.aborted ? 'cancelled' : 'ok', started);
+      if (!call.signal?.aborted) this.timeoutsInARow = 0;
     } catch (error) {
       ended = true;
       if (deadline.signal.aborted) {
@@ -146,6 +152,8 @@ export class EngineGuard {
       // The consumer stopped reading (an interruption): the stream was cancelled.
       if (!ended) this.record(stage, 'cancelled', started);
       clearTimeout(timer);
+      if (!deadline.signal.aborted) deadline.abort(new Error('stream finished'));
+      void iterator.return?.().catch(() => undefined);
       release();
     }
   }
@@ -160,7 +168,8 @@ export class EngineGuard {
     try {
       result = work();
     } catch (error) {
-      this.record(stage, 'failure', started);
+      // Synchronous native work that throws is broken, not busy: it counts toward health like a timeout.
+      this.timedOut(stage, started, 'failure');
       throw error;
     }
     if (performance.now() - started > this.timeLimitMs(units)) this.timedOut(stage, started);
@@ -177,8 +186,8 @@ export class EngineGuard {
     this.timeoutsInARow = 0;
   }
 
-  private timedOut(stage: string, started: number): void {
-    this.record(stage, 'timeout', started);
+  private timedOut(stage: string, started: number, outcome: CallOutcome = 'timeout'): void {
+    this.record(stage, outcome, started);
     // A timeout long after the last one starts a new count: the engine had recovered.
     if (this.now() - this.lastTimeoutAt >= this.options.healthRecoveryMs) this.timeoutsInARow = 0;
     this.timeoutsInARow += 1;

@@ -77,7 +77,8 @@ export const createLlmRuntime = async (
           timeoutMs: llm.replyTimeoutMs,
           perUnitMs: 0,
           retries: 0,
-          maxConcurrent: llm.maxConcurrent,
+          // The local model answers one request at a time: waiting for it happens here, outside the reply's time limit.
+          maxConcurrent: provider instanceof LlamaCppBackend ? 1 : llm.maxConcurrent,
           maxQueued: llm.maxQueued,
           unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
           healthRecoveryMs: HEALTH_RECOVERY_MS,

@@ -52,6 +52,11 @@ export interface VoiceSessionOptions {
   readonly beforeTurn?: () => Promise<boolean>;
   readonly turnDetection?: TurnDetection;
   readonly overrides?: SessionOverrides;
+  /**
+   * Whether a goodbye or transfer the caller talked over still ends the session (a phone call
+   * hangs up or transfers). Off for realtime v1, which has always kept the socket open then.
+   */
+  readonly endEvenIfGoodbyeInterrupted?: boolean;
 }
 
 export interface ResponseOptions {
@@ -117,6 +122,9 @@ export class VoiceSession {
   private conversationId = '';
   private readonly toVadRate: StreamResampler;
   private vad: VadStream | undefined;
+  /** Where the current detector's clock starts in the session's input audio (detectors are swapped when idle). */
+  private vadOffsetMs = 0;
+  private inputMs = 0;
   private vadIdleTimer: NodeJS.Timeout | undefined;
   private readonly preroll: Int16Array[] = [];
   private prerollSamples = 0;
@@ -168,6 +176,8 @@ export class VoiceSession {
       this.conversationId = greeting.conversation.id;
       this.expect = greeting.expect;
     }
+    // Hung up while the conversation was being opened: nobody is left to greet.
+    if (this.closed) return;
     this.emit({ type: 'session_ready', sessionId: this.id, conversationId: this.conversationId, output: this.transport.audio.format });
     const opening = greeting?.reply;
     if (opening) {
@@ -187,16 +197,17 @@ export class VoiceSession {
     if (this.closed) return;
     const audio = this.toVadRate.push(samples);
     if (audio.length === 0) return;
+    this.inputMs += (audio.length / this.engines.vad.sampleRate) * 1000;
     if (this.turnDetection === 'manual') {
       this.appendInput(audio);
       return;
     }
-    const vad = this.activeVad();
+    const vad = this.activeVad(this.inputMs - (audio.length / this.engines.vad.sampleRate) * 1000);
     this.utterance?.stream.push(audio);
     if (!this.utterance) this.remember(audio);
     for (const event of vad.push(audio)) {
-      if (event.type === 'speech_start') this.onSpeechStart(event.atMs);
-      else this.onSpeechEnd(event.atMs);
+      if (event.type === 'speech_start') this.onSpeechStart(this.vadOffsetMs + event.atMs);
+      else this.onSpeechEnd(this.vadOffsetMs + event.atMs);
     }
     if (this.reply && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
   }
@@ -265,10 +276,19 @@ export class VoiceSession {
     }
     this.interrupt();
     this.queueTurn(async () => {
-      const texts = (await Promise.all(inputs.map((input) => input.text))).filter(Boolean);
-      if (texts.length === 0) return; // nothing was recognised: not a turn
-      const itemId = (inputs[0] as PendingInput).itemId;
-      await this.runTurn({ itemId, text: texts.join(' '), source: 'voice' }, {}, options);
+      const recognised: Array<{ itemId: string; text: string }> = [];
+      for (const input of inputs) {
+        const text = (await input.text).trim();
+        if (text) recognised.push({ itemId: input.itemId, text });
+      }
+      const last = recognised.pop();
+      if (!last) {
+        this.sendError('no_input', 'nothing was recognised in the committed input; no response was made');
+        return;
+      }
+      // Earlier items are stored as they were announced; the agent answers after the last one.
+      for (const earlier of recognised) await this.conversations.recordUtterance(this.conversationId, { id: earlier.itemId, text: earlier.text, source: 'voice' }, this.options.scope);
+      await this.runTurn({ itemId: last.itemId, text: last.text, source: 'voice' }, {}, options);
     });
   }
 
@@ -290,20 +310,24 @@ export class VoiceSession {
     const ms = Number.isFinite(audioEndMs) ? Math.max(0, audioEndMs) : 0;
     const playing = this.reply;
     if (playing?.id === replyId) {
+      // Also after a cancel: the client's own position is the better one, and the reply's end stores it.
       playing.cutAtMs = Math.min(ms, playing.speaker.totalMs);
       this.stopReply('interrupted');
+      this.emit({ type: 'reply_truncated', replyId, audioEndMs: playing.cutAtMs, text: playing.speaker.textAt(playing.cutAtMs) });
       return;
     }
-    const past = this.pastReplies.get(replyId);
-    if (!past) {
-      this.sendError('unknown_reply', `no reply ${replyId} in this session`);
-      return;
-    }
-    const clamped = Math.min(ms, past.speaker.totalMs);
-    const text = past.speaker.textAt(clamped);
-    this.emit({ type: 'reply_truncated', replyId, audioEndMs: clamped, text });
-    if (!past.stored) return;
-    this.queueTurn(() => this.conversations.recordPlayback(replyId, { text, interrupted: true, metrics: {} }));
+    // After the turn that produced it has stored it (and said reply_done), in order with other work.
+    this.queueTurn(async () => {
+      const past = this.pastReplies.get(replyId);
+      if (!past) {
+        this.sendError('unknown_reply', `no reply ${replyId} in this session`);
+        return;
+      }
+      const clamped = Math.min(ms, past.speaker.totalMs);
+      const text = past.speaker.textAt(clamped);
+      if (past.stored) await this.conversations.recordPlayback(replyId, { text, interrupted: true, metrics: {} });
+      this.emit({ type: 'reply_truncated', replyId, audioEndMs: clamped, text });
+    });
   }
 
   /**
@@ -321,7 +345,12 @@ export class VoiceSession {
     this.stopReply('interrupted');
     clearTimeout(this.vadIdleTimer);
     this.releaseVad();
-    if (lastWords) this.queueTurn(() => this.storeLastWords(lastWords.itemId, lastWords.stream.finish().then((transcript) => transcript.text)));
+    if (lastWords && this.ended) lastWords.stream.cancel();
+    else if (lastWords) {
+      const transcript = lastWords.stream.finish().then((result) => result.text);
+      transcript.catch(() => undefined); // storeLastWords observes it (or, once the conversation ended, drops it)
+      this.queueTurn(() => this.storeLastWords(lastWords.itemId, transcript));
+    }
     for (const input of committed) this.queueTurn(() => this.storeLastWords(input.itemId, input.text));
     await this.turns.catch(() => undefined);
   }
@@ -342,9 +371,10 @@ export class VoiceSession {
   }
 
   /** The detector is taken from the engine's shared pool on the first audio and handed back when the caller goes quiet for long. */
-  private activeVad(): VadStream {
+  private activeVad(startsAtMs: number): VadStream {
     if (!this.vad) {
       this.vad = this.engines.vad.createStream();
+      this.vadOffsetMs = startsAtMs;
       this.vadIdleTimer = setTimeout(() => this.releaseIdleVad(), this.settings.vadIdleReleaseMs ?? DEFAULT_VAD_IDLE_RELEASE_MS);
       this.vadIdleTimer.unref();
     } else {
@@ -444,7 +474,7 @@ export class VoiceSession {
   }
 
   /** The caller hung up before their words were answered: store them, unanswered, so nothing said is lost. */
-  private async storeLastWords(itemId: string, transcript: Promise<string>): Promise<void> {
+  private async storeLastWords(itemId: string, transcript: Promise<string>, source: 'voice' | 'text' = 'voice'): Promise<void> {
     if (this.ended) return;
     let text: string;
     try {
@@ -454,7 +484,7 @@ export class VoiceSession {
       return;
     }
     if (!text) return;
-    await this.conversations.recordUtterance(this.conversationId, { id: itemId, text, source: 'voice' }, this.options.scope);
+    await this.conversations.recordUtterance(this.conversationId, { id: itemId, text, source }, this.options.scope);
     this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'stored the caller’s last words after hang-up');
   }
 
@@ -464,9 +494,9 @@ export class VoiceSession {
     response: ResponseOptions = {},
   ): Promise<void> {
     if (this.ended) return;
-    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text));
+    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source);
     if (this.options.beforeTurn && !(await this.options.beforeTurn())) return;
-    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text));
+    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source);
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
@@ -522,8 +552,7 @@ export class VoiceSession {
       });
     }
     this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
-    // A goodbye or a transfer happens even when the caller talks over it: the conversation has ended.
-    if (outcome.conversation.status !== ACTIVE) this.finishConversation(outcome.conversation);
+    if (outcome.conversation.status !== ACTIVE && (!heard.cut || this.options.endEvenIfGoodbyeInterrupted)) this.finishConversation(outcome.conversation);
   }
 
   /** What the listener heard of a reply: all of it, or (cut short) up to the played or truncated position. */
@@ -535,6 +564,7 @@ export class VoiceSession {
 
   /** Speaks an already stored assistant message (the greeting) and records what was heard. */
   private async speakStored(messageId: string, text: string): Promise<void> {
+    if (this.closed) return;
     const reply = this.beginReply(messageId);
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();

@@ -37,6 +37,8 @@ export interface SessionCaller {
   readonly ip: string;
   /** Names the connection in the audit log (`session:<id>`). */
   readonly connectionId: string;
+  /** The connection's logger (with its request id); the factory's otherwise. */
+  readonly logger?: Logger;
 }
 
 /** What the caller asked for in its start message (or the transport's equivalent). */
@@ -48,6 +50,8 @@ export interface SessionRequest {
   readonly overrides?: SessionOverrides;
   /** Asked before each turn: false when the credential died (the transport closes). */
   readonly beforeTurn?: () => Promise<boolean>;
+  /** Phone calls: a goodbye or transfer the caller talked over still ends the call. */
+  readonly endEvenIfGoodbyeInterrupted?: boolean;
 }
 
 export interface SessionFactoryDependencies {
@@ -82,7 +86,7 @@ export class SessionFactory {
 
   /** Takes a slot and makes the session; throws SessionRefusedError when no slot is free. */
   open(who: SessionCaller, request: SessionRequest, transport: SessionTransport): OpenedSession {
-    const { access, config } = this.deps;
+    const { access } = this.deps;
     const actor = who.caller.label;
     const slot = access.sessions.acquire(actor, who.caller.maxSessions ?? access.sessionsPerCaller, limitKeyOf(who.ip));
     if (!slot.ok) {
@@ -90,9 +94,29 @@ export class SessionFactory {
       const holder = slot.scope === 'caller' ? 'these credentials' : 'this address';
       throw this.refuse(who, slot.scope, slot.limit, 'too_many_sessions', `${holder} already have ${slot.limit} concurrent sessions`);
     }
+    let session: VoiceSession;
+    try {
+      session = this.session(who, request, transport);
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
     const startedAt = Date.now();
     void access.audit.record({ action: 'session.started', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}` });
-    const session = new VoiceSession(
+    let closing: Promise<void> | undefined;
+    return {
+      session,
+      close: () =>
+        (closing ??= session.close().finally(() => {
+          slot.release();
+          void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds: Math.round((Date.now() - startedAt) / 1000) } });
+        })),
+    };
+  }
+
+  private session(who: SessionCaller, request: SessionRequest, transport: SessionTransport): VoiceSession {
+    const { config } = this.deps;
+    return new VoiceSession(
       this.deps.conversations,
       this.deps.engines,
       transport,
@@ -112,18 +136,10 @@ export class SessionFactory {
         ...(request.conversationId ? { conversationId: request.conversationId } : {}),
         ...(request.turnDetection ? { turnDetection: request.turnDetection } : {}),
         ...(request.overrides ? { overrides: request.overrides } : {}),
+        ...(request.endEvenIfGoodbyeInterrupted ? { endEvenIfGoodbyeInterrupted: true } : {}),
       },
-      this.deps.logger,
+      who.logger ?? this.deps.logger,
     );
-    let closing: Promise<void> | undefined;
-    return {
-      session,
-      close: () =>
-        (closing ??= session.close().finally(() => {
-          slot.release();
-          void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds: Math.round((Date.now() - startedAt) / 1000) } });
-        })),
-    };
   }
 
   /** Credential re-checks and typed-turn rate limits for an open connection. */

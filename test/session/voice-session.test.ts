@@ -179,36 +179,64 @@ describe('the voice session through a test transport', () => {
     session.createResponse();
     const started = await transport.waitFor('reply_started');
     const first = await transport.waitFor('reply_segment', (event) => event.replyId === started.replyId);
-    sink.ack(first.startMs + first.durationMs);
-    await expect.poll(() => writtenMs(sink, started.replyId), { timeout: 10_000 }).toBeGreaterThan(first.durationMs);
+    const second = await transport.waitFor('reply_segment', (event) => event.replyId === started.replyId && event.text === SECOND);
+    // The listener is halfway through the second sentence when the client cancels.
+    const heardMs = second.startMs + second.durationMs / 2;
+    sink.ack(heardMs);
+    await expect.poll(() => writtenMs(sink, started.replyId), { timeout: 10_000 }).toBeGreaterThan(heardMs);
     session.cancelResponse();
     const done = await transport.waitFor('reply_done', (event) => event.replyId === started.replyId);
-    expect(done).toMatchObject({ status: 'cancelled', text: FIRST });
+    expect(done.status).toBe('cancelled');
+    expect(done.playedMs).toBeCloseTo(heardMs, 6);
+    const secondWords = SECOND.split(' ');
+    const heardOfSecond = done.text.slice(FIRST.length + 1).split(' ');
+    expect(done.text.startsWith(`${FIRST} `)).toBe(true);
+    expect(heardOfSecond.length).toBeGreaterThan(2);
+    expect(heardOfSecond.length).toBeLessThan(secondWords.length);
+    expect(secondWords.slice(0, heardOfSecond.length)).toEqual(heardOfSecond);
 
     const messages = async () => repository.messages(conversation);
-    expect((await messages()).map((message) => [message.id, message.role])).toEqual([
-      [itemId, 'user'],
-      [started.replyId, 'assistant'],
+    expect((await messages()).map((message) => [message.id, message.role, message.text])).toEqual([
+      [itemId, 'user', committed.text],
+      [started.replyId, 'assistant', done.text],
     ]);
-    expect((await messages())[0]!.text).toBe(committed.text);
-
-    // Far beyond the end: clamped to the audio actually sent, never an error.
-    session.truncate(started.replyId, 10_000_000);
-    const clamped = await transport.waitFor('reply_truncated');
-    expect(clamped.audioEndMs).toBeCloseTo(writtenMs(sink, started.replyId), 6);
-    expect(clamped.text.startsWith(FIRST)).toBe(true);
-    await expect.poll(async () => (await messages())[1]!.text).toBe(clamped.text);
 
     // Back to the end of the first sentence: exactly that sentence is kept.
     session.truncate(started.replyId, first.startMs + first.durationMs);
     await transport.waitFor('reply_truncated', (event) => event.text === FIRST);
-    await expect.poll(async () => (await messages())[1]).toMatchObject({ text: FIRST, interrupted: true });
+    expect((await messages())[1]).toMatchObject({ text: FIRST, interrupted: true });
+
+    // Far beyond the end: clamped to the audio actually sent, never an error.
+    session.truncate(started.replyId, 10_000_000);
+    const clamped = await transport.waitFor('reply_truncated', (event) => event.text !== FIRST);
+    expect(clamped.audioEndMs).toBeCloseTo(writtenMs(sink, started.replyId), 6);
+    expect(clamped.text.startsWith(done.text)).toBe(true);
+    expect((await messages())[1]!.text).toBe(clamped.text);
 
     session.truncate('no-such-reply', 100);
-    expect(transport.ofType('error').at(-1)).toMatchObject({ code: 'unknown_reply' });
+    await transport.waitFor('error', (event) => event.code === 'unknown_reply');
     session.clearInput();
     expect(transport.ofType('input_cleared')).toHaveLength(1);
     expect(transport.endedWith).toBeUndefined();
+  }, 60_000);
+
+  it('manual turns: inputs committed one by one keep their own announced ids, and the agent answers after the last', async () => {
+    const { repository, open } = await setup();
+    const { session, transport } = await open(new TestSink(PCM_16K, 'instant'), { turnDetection: 'manual' });
+    const conversation = transport.ofType('session_ready')[0]!.conversationId;
+    pushSpeech(session, spoken('my name is john').samples);
+    const firstItem = session.commitInput() as string;
+    pushSpeech(session, spoken('please call me back tomorrow').samples);
+    const secondItem = session.commitInput() as string;
+    session.createResponse();
+    const done = await transport.waitFor('reply_done');
+    const committed = transport.ofType('input_committed');
+    expect(committed.map((event) => event.itemId)).toEqual([firstItem, secondItem]);
+    expect((await repository.messages(conversation)).map((message) => [message.id, message.role, message.text])).toEqual([
+      [firstItem, 'user', committed[0]!.text],
+      [secondItem, 'user', committed[1]!.text],
+      [done.replyId, 'assistant', `${FIRST} ${SECOND} ${THIRD}`],
+    ]);
   }, 60_000);
 
   it('stores the caller’s last words when they hang up right after speaking', async () => {

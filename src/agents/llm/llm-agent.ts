@@ -172,14 +172,13 @@ export class LlmAgent implements Agent {
     return outcome.result;
   }
 
-  /** The session's own tool list when it set one; names the server does not have are an error naming them. */
+  /** The session's own tool list when it set one: a subset of this agent's tools (a client cannot grant itself more). */
   private toolsFor(context: AgentContext): readonly string[] {
     const names = context.overrides?.tools;
     if (!names) return this.definition.tools;
-    try {
-      this.tools.declarations(names);
-    } catch (error) {
-      throw new HarkenError(400, 'unknown_tool', (error as Error).message);
+    const refused = names.filter((name) => !this.definition.tools.includes(name));
+    if (refused.length > 0) {
+      throw new HarkenError(400, 'unknown_tool', `agent ${this.name} has no tool ${refused.join(', ')}; it has: ${this.definition.tools.join(', ') || 'none'}`);
     }
     return names;
   }

@@ -83,7 +83,7 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
     },
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id });
-      const who: SessionCaller = { caller: request.caller as Caller, ip: request.ip, connectionId: request.id };
+      const who: SessionCaller = { caller: request.caller as Caller, ip: request.ip, connectionId: request.id, logger };
       let pending: { release(): void };
       try {
         pending = factory.admitPending(who);
