@@ -12,6 +12,8 @@ import { migrateToLatest, type MigrationReport } from './store/migrations.js';
 import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.js';
 import { InMemoryEngineMetrics } from './engines/engine-metrics.js';
 import { RealtimeConnections } from './transports/realtime/realtime-route.js';
+import { PhoneCalls } from './transports/twilio/twilio-routes.js';
+import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
 import { createLlmRuntime } from './llm/llm-runtime.js';
@@ -20,7 +22,7 @@ import type { Tool } from './llm/tools.js';
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
 export interface Harken {
   readonly app: FastifyInstance;
-  readonly voice: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections } | undefined;
+  readonly voice: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls } | undefined;
   readonly database: Database;
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
@@ -56,6 +58,7 @@ export interface HarkenExtensions {
 }
 
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}): Promise<Harken> => {
+  checkTwilioSettings(config);
   // One set of engine metrics for speech engines and the LLM chain (GET /v1/admin/engines).
   const engineMetrics = new InMemoryEngineMetrics();
   const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }), extensions.tools, engineMetrics);
@@ -77,7 +80,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let purgeTimer: NodeJS.Timeout | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
-    const voice = engines ? { engines, connections: new RealtimeConnections() } : undefined;
+    const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);

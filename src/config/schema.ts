@@ -189,6 +189,21 @@ export const ConfigSchema = Type.Object(
       },
       'The /v1/realtime WebSocket.',
     ),
+    twilio: section(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Answer phone calls through Twilio Media Streams (`POST /v1/twilio/voice`, `wss /v1/twilio/media`).' }),
+        accountSid: Type.String({ default: '', description: 'Twilio account SID (`AC…`); needed with twilio.enabled.' }),
+        authToken: Type.String({ default: '', [SECRET]: true, description: 'Twilio auth token: validates `X-Twilio-Signature` on webhooks and the media stream (secret).' }),
+        publicUrl: Type.String({ default: '', description: 'The https URL Twilio reaches this server at (e.g. `https://voice.example.com`); signatures are checked against it, never against the Host header.' }),
+        numbers: Type.String({ default: '', description: 'Which agent answers which called number: `+15550100=intake,+15550101=assistant`. Empty: every call gets agents.default; otherwise calls to other numbers are rejected.' }),
+        allowCallers: Type.String({ default: '', description: 'Comma-separated E.164 patterns (`+1555*`) of callers to answer; empty: everyone not denied.' }),
+        denyCallers: Type.String({ default: '', description: 'Comma-separated E.164 patterns of callers to reject (checked first).' }),
+        maxConcurrentCalls: Type.Integer({ default: 10, minimum: 1, description: 'Calls in progress at once; the next is answered `<Reject reason="busy">` (live calls are never touched).' }),
+        tenant: Type.String({ default: 'default', minLength: 1, description: 'Tenant that owns the conversations of phone calls.' }),
+        streamTokenTtlMs: Type.Integer({ default: 30_000, minimum: 1_000, maximum: 600_000, description: 'How long the one-time token in the TwiML may take to come back on the media stream.' }),
+      },
+      'Phone calls through Twilio.',
+    ),
     llm: section(
       {
         model: Type.String({ default: '', description: 'Chat model for LLM agents (e.g. gpt-4o-mini, llama3.1). With it (or llm.localModelPath) Harken has the built-in `assistant` agent; with neither, no LLM agents.' }),

@@ -32,7 +32,10 @@ export type AuditAction =
   | 'admin.totp_enabled'
   | 'admin.totp_disabled'
   | 'auth.recovery_code_used'
-  | 'quota.exhausted';
+  | 'quota.exhausted'
+  | 'twilio.webhook_refused'
+  | 'twilio.call_rejected'
+  | 'twilio.stream_refused';
 
 export interface AuditEvent {
   readonly action: AuditAction;

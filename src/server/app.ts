@@ -21,6 +21,8 @@ import { validatorCompiler } from './validation.js';
 import { voiceRoutes } from './routes/voice.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
 import { registerRealtimeRoute, registerWebSocketSupport, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
+import { SessionFactory } from '../transports/session-factory.js';
+import { registerTwilioRoutes, type PhoneCalls } from '../transports/twilio/twilio-routes.js';
 import type { Access } from '../security/access.js';
 import type { SetupCode } from '../security/setup-code.js';
 import { registerAccessControl } from './access-control.js';
@@ -37,7 +39,7 @@ export interface AppDependencies {
   readonly access: Access;
   readonly setupCode: SetupCode;
   /** Present when voice is enabled and its engines loaded. */
-  readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections };
+  readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls };
 }
 
 /** A caller's request id is reused only if it is short and plain, so it cannot forge log lines. */
@@ -90,7 +92,13 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     },
     hsts: deps.config.server.environment === 'production',
   });
-  if (deps.voice) await registerWebSocketSupport(app, deps.config, deps.voice.connections);
+  if (deps.voice) {
+    const { connections, calls } = deps.voice;
+    await registerWebSocketSupport(app, deps.config, (reason) => {
+      connections.closeAll(reason);
+      calls.closeAll(reason);
+    });
+  }
   registerAccessControl(app, deps.config, deps.access);
 
   if (deps.config.server.docsEnabled) {
@@ -130,14 +138,10 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
-    registerRealtimeRoute(app, {
-      config: deps.config,
-      conversations: deps.conversations,
-      engines: deps.voice.engines,
-      connections: deps.voice.connections,
-      logger: deps.logger,
-      access: deps.access,
-    });
+    // One factory for every transport: slots, audit and ownership are counted in one place.
+    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger });
+    registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
+    if (deps.config.twilio.enabled) registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, logger: deps.logger });
   }
   return app;
 };

@@ -6,6 +6,7 @@ import type { SessionTransport } from '../session/events.js';
 import { VoiceSession, type SessionOverrides, type TurnDetection } from '../session/voice-session.js';
 import type { Access } from '../security/access.js';
 import { tenantScopeOf, type Caller } from '../security/authenticator.js';
+import type { TenantScope } from '../security/tenants.js';
 import { limitKeyOf } from '../security/ip-mask.js';
 
 /** Why a session could not start: the server is full, or this caller or address holds its share. */
@@ -31,9 +32,18 @@ export interface ConnectionGuard {
   admitText(): Promise<GuardDecision>;
 }
 
-/** Who is connecting, as the transport learnt it from its (already authenticated) request. */
+/** Who is connecting, as the transport established it (credentials, or a phone call's signed webhook). */
 export interface SessionCaller {
-  readonly caller: Caller;
+  /** The audit log's actor and the key of per-caller slots (`key:<id>`, `twilio:+15550100`). */
+  readonly label: string;
+  /** Owner of a new conversation. */
+  readonly tenant: string;
+  /** Which existing conversations the session may continue. */
+  readonly scope: TenantScope;
+  /** Concurrent sessions this caller may hold (else the server's per-caller share). */
+  readonly maxSessions?: number;
+  /** Credentialed callers are re-checked while their session lives (revocation closes it). */
+  readonly caller?: Caller;
   readonly ip: string;
   /** Names the connection in the audit log (`session:<id>`). */
   readonly connectionId: string;
@@ -53,6 +63,16 @@ export interface SessionRequest {
   /** Phone calls: a goodbye or transfer the caller talked over still ends the call. */
   readonly endEvenIfGoodbyeInterrupted?: boolean;
 }
+
+/** A caller with credentials (API key, service account, token, admin login) as a session caller. */
+export const credentialedCaller = (caller: Caller, connection: { ip: string; connectionId: string; logger?: Logger }): SessionCaller => ({
+  label: caller.label,
+  tenant: caller.tenant,
+  scope: tenantScopeOf(caller),
+  ...(caller.maxSessions !== undefined ? { maxSessions: caller.maxSessions } : {}),
+  caller,
+  ...connection,
+});
 
 export interface SessionFactoryDependencies {
   readonly config: HarkenConfig;
@@ -87,8 +107,8 @@ export class SessionFactory {
   /** Takes a slot and makes the session; throws SessionRefusedError when no slot is free. */
   open(who: SessionCaller, request: SessionRequest, transport: SessionTransport): OpenedSession {
     const { access } = this.deps;
-    const actor = who.caller.label;
-    const slot = access.sessions.acquire(actor, who.caller.maxSessions ?? access.sessionsPerCaller, limitKeyOf(who.ip));
+    const actor = who.label;
+    const slot = access.sessions.acquire(actor, who.maxSessions ?? access.sessionsPerCaller, limitKeyOf(who.ip));
     if (!slot.ok) {
       if (slot.scope === 'server') throw this.refuse(who, 'server', slot.limit, 'server_busy', `the server is at its limit of ${slot.limit} concurrent sessions; try again later`);
       const holder = slot.scope === 'caller' ? 'these credentials' : 'this address';
@@ -128,8 +148,8 @@ export class SessionFactory {
       },
       {
         inputSampleRate: request.inputSampleRate,
-        tenant: who.caller.tenant,
-        scope: tenantScopeOf(who.caller),
+        tenant: who.tenant,
+        scope: who.scope,
         maxQueuedTurns: config.realtime.maxQueuedTurns,
         ...(request.beforeTurn ? { beforeTurn: request.beforeTurn } : {}),
         ...(request.agent ? { agent: request.agent } : {}),
@@ -142,21 +162,22 @@ export class SessionFactory {
     );
   }
 
-  /** Credential re-checks and typed-turn rate limits for an open connection. */
-  guard(who: SessionCaller): ConnectionGuard {
+  /** Credential re-checks and typed-turn rate limits for an open connection of a credentialed caller. */
+  guard(who: SessionCaller & { caller: Caller }): ConnectionGuard {
     const { access, config } = this.deps;
-    const actor = who.caller.label;
+    const actor = who.label;
+    const caller = who.caller;
     return {
       recheckMs: config.realtime.credentialRecheckMs,
       recheck: async () => {
-        const result = await access.authenticator.recheck(who.caller);
+        const result = await access.authenticator.recheck(caller);
         if (result.ok) return { ok: true };
         void access.audit.record({ action: 'session.closed_revoked', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { reason: result.code } });
         return { ok: false, code: result.code, message: result.message };
       },
       admitText: async () => {
         if (!config.rateLimit.enabled) return { ok: true };
-        const decision = await access.rateLimits.consume([{ name: 'caller', key: actor, limit: who.caller.rateLimit ?? config.rateLimit.requests }]);
+        const decision = await access.rateLimits.consume([{ name: 'caller', key: actor, limit: caller.rateLimit ?? config.rateLimit.requests }]);
         if (!decision || decision.allowed) return { ok: true };
         return { ok: false, code: 'rate_limited', message: `too many requests (${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s, typed turns included); retry in ${decision.resetSeconds} s` };
       },
@@ -164,7 +185,7 @@ export class SessionFactory {
   }
 
   private refuse(who: SessionCaller, scope: SessionRefusedError['scope'], limit: number, code: SessionRefusedError['code'], message: string): SessionRefusedError {
-    void this.deps.access.audit.record({ action: 'session.refused', outcome: 'failure', actor: who.caller.label, ip: who.ip, details: { scope, limit } });
+    void this.deps.access.audit.record({ action: 'session.refused', outcome: 'failure', actor: who.label, ip: who.ip, details: { scope, limit } });
     return new SessionRefusedError(code, message, scope);
   }
 }

@@ -2,11 +2,9 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { HarkenConfig } from '../../config/schema.js';
-import type { ConversationService } from '../../conversations/service.js';
 import type { VoiceEngines } from '../../engines/voice-engines.js';
-import type { Access } from '../../security/access.js';
 import type { Caller } from '../../security/authenticator.js';
-import { SessionFactory, SessionRefusedError, type SessionCaller } from '../session-factory.js';
+import { credentialedCaller, SessionRefusedError, type SessionFactory } from '../session-factory.js';
 import { CloseCode, PROTOCOL_V1, ProtocolError } from './protocol.js';
 import { RealtimeConnection } from './realtime-connection.js';
 
@@ -33,18 +31,17 @@ export class RealtimeConnections {
 
 export interface RealtimeRouteDependencies {
   readonly config: HarkenConfig;
-  readonly conversations: ConversationService;
+  readonly factory: SessionFactory;
   readonly engines: VoiceEngines;
   readonly connections: RealtimeConnections;
   readonly logger: Logger;
-  readonly access: Access;
 }
 
 /**
  * The WebSocket plugin. Registered before access control, so that its hooks know an upgrade
  * request even when access control answers it (the refused socket is then closed).
  */
-export const registerWebSocketSupport = async (app: FastifyInstance, config: HarkenConfig, connections: RealtimeConnections): Promise<void> => {
+export const registerWebSocketSupport = async (app: FastifyInstance, config: HarkenConfig, closeAll: (reason: string) => void): Promise<void> => {
   await app.register(websocket, {
     options: {
       maxPayload: config.realtime.maxFrameBytes,
@@ -58,7 +55,7 @@ export const registerWebSocketSupport = async (app: FastifyInstance, config: Har
       socket.terminate();
     },
     preClose: (done) => {
-      connections.closeAll('server shutting down');
+      closeAll('server shutting down');
       done();
     },
   });
@@ -68,8 +65,7 @@ const closeCodeOfRefusal = (error: SessionRefusedError): number => (error.scope 
 
 /** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
 export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteDependencies): void => {
-  const { config } = deps;
-  const factory = new SessionFactory(deps);
+  const { config, factory } = deps;
   app.get(
     '/v1/realtime',
     {
@@ -83,7 +79,8 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
     },
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id });
-      const who: SessionCaller = { caller: request.caller as Caller, ip: request.ip, connectionId: request.id, logger };
+      const caller = request.caller as Caller;
+      const who = credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger });
       let pending: { release(): void };
       try {
         pending = factory.admitPending(who);
@@ -125,7 +122,7 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
           pending.release();
           deps.connections.remove(closed);
         },
-        factory.guard(who),
+        factory.guard({ ...who, caller }),
       );
       deps.connections.add(connection);
     },

@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+
+export interface StreamGrant {
+  readonly callSid: string;
+  readonly agent: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * One-time tokens that tie a media stream to the signed webhook that answered its call: the
+ * TwiML carries one as a `<Parameter>`, the stream's `start` must bring it back, once, for the
+ * same call, before it expires. Kept in this process (Twilio connects the stream to the server
+ * that answered the webhook only when one process serves both; behind several, use sticky routing).
+ */
+export class StreamTokens {
+  private readonly grants = new Map<string, StreamGrant & { expiresAt: number }>();
+
+  constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+
+  issue(grant: StreamGrant): string {
+    this.sweep();
+    const token = randomBytes(24).toString('base64url');
+    this.grants.set(token, { ...grant, expiresAt: this.now() + this.ttlMs });
+    return token;
+  }
+
+  /** The grant, removed so it cannot be replayed; undefined when unknown, used, expired or for another call. */
+  consume(token: string, callSid: string): StreamGrant | undefined {
+    const grant = this.grants.get(token);
+    if (!grant) return undefined;
+    this.grants.delete(token);
+    if (grant.expiresAt < this.now() || grant.callSid !== callSid) return undefined;
+    const { expiresAt: _expiresAt, ...rest } = grant;
+    return rest;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [token, grant] of this.grants) if (grant.expiresAt < now) this.grants.delete(token);
+  }
+}

@@ -1,0 +1,182 @@
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import { decodeSamples } from '../../audio/audio-format.js';
+import type { SessionEvent, SessionTransport, ConversationOutcome } from '../../session/events.js';
+import { sleep } from '../../session/sleep.js';
+import type { OpenedSession } from '../session-factory.js';
+import { MediaStreamError, parseTwilioMessage, type StreamStart } from './media-streams.js';
+import { TwilioAudioSink } from './twilio-audio-sink.js';
+
+export interface TwilioConnectionLimits {
+  /** A stream that has not said `start` by then is closed. */
+  readonly startTimeoutMs: number;
+  /** A stream that sends nothing for this long (Twilio sends media every 20 ms) is closed. */
+  readonly idleTimeoutMs: number;
+  readonly maxBufferedBytes: number;
+}
+
+/** Opens the session for a started stream (token check, slot, agent); throws to refuse it. */
+export type OpenCall = (start: StreamStart, transport: SessionTransport) => Promise<OpenedSession>;
+
+const TELEPHONE_RATE = 8_000;
+/** Caller audio that arrives while the session is being set up is kept (2 s) and replayed. */
+const MAX_EARLY_SAMPLES = 2 * TELEPHONE_RATE;
+
+/**
+ * One Twilio Media Stream (one phone call): waits for `start`, opens the call's session,
+ * feeds it the caller's μ-law audio, sends reply audio with marks, `clear`s on barge-in,
+ * passes DTMF keys on as typed input, and ends the session on `stop` or a dropped socket
+ * (the caller's last words are kept by the session). Closing the socket ends the call, as
+ * the TwiML has nothing after `<Connect>`.
+ */
+export class TwilioConnection implements SessionTransport {
+  private sink: TwilioAudioSink | undefined;
+  private opened: OpenedSession | undefined;
+  private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
+  private idleTimer: NodeJS.Timeout | undefined;
+  private outcome: ConversationOutcome | undefined;
+  private early: Int16Array[] = [];
+  private earlySamples = 0;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly openCall: OpenCall,
+    private readonly limits: TwilioConnectionLimits,
+    private readonly logger: Logger,
+    private readonly onClosed: (connection: TwilioConnection, outcome: ConversationOutcome | undefined) => void,
+  ) {
+    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    socket.on('close', () => void this.cleanup());
+    socket.on('error', (error: Error & { code?: string }) => this.logger.info({ wsError: error.code ?? 'unknown', reason: error.message }, 'twilio stream sent an invalid frame'));
+    this.resetIdleTimer(limits.startTimeoutMs);
+  }
+
+  get audio(): TwilioAudioSink {
+    if (!this.sink) throw new Error('the stream has not started');
+    return this.sink;
+  }
+
+  get callSid(): string | undefined {
+    return this.callStart?.callSid;
+  }
+
+  private callStart: StreamStart | undefined;
+
+  send(event: SessionEvent): void {
+    // The phone line carries audio only; what matters of the events is how the call ends.
+    if (event.type === 'conversation_ended') this.outcome = event.outcome;
+    else if (event.type === 'error') this.logger.warn({ callSid: this.callSid, code: event.code }, 'phone session error');
+  }
+
+  end(reason: string): void {
+    this.close(1000, reason);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) this.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.resetIdleTimer(this.limits.idleTimeoutMs);
+    try {
+      if (isBinary) throw new MediaStreamError('Media Streams send text frames only');
+      const message = parseTwilioMessage(data.toString('utf8'));
+      switch (message.event) {
+        case 'connected':
+          return;
+        case 'start':
+          if (this.state !== 'awaiting_start') throw new MediaStreamError('a second start on one stream');
+          this.begin(message.start);
+          return;
+        case 'media': {
+          if (message.media.track !== 'inbound') return;
+          const samples = decodeSamples(Buffer.from(message.media.payload, 'base64'), 'mulaw');
+          if (this.state === 'active') this.opened?.session.pushAudio(samples);
+          else if (this.state === 'starting' && this.earlySamples + samples.length <= MAX_EARLY_SAMPLES) {
+            this.early.push(samples);
+            this.earlySamples += samples.length;
+          }
+          return;
+        }
+        case 'mark':
+          this.sink?.acknowledge(message.mark.name);
+          return;
+        case 'dtmf':
+          if (this.state === 'active') this.opened?.session.submitText(message.dtmf.digit);
+          return;
+        case 'stop':
+          this.close(1000, 'call ended');
+          return;
+      }
+    } catch (error) {
+      if (error instanceof MediaStreamError) {
+        this.logger.warn({ callSid: this.callSid, reason: error.message }, 'closing a malformed media stream');
+        this.close(1008, error.message);
+        return;
+      }
+      this.logger.error({ err: error, callSid: this.callSid }, 'twilio stream failed');
+      this.close(1011, 'internal error');
+    }
+  }
+
+  private begin(start: StreamStart): void {
+    if (start.mediaFormat.encoding !== 'audio/x-mulaw' || start.mediaFormat.sampleRate !== TELEPHONE_RATE || start.mediaFormat.channels !== 1) {
+      throw new MediaStreamError(`unsupported media format ${start.mediaFormat.encoding} ${start.mediaFormat.sampleRate} Hz × ${start.mediaFormat.channels}`);
+    }
+    this.state = 'starting';
+    this.callStart = start;
+    this.sink = new TwilioAudioSink(start.streamSid, (text) => this.sendText(text), (signal) => this.drained(signal));
+    this.openCall(start, this)
+      .then(async (opened) => {
+        this.opened = opened;
+        if (this.state !== 'starting') {
+          await opened.close();
+          return;
+        }
+        await opened.session.start();
+        if (this.state !== 'starting') return;
+        this.state = 'active';
+        for (const samples of this.early) opened.session.pushAudio(samples);
+        this.early = [];
+        this.logger.info({ callSid: start.callSid, sessionId: opened.session.id, conversationId: opened.session.conversation }, 'phone call started');
+      })
+      .catch((error: unknown) => {
+        this.logger.warn({ callSid: start.callSid, reason: (error as Error).message }, 'phone call refused');
+        this.close(1008, 'refused');
+      });
+  }
+
+  private sendText(text: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(text);
+  }
+
+  /** Waits while Twilio has too much unread; a stream that stops reading is dropped. */
+  private async drained(signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (this.socket.readyState === WebSocket.OPEN && this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      if (signal.aborted) return;
+      if (Date.now() > deadline) {
+        this.close(1008, 'twilio is not reading audio');
+        return;
+      }
+      await sleep(20, signal);
+    }
+  }
+
+  private resetIdleTimer(ms: number): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.close(1008, this.state === 'awaiting_start' ? 'no start message' : 'idle timeout'), ms);
+    this.idleTimer.unref();
+  }
+
+  private async cleanup(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.idleTimer);
+    if (this.opened) {
+      await this.opened.close();
+      this.logger.info({ callSid: this.callSid, sessionId: this.opened.session.id, outcome: this.outcome?.status ?? 'hung up' }, 'phone call ended');
+    }
+    this.onClosed(this, this.outcome);
+  }
+}
