@@ -94,9 +94,10 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   });
   if (deps.voice) {
     const { connections, calls } = deps.voice;
-    await registerWebSocketSupport(app, deps.config, (reason) => {
+    await registerWebSocketSupport(app, deps.config, async (reason) => {
       connections.closeAll(reason);
-      calls.closeAll(reason);
+      // Phone calls keep the caller's last words: wait (bounded) until they are stored.
+      await calls.closeAll(reason);
     });
   }
   registerAccessControl(app, deps.config, deps.access);

@@ -45,6 +45,11 @@ export interface SessionCaller {
   /** Credentialed callers are re-checked while their session lives (revocation closes it). */
   readonly caller?: Caller;
   readonly ip: string;
+  /**
+   * What the per-address session limit counts, when not the client's address: a phone call's
+   * stream comes from a Twilio media server shared by many calls, so each call counts alone.
+   */
+  readonly limitAddress?: string;
   /** Names the connection in the audit log (`session:<id>`). */
   readonly connectionId: string;
   /** The connection's logger (with its request id); the factory's otherwise. */
@@ -62,6 +67,8 @@ export interface SessionRequest {
   readonly beforeTurn?: () => Promise<boolean>;
   /** Phone calls: a goodbye or transfer the caller talked over still ends the call. */
   readonly endEvenIfGoodbyeInterrupted?: boolean;
+  /** How far ahead of what was heard audio may be sent (default realtime.audioLeadMs). */
+  readonly audioLeadMs?: number;
 }
 
 /** A caller with credentials (API key, service account, token, admin login) as a session caller. */
@@ -108,7 +115,7 @@ export class SessionFactory {
   open(who: SessionCaller, request: SessionRequest, transport: SessionTransport): OpenedSession {
     const { access } = this.deps;
     const actor = who.label;
-    const slot = access.sessions.acquire(actor, who.maxSessions ?? access.sessionsPerCaller, limitKeyOf(who.ip));
+    const slot = access.sessions.acquire(actor, who.maxSessions ?? access.sessionsPerCaller, who.limitAddress ?? limitKeyOf(who.ip));
     if (!slot.ok) {
       if (slot.scope === 'server') throw this.refuse(who, 'server', slot.limit, 'server_busy', `the server is at its limit of ${slot.limit} concurrent sessions; try again later`);
       const holder = slot.scope === 'caller' ? 'these credentials' : 'this address';
@@ -143,7 +150,7 @@ export class SessionFactory {
       {
         endOfTurnSilenceMs: config.voice.endOfTurnSilenceMs,
         bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
-        audioLeadMs: config.realtime.audioLeadMs,
+        audioLeadMs: request.audioLeadMs ?? config.realtime.audioLeadMs,
         ...(config.tts.voice ? { voice: config.tts.voice } : {}),
       },
       {

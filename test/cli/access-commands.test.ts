@@ -37,7 +37,7 @@ describe('harken CLI: keys, admins, service accounts, secrets', () => {
       await server.stop();
     }
     expect(server.stdout()).not.toContain(key.key.slice(-43));
-  });
+  }, 60_000);
 
   it('reports misuse with exit code 2 and unknown ids with exit code 1', () => {
     const cwd = tempDir();

@@ -59,7 +59,7 @@ export class TwilioSimulator {
   }
 
   /** Opens a media stream as Twilio does (signed upgrade of the wss URL from the TwiML), then `connected` and `start`. */
-  async connect(streamUrl: string, options: { callSid: string; parameters: Record<string, string>; signature?: string; accountSid?: string }): Promise<SimulatedCall> {
+  async connect(streamUrl: string, options: { callSid: string; parameters: Record<string, string>; signature?: string; accountSid?: string; start?: boolean }): Promise<SimulatedCall> {
     const signature = options.signature ?? twilio.getExpectedTwilioSignature(this.options.authToken, streamUrl, {});
     const local = streamUrl.replace(this.options.publicUrl.replace(/^http/, 'ws'), this.options.serverUrl.replace(/^http/, 'ws'));
     const socket = new WebSocket(local, { headers: { 'x-twilio-signature': signature } });
@@ -69,7 +69,7 @@ export class TwilioSimulator {
       socket.once('error', reject);
       socket.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused: ${response.statusCode}`)));
     });
-    call.begin();
+    call.begin(options.start !== false);
     return call;
   }
 }
@@ -107,8 +107,12 @@ export class SimulatedCall {
     socket.on('message', (data) => this.onMessage(JSON.parse(data.toString()) as Record<string, unknown>));
   }
 
-  begin(): void {
+  /** Most reply audio held unplayed at once (what the server sent ahead of playback). */
+  maxBufferedMs = 0;
+
+  begin(start = true): void {
     this.sendJson({ event: 'connected', protocol: 'Call', version: '1.0.0' });
+    if (!start) return;
     this.sendJson({
       event: 'start',
       sequenceNumber: this.nextSequence(),
@@ -124,6 +128,11 @@ export class SimulatedCall {
     });
     // Twilio plays buffered audio in real time: 160 samples per 20 ms.
     this.player = setInterval(() => this.play(160), 20);
+  }
+
+  /** Reply audio received and not yet played (with the marks after it not yet echoed). */
+  get bufferedItems(): number {
+    return this.buffer.length;
   }
 
   /** Milliseconds of reply audio played so far. */
@@ -189,6 +198,8 @@ export class SimulatedCall {
       this.mediaSinceClear += 1;
       const payload = (message.media as { payload: string }).payload;
       this.buffer.push({ kind: 'audio', samples: alawmulaw.mulaw.decode(Buffer.from(payload, 'base64')) });
+      const buffered = this.buffer.reduce((sum, item) => sum + (item.kind === 'audio' ? item.samples.length : 0), 0);
+      this.maxBufferedMs = Math.max(this.maxBufferedMs, buffered / 8);
     } else if (message.event === 'mark') {
       this.buffer.push({ kind: 'mark', name: (message.mark as { name: string }).name });
       this.play(0);

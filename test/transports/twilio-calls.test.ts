@@ -63,8 +63,8 @@ describe('phone calls through Twilio Media Streams', () => {
         last = call.mediaReceived;
         since = Date.now();
       }
-      return Date.now() - since > 600;
-    }, 30_000, 'the audio to end');
+      return Date.now() - since > 600 && call.bufferedItems === 0;
+    }, 30_000, 'the audio to end and play out');
   };
 
   it('answers a signed webhook with <Connect><Stream> and a one-time token; refuses a wrong signature, another host, an added parameter and another account', async () => {
@@ -87,8 +87,14 @@ describe('phone calls through Twilio Media Streams', () => {
     // The address is stored masked.
     expect(refused[0]!.ip).toMatch(/^127\.0\.0\.0/);
 
-    // A number that is not in twilio.numbers, and a denied caller, are rejected in TwiML.
-    expect(await simulator.webhook({ ...params, To: '+15550199' })).toMatchObject({ kind: 'reject' });
+    // Only Twilio's form encoding, each parameter once.
+    const post = (body: string, type: string) => fetch(`${simulator.options.serverUrl}/v1/twilio/voice`, { method: 'POST', headers: { 'content-type': type, 'x-twilio-signature': 'x' }, body });
+    expect((await post(JSON.stringify({ CallSid: ['CA1', 'CA1'] }), 'application/json')).status).toBe(415);
+    expect((await post('CallSid=CA1&CallSid=CA2', 'application/x-www-form-urlencoded')).status).toBe(400);
+    // A replayed webhook of a call already answered gets no second stream token.
+    expect(await simulator.webhook(params)).toMatchObject({ kind: 'reject' });
+    // A number that is not in twilio.numbers is rejected in TwiML.
+    expect(await simulator.webhook({ ...params, CallSid: twilioSid('CA'), To: '+15550199' })).toMatchObject({ kind: 'reject' });
   }, 30_000);
 
   it('refuses a media stream with a bad signature, and a replayed or foreign stream token', async () => {
@@ -111,6 +117,23 @@ describe('phone calls through Twilio Media Streams', () => {
     const call = await place();
     await call.waitFor(() => call.mediaReceived > 0, 20_000, 'greeting audio');
   }, 30_000);
+
+  it('closes a signed stream that never starts when its token’s time is up, however chatty, without it holding a call slot', async () => {
+    const { server, simulator } = await setup({ HARKEN_TWILIO_STREAM_TOKEN_TTL_MS: '1000', HARKEN_TWILIO_MAX_CONCURRENT_CALLS: '1' });
+    const idle = await simulator.connect('wss://voice.example.test/v1/twilio/media', { callSid: twilioSid('CA'), parameters: {}, start: false });
+    expect(server.harken.voice!.calls.size).toBe(0);
+    // A real call is still answered while it hangs around.
+    expect((await simulator.call()).answer.kind).toBe('stream');
+    const started = Date.now();
+    expect((await idle.closed).code).toBe(1008);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 30_000);
+
+  it('answers six calls at once that all come from one Twilio media server address', async () => {
+    const { place } = await setup();
+    const six = await Promise.all(Array.from({ length: 6 }, () => place()));
+    await Promise.all(six.map((call) => call.waitFor(() => call.mediaReceived > 0, 30_000, 'greeting audio')));
+  }, 60_000);
 
   it('holds a call: the greeting as 20 ms μ-law frames with a mark after each, the caller’s 8 kHz recording transcribed and answered, stop ends the session', async () => {
     const { server, place, latestConversation, transcribedDirectly } = await setup();
@@ -163,6 +186,12 @@ describe('phone calls through Twilio Media Streams', () => {
     await call.say(at8k('wait wait, I have a question about my appointment'));
     await call.waitFor(() => call.clears > 0, 10_000, 'clear');
     const heardAtClear = call.heardMs;
+    const mediaAtClear = call.mediaReceived;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Nothing more of the greeting arrives after the clear (the caller is still talking: no reply yet).
+    expect(call.mediaReceived).toBe(mediaAtClear);
+    // Paced by echoed marks: never more than twilio.audioLeadMs (1 s) waiting in Twilio's buffer.
+    expect(call.maxBufferedMs).toBeLessThanOrEqual(1_000 + 40);
     await call.silence(1_500);
     // No reply audio of the cut greeting after the clear (the next audio is the answer to the caller).
     const greeting = (await latestConversation()).messages[0]!;
@@ -182,6 +211,10 @@ describe('phone calls through Twilio Media Streams', () => {
     expect(second.answer).toMatchObject({ kind: 'reject', reason: 'busy' });
     const before = live.mediaReceived;
     await live.waitFor(() => live.mediaReceived > before, 10_000, 'the live call to go on');
+    // Once it hangs up its slot is free again.
+    live.hangUp();
+    await live.closed;
+    await expect.poll(async () => (await simulator.call()).answer.kind, { timeout: 10_000 }).toBe('stream');
   }, 30_000);
 
   it('keeps the caller’s last words when they hang up right after speaking, and passes DTMF keys as input', async () => {

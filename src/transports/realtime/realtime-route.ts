@@ -41,7 +41,7 @@ export interface RealtimeRouteDependencies {
  * The WebSocket plugin. Registered before access control, so that its hooks know an upgrade
  * request even when access control answers it (the refused socket is then closed).
  */
-export const registerWebSocketSupport = async (app: FastifyInstance, config: HarkenConfig, closeAll: (reason: string) => void): Promise<void> => {
+export const registerWebSocketSupport = async (app: FastifyInstance, config: HarkenConfig, closeAll: (reason: string) => Promise<void>): Promise<void> => {
   await app.register(websocket, {
     options: {
       maxPayload: config.realtime.maxFrameBytes,
@@ -55,8 +55,11 @@ export const registerWebSocketSupport = async (app: FastifyInstance, config: Har
       socket.terminate();
     },
     preClose: (done) => {
-      closeAll('server shutting down');
-      done();
+      void closeAll('server shutting down').finally(() => {
+        // Sockets no transport holds yet (not started, refused) are closed too, or closing the server would wait for them.
+        for (const client of app.websocketServer.clients) client.close(1001, 'server shutting down');
+        done();
+      });
     },
   });
 };

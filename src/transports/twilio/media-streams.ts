@@ -19,7 +19,9 @@ export type TwilioMessage =
   | { readonly event: 'media'; readonly sequenceNumber: string; readonly streamSid: string; readonly media: { readonly track: string; readonly chunk: string; readonly timestamp: string; readonly payload: string } }
   | { readonly event: 'mark'; readonly sequenceNumber: string; readonly streamSid: string; readonly mark: { readonly name: string } }
   | { readonly event: 'dtmf'; readonly sequenceNumber: string; readonly streamSid: string; readonly dtmf: { readonly track: string; readonly digit: string } }
-  | { readonly event: 'stop'; readonly sequenceNumber: string; readonly streamSid: string; readonly stop: { readonly accountSid: string; readonly callSid: string } };
+  | { readonly event: 'stop'; readonly sequenceNumber: string; readonly streamSid: string; readonly stop: { readonly accountSid: string; readonly callSid: string } }
+  /** An event this version does not know (Twilio may add some): ignored, never fatal to a live call. */
+  | { readonly event: 'unknown'; readonly name: string };
 
 /** A message Twilio would never send: the stream is closed (Twilio's side is broken or it is not Twilio). */
 export class MediaStreamError extends Error {
@@ -102,7 +104,8 @@ export const parseTwilioMessage = (raw: string): TwilioMessage => {
       };
     }
     default:
-      throw new MediaStreamError(`unknown event ${JSON.stringify(message.event)}`);
+      if (typeof message.event !== 'string') throw new MediaStreamError('event must be a string');
+      return { event: 'unknown', name: message.event.slice(0, 40) };
   }
 };
 

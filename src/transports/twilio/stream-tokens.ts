@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
+const ANSWERED_KEPT_MS = 6 * 3_600_000;
+const MAX_ANSWERED = 100_000;
+
 export interface StreamGrant {
   readonly callSid: string;
   readonly agent: string;
@@ -15,17 +18,26 @@ export interface StreamGrant {
  */
 export class StreamTokens {
   private readonly grants = new Map<string, StreamGrant & { expiresAt: number }>();
+  /** Calls already answered: a replayed webhook gets no second token (kept for hours, bounded). */
+  private readonly answered = new Map<string, number>();
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
-  issue(grant: StreamGrant): string {
+  /** A new token, or undefined when this call was answered before (a replayed webhook). */
+  issue(grant: StreamGrant): string | undefined {
     this.sweep();
+    if (this.answered.has(grant.callSid)) return undefined;
+    this.answered.set(grant.callSid, this.now() + ANSWERED_KEPT_MS);
+    if (this.answered.size > MAX_ANSWERED) this.answered.delete(this.answered.keys().next().value as string);
     const token = randomBytes(24).toString('base64url');
     this.grants.set(token, { ...grant, expiresAt: this.now() + this.ttlMs });
     return token;
   }
 
-  /** The grant, removed so it cannot be replayed; undefined when unknown, used, expired or for another call. */
+  /**
+   * The grant, removed so it cannot be replayed; undefined when unknown, used, expired or for
+   * another call. Any attempt uses the token up (fail closed: someone holding a leaked TwiML gets one try).
+   */
   consume(token: string, callSid: string): StreamGrant | undefined {
     const grant = this.grants.get(token);
     if (!grant) return undefined;
@@ -38,5 +50,9 @@ export class StreamTokens {
   private sweep(): void {
     const now = this.now();
     for (const [token, grant] of this.grants) if (grant.expiresAt < now) this.grants.delete(token);
+    for (const [callSid, until] of this.answered) {
+      if (until >= now) break; // insertion order is expiry order
+      this.answered.delete(callSid);
+    }
   }
 }

@@ -13,6 +13,8 @@ export interface TwilioConnectionLimits {
   /** A stream that sends nothing for this long (Twilio sends media every 20 ms) is closed. */
   readonly idleTimeoutMs: number;
   readonly maxBufferedBytes: number;
+  /** Keys pressed are gathered into one input until `#` or this long without a key. */
+  readonly dtmfPauseMs: number;
 }
 
 /** Opens the session for a started stream (token check, slot, agent); throws to refuse it. */
@@ -37,6 +39,12 @@ export class TwilioConnection implements SessionTransport {
   private outcome: ConversationOutcome | undefined;
   private early: Int16Array[] = [];
   private earlySamples = 0;
+  private startTimer: NodeJS.Timeout | undefined;
+  private digits = '';
+  private digitTimer: NodeJS.Timeout | undefined;
+  private markFinished!: () => void;
+  /** Resolves once the call's session has ended and stored what it held. */
+  readonly finished = new Promise<void>((resolve) => (this.markFinished = resolve));
 
   constructor(
     private readonly socket: WebSocket,
@@ -48,7 +56,11 @@ export class TwilioConnection implements SessionTransport {
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', () => void this.cleanup());
     socket.on('error', (error: Error & { code?: string }) => this.logger.info({ wsError: error.code ?? 'unknown', reason: error.message }, 'twilio stream sent an invalid frame'));
-    this.resetIdleTimer(limits.startTimeoutMs);
+    // Absolute: messages before `start` (Twilio's `connected`, anything else) do not extend it.
+    this.startTimer = setTimeout(() => {
+      if (this.state === 'awaiting_start') this.close(1008, 'no start message');
+    }, limits.startTimeoutMs);
+    this.startTimer.unref();
   }
 
   get audio(): TwilioAudioSink {
@@ -77,7 +89,7 @@ export class TwilioConnection implements SessionTransport {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    this.resetIdleTimer(this.limits.idleTimeoutMs);
+    if (this.state !== 'awaiting_start') this.resetIdleTimer(this.limits.idleTimeoutMs);
     try {
       if (isBinary) throw new MediaStreamError('Media Streams send text frames only');
       const message = parseTwilioMessage(data.toString('utf8'));
@@ -102,7 +114,9 @@ export class TwilioConnection implements SessionTransport {
           this.sink?.acknowledge(message.mark.name);
           return;
         case 'dtmf':
-          if (this.state === 'active') this.opened?.session.submitText(message.dtmf.digit);
+          this.pressed(message.dtmf.digit);
+          return;
+        case 'unknown':
           return;
         case 'stop':
           this.close(1000, 'call ended');
@@ -124,6 +138,8 @@ export class TwilioConnection implements SessionTransport {
       throw new MediaStreamError(`unsupported media format ${start.mediaFormat.encoding} ${start.mediaFormat.sampleRate} Hz × ${start.mediaFormat.channels}`);
     }
     this.state = 'starting';
+    clearTimeout(this.startTimer);
+    this.resetIdleTimer(this.limits.idleTimeoutMs);
     this.callStart = start;
     this.sink = new TwilioAudioSink(start.streamSid, (text) => this.sendText(text), (signal) => this.drained(signal));
     this.openCall(start, this)
@@ -144,6 +160,26 @@ export class TwilioConnection implements SessionTransport {
         this.logger.warn({ callSid: start.callSid, reason: (error as Error).message }, 'phone call refused');
         this.close(1008, 'refused');
       });
+  }
+
+  /** Keys are one input ("1234#" is one turn, not five): sent on `#` or after a pause. */
+  private pressed(digit: string): void {
+    if (digit !== '#') this.digits += digit;
+    clearTimeout(this.digitTimer);
+    if (digit === '#' || this.digits.length >= 32) this.submitDigits();
+    else this.digitTimer = setTimeout(() => this.submitDigits(), this.limits.dtmfPauseMs);
+  }
+
+  private submitDigits(): void {
+    clearTimeout(this.digitTimer);
+    const digits = this.digits;
+    this.digits = '';
+    if (!digits) return;
+    if (this.state !== 'active' || !this.opened) {
+      this.logger.info({ callSid: this.callSid }, 'keys pressed before the call was ready were dropped');
+      return;
+    }
+    if (!this.opened.session.submitText(digits)) this.logger.warn({ callSid: this.callSid }, 'keys pressed while too many inputs wait; dropped');
   }
 
   private sendText(text: string): void {
@@ -173,10 +209,18 @@ export class TwilioConnection implements SessionTransport {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.idleTimer);
-    if (this.opened) {
-      await this.opened.close();
-      this.logger.info({ callSid: this.callSid, sessionId: this.opened.session.id, outcome: this.outcome?.status ?? 'hung up' }, 'phone call ended');
+    clearTimeout(this.startTimer);
+    clearTimeout(this.digitTimer);
+    try {
+      if (this.opened) {
+        await this.opened.close();
+        this.logger.info({ callSid: this.callSid, sessionId: this.opened.session.id, outcome: this.outcome?.status ?? 'hung up' }, 'phone call ended');
+      }
+    } catch (error) {
+      this.logger.error({ err: error, callSid: this.callSid }, 'ending the phone session failed');
+    } finally {
+      this.onClosed(this, this.outcome);
+      this.markFinished();
     }
-    this.onClosed(this, this.outcome);
   }
 }

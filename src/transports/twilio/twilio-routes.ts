@@ -24,6 +24,10 @@ export class PhoneCalls {
     return this.open.size + this.reserved.size;
   }
 
+  get reservedCount(): number {
+    return this.reserved.size;
+  }
+
   reserve(token: string, ttlMs: number): void {
     const timer = setTimeout(() => this.reserved.delete(token), ttlMs);
     timer.unref();
@@ -43,8 +47,13 @@ export class PhoneCalls {
     this.open.delete(connection);
   }
 
-  closeAll(reason: string): void {
-    for (const connection of this.open) connection.close(1001, reason);
+  /** Ends every call and waits (bounded) until their sessions have stored what they hold. */
+  async closeAll(reason: string, waitMs = 5_000): Promise<void> {
+    const ending = [...this.open].map((connection) => {
+      connection.close(1001, reason);
+      return connection.finished;
+    });
+    await Promise.race([Promise.all(ending), new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
   }
 }
 
@@ -91,13 +100,24 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
   };
 
   app.register(async (scope) => {
-    // Twilio posts its webhooks form-encoded.
+    // Twilio posts its webhooks form-encoded, and only that is accepted (a JSON body could carry
+    // arrays the signature check would flatten); a repeated key is refused rather than guessed.
+    scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 65_536 }, (_request, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      const params: Record<string, string> = {};
+      for (const [key, value] of new URLSearchParams(body as string)) {
+        if (Object.hasOwn(params, key)) {
+          done(Object.assign(new Error(`parameter ${key.slice(0, 40)} appears twice`), { statusCode: 400 }), undefined);
+          return;
+        }
+        params[key] = value;
+      }
+      done(null, params);
     });
     scope.post(
       VOICE_WEBHOOK_PATH,
-      { config: { access: 'public' }, schema: { summary: 'Twilio Voice webhook: answers a call with a media stream (TwiML)', tags: ['twilio'], hide: false } },
+      // Signed by Twilio, from its shared addresses: the signature is the gate, not per-address rate limits.
+      { config: { access: 'public', rateLimitExempt: true }, schema: { summary: 'Twilio Voice webhook: answers a call with a media stream (TwiML)', tags: ['twilio'] } },
       async (request, reply) => {
         const params = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, string>;
         if (!signed(request, webhookUrl, params)) {
@@ -114,11 +134,18 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
           refuse(request, 'twilio.call_rejected', decision.reason, { callSid });
           return sendTwiml(reply, twiml((response) => response.reject({ reason: 'rejected' })));
         }
-        if (calls.size >= config.twilio.maxConcurrentCalls) {
-          refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: config.twilio.maxConcurrentCalls });
+        // Busy when phone calls are at their limit or the server has no session slot left (realtime
+        // clients share it): the caller hears busy instead of an answered call that then goes silent.
+        const serverFull = access.sessions.active + calls.reservedCount >= config.realtime.maxSessions;
+        if (calls.size >= config.twilio.maxConcurrentCalls || serverFull) {
+          refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: serverFull ? config.realtime.maxSessions : config.twilio.maxConcurrentCalls });
           return sendTwiml(reply, twiml((response) => response.reject({ reason: 'busy' })));
         }
         const token = tokens.issue({ callSid, agent: decision.agent, from, to });
+        if (!token) {
+          refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
+          return sendTwiml(reply, twiml((response) => response.reject({ reason: 'rejected' })));
+        }
         calls.reserve(token, config.twilio.streamTokenTtlMs);
         return sendTwiml(
           reply,
@@ -134,7 +161,7 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
 
   app.get(
     MEDIA_STREAM_PATH,
-    { websocket: true, config: { access: 'public' }, schema: { summary: 'Twilio Media Stream of a call (WebSocket; signed by Twilio)', tags: ['twilio'] } },
+    { websocket: true, config: { access: 'public', rateLimitExempt: true }, schema: { summary: 'Twilio Media Stream of a call (WebSocket; signed by Twilio)', tags: ['twilio'] } },
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id, transport: 'twilio' });
       if (!signed(request, streamUrl, {})) {
@@ -147,27 +174,39 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         async (start, transport) => {
           const token = start.customParameters.token ?? '';
           const grant = tokens.consume(token, start.callSid);
+          // Used or refused, the token no longer holds a place.
+          calls.unreserve(token);
           if (!grant || start.accountSid !== config.twilio.accountSid) {
             refuse(request, 'twilio.stream_refused', grant ? 'wrong_account' : 'bad_token', { callSid: start.callSid });
             throw new Error('the stream token is missing, used, expired or for another call');
           }
-          calls.unreserve(token);
           try {
-            return deps.factory.open(
-              { label: `twilio:${grant.to}`, tenant: config.twilio.tenant, scope: tenantScope(config.twilio.tenant), maxSessions: config.twilio.maxConcurrentCalls, ip: request.ip, connectionId: request.id, logger },
-              { inputSampleRate: 8_000, agent: grant.agent, endEvenIfGoodbyeInterrupted: true },
+            const opened = deps.factory.open(
+              {
+                label: `twilio:${grant.to}`,
+                tenant: config.twilio.tenant,
+                scope: tenantScope(config.twilio.tenant),
+                maxSessions: config.twilio.maxConcurrentCalls,
+                ip: request.ip,
+                limitAddress: `twilio-call:${start.callSid}`,
+                connectionId: request.id,
+                logger,
+              },
+              { inputSampleRate: 8_000, agent: grant.agent, endEvenIfGoodbyeInterrupted: true, audioLeadMs: config.twilio.audioLeadMs },
               transport,
             );
+            // Counted as a call only now: a socket that never brings a valid token holds no place.
+            calls.add(connection);
+            return opened;
           } catch (error) {
             if (error instanceof SessionRefusedError) refuse(request, 'twilio.stream_refused', error.code, { callSid: start.callSid });
             throw error;
           }
         },
-        { startTimeoutMs: 10_000, idleTimeoutMs: config.realtime.idleTimeoutMs, maxBufferedBytes: config.realtime.maxBufferedBytes },
+        { startTimeoutMs: config.twilio.streamTokenTtlMs, idleTimeoutMs: config.realtime.idleTimeoutMs, maxBufferedBytes: config.realtime.maxBufferedBytes, dtmfPauseMs: config.twilio.dtmfPauseMs },
         logger,
         (closed) => calls.remove(closed),
       );
-      calls.add(connection);
     },
   );
 };
