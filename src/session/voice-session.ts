@@ -154,10 +154,6 @@ export class VoiceSession {
     this.overrides = options.overrides ?? {};
   }
 
-  get outputSampleRate(): number {
-    return this.transport.audio.format.sampleRate;
-  }
-
   get conversation(): string {
     return this.conversationId;
   }

@@ -37,6 +37,7 @@ export class TwilioConnection implements SessionTransport {
   private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
   private idleTimer: NodeJS.Timeout | undefined;
   private outcome: ConversationOutcome | undefined;
+  private callStart: StreamStart | undefined;
   private early: Int16Array[] = [];
   private earlySamples = 0;
   private startTimer: NodeJS.Timeout | undefined;
@@ -71,8 +72,6 @@ export class TwilioConnection implements SessionTransport {
   get callSid(): string | undefined {
     return this.callStart?.callSid;
   }
-
-  private callStart: StreamStart | undefined;
 
   send(event: SessionEvent): void {
     // The phone line carries audio only; what matters of the events is how the call ends.
