@@ -23,8 +23,7 @@ export interface SpeakerOptions {
 }
 
 export interface PlaybackResult {
-  readonly spokenText: string;
-  readonly playedText: string;
+  /** How much of the reply's audio was heard (all of it unless interrupted); `textAt` maps it to words. */
   readonly playedMs: number;
   readonly interrupted: boolean;
   /** From the first sentence being ready to its audio being synthesised. */
@@ -77,10 +76,6 @@ export class Speaker {
   /** The text heard at `ms` of this reply's audio (clamped to what was sent). */
   textAt(ms: number): string {
     return playedText(this.segments, Math.max(0, Math.min(ms, this.sentMs)));
-  }
-
-  heardText(): string {
-    return this.textAt(this.heardMs());
   }
 
   async speak(sentences: AsyncIterable<string>, signal: AbortSignal): Promise<PlaybackResult> {
@@ -144,9 +139,7 @@ export class Speaker {
       // The listener is still hearing the tail; an interruption until then still counts.
       await this.waitUntilHeard(this.sentMs, signal);
     }
-    const spokenText = this.segments.map((sentence) => sentence.text).join(' ');
-    const playedMs = signal.aborted ? this.heardMs() : this.sentMs;
-    return { spokenText, playedText: signal.aborted ? this.textAt(playedMs) : spokenText, playedMs, interrupted: signal.aborted, ttsFirstAudioMs, firstAudioAt };
+    return { playedMs: signal.aborted ? this.heardMs() : this.sentMs, interrupted: signal.aborted, ttsFirstAudioMs, firstAudioAt };
   }
 
   /**
