@@ -42,6 +42,7 @@ const median = (values: number[]): number => {
 /** Child: serve until the parent disconnects. */
 const serve = async (kind: ServerKind): Promise<void> => {
   if (kind === 'bare') {
+    process.on('disconnect', () => process.exit(0));
     const { default: Fastify } = await import('fastify');
     const app = Fastify({ logger: false });
     app.get('/v1/agents', async () => ({ agents: [{ name: 'echo', description: 'Repeats what you say.', default: true }] }));
@@ -111,7 +112,11 @@ export const accessBenchmark = async (): Promise<string> => {
       }
     }
   } finally {
-    for (const { child } of Object.values(children)) child.disconnect();
+    // Disconnecting tells each server to exit; the kill is the backstop, so `npm run bench` always ends.
+    for (const { child } of Object.values(children)) {
+      child.disconnect();
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+    }
   }
   const bareRps = median(loads.get(TARGETS[0]!.name)!.map((load) => load.requestsPerSecond));
   return [
