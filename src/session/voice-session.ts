@@ -86,7 +86,7 @@ interface PastReply {
 interface Utterance {
   readonly itemId: string;
   readonly stream: SttStream;
-  readonly startedAt: number;
+  /** Samples pushed so far (manual turns bound the input buffer by it). */
   samples: number;
 }
 
@@ -193,12 +193,13 @@ export class VoiceSession {
     if (this.closed) return;
     const audio = this.toVadRate.push(samples);
     if (audio.length === 0) return;
+    const startsAtMs = this.inputMs;
     this.inputMs += (audio.length / this.engines.vad.sampleRate) * 1000;
     if (this.turnDetection === 'manual') {
       this.appendInput(audio);
       return;
     }
-    const vad = this.activeVad(this.inputMs - (audio.length / this.engines.vad.sampleRate) * 1000);
+    const vad = this.activeVad(startsAtMs);
     this.utterance?.stream.push(audio);
     if (!this.utterance) this.remember(audio);
     for (const event of vad.push(audio)) {
@@ -408,7 +409,7 @@ export class VoiceSession {
         if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
       },
     });
-    return { itemId, stream, startedAt: performance.now(), samples: 0 };
+    return { itemId, stream, samples: 0 };
   }
 
   /** Manual turns: every sample goes to the input buffer, up to its limit. */
@@ -425,16 +426,13 @@ export class VoiceSession {
   }
 
   private onSpeechStart(atMs: number): void {
-    if (this.utterance) {
-      this.emit({ type: 'input_speech_started', itemId: this.utterance.itemId, audioStartMs: atMs });
-      return;
+    if (!this.utterance) {
+      this.utterance = this.openUtterance();
+      this.utterance.stream.push(concatPcm(this.preroll));
+      this.preroll.length = 0;
+      this.prerollSamples = 0;
     }
-    const utterance = this.openUtterance();
-    this.emit({ type: 'input_speech_started', itemId: utterance.itemId, audioStartMs: atMs });
-    utterance.stream.push(concatPcm(this.preroll));
-    this.preroll.length = 0;
-    this.prerollSamples = 0;
-    this.utterance = utterance;
+    this.emit({ type: 'input_speech_started', itemId: this.utterance.itemId, audioStartMs: atMs });
   }
 
   private onSpeechEnd(atMs: number): void {
@@ -500,10 +498,10 @@ export class VoiceSession {
     const playback = reply.speaker.speak(sentences, reply.controller.signal);
     // Awaited below; until then a failed synthesis must not be an unhandled rejection (which ends the process).
     playback.catch(() => undefined);
-    const overrides: AgentOverrides = {
-      ...(response.instructions ?? this.overrides.instructions ? { instructions: (response.instructions ?? this.overrides.instructions) as string } : {}),
-      ...(response.tools ?? this.overrides.tools ? { tools: (response.tools ?? this.overrides.tools) as readonly string[] } : {}),
-    };
+    // This response's own instructions and tools win over the session's.
+    const instructions = response.instructions ?? this.overrides.instructions;
+    const tools = response.tools ?? this.overrides.tools;
+    const overrides: AgentOverrides = { ...(instructions ? { instructions } : {}), ...(tools ? { tools } : {}) };
     let outcome: TurnOutcome;
     try {
       outcome = await this.conversations.send(
@@ -547,8 +545,12 @@ export class VoiceSession {
         },
       });
     }
-    this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
+    this.replyDone(reply, heard);
     if (outcome.conversation.status !== ACTIVE && (!heard.cut || this.options.endEvenIfGoodbyeInterrupted)) this.finishConversation(outcome.conversation);
+  }
+
+  private replyDone(reply: ActiveReply, heard: { text: string; cut: boolean; playedMs: number }): void {
+    this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
   }
 
   /** What the listener heard of a reply: all of it, or (cut short) up to the played or truncated position. */
@@ -569,7 +571,7 @@ export class VoiceSession {
     const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply, true));
     const heard = this.heard(reply, result, text);
     await this.conversations.recordPlayback(messageId, { text: heard.text, interrupted: heard.cut, metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null } });
-    this.emit({ type: 'reply_done', replyId: reply.id, status: heard.cut ? (reply.stoppedAs ?? 'interrupted') : 'completed', text: heard.text, playedMs: heard.playedMs });
+    this.replyDone(reply, heard);
   }
 
   private beginReply(id: string = randomUUID()): ActiveReply {
