@@ -12,7 +12,9 @@ import { migrateToLatest, type MigrationReport } from './store/migrations.js';
 import { createVoiceEngines, type VoiceEngines } from './engines/voice-engines.js';
 import { InMemoryEngineMetrics } from './engines/engine-metrics.js';
 import { RealtimeConnections } from './transports/realtime/realtime-route.js';
-import { PhoneCalls } from './transports/twilio/twilio-routes.js';
+import { PhoneCalls } from './transports/twilio/phone-calls.js';
+import { CallRecords } from './calls/call-records.js';
+import { CallRepository } from './store/calls.js';
 import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
@@ -87,6 +89,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     const setup = new SetupCode();
     const setupCode = await ensureFirstAdmin(config, access, setup);
     const conversations = new ConversationService(new ConversationRepository(database.kysely, now), agents, config.conversations);
+    const callRecords = new CallRecords(new CallRepository(database.kysely, now));
     const purgeOld = async () => {
       const purged = await access.audit.purge(config.audit.retentionDays);
       await access.admins.purgeSessions();
@@ -99,6 +102,9 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
           logger.info({ erased, retentionDays: days }, 'old conversations deleted');
           await access.audit.record({ action: 'conversations.purged', outcome: 'success', actor: 'system', details: { conversations: erased, retentionDays: days } });
         }
+        // Call records hold phone numbers: kept no longer than the conversations.
+        const calls = await callRecords.purgeOlderThan(days, now?.() ?? new Date());
+        if (calls > 0) await access.audit.record({ action: 'calls.purged', outcome: 'success', actor: 'system', details: { calls, retentionDays: days } });
       }
     };
     await purgeOld();
@@ -117,7 +123,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const app = await buildApp({ config, logger, readiness, agents, conversations, access, setupCode: setup, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, ...(voice ? { voice } : {}) });
     return {
       app,
       voice,

@@ -60,6 +60,18 @@ export class ConversationService {
     return { conversation, reply: messages.at(-1), expect: result.expect };
   }
 
+  /**
+   * A conversation that is one message and already over (a voicemail left by an outbound call):
+   * the agent is named but not asked, and the conversation ends with `status`.
+   */
+  async startWithMessage(agentName: string | undefined, tenant: string, text: string, status: string): Promise<TurnOutcome> {
+    const agent = this.agentNamed(agentName ?? this.agents.defaultAgent);
+    const message = this.checkedText(text);
+    const conversation = await this.repository.create({ agent: agent.name, tenant, status, state: {}, data: {} }, [{ role: 'assistant', text: message, source: 'voice' }]);
+    const messages = await this.repository.messages(conversation.id);
+    return { conversation, reply: messages.at(-1), expect: undefined };
+  }
+
   /** Another tenant's conversation is answered exactly like one that does not exist. */
   async get(id: string, scope: TenantScope): Promise<{ conversation: Conversation; messages: Message[] }> {
     const conversation = await this.owned(id, scope);

@@ -35,6 +35,10 @@ export type AuditAction =
   | 'quota.exhausted'
   | 'twilio.webhook_refused'
   | 'twilio.call_rejected'
+  | 'twilio.callback_refused'
+  | 'call.placed'
+  | 'call.hung_up'
+  | 'calls.purged'
   | 'twilio.stream_refused';
 
 export interface AuditEvent {

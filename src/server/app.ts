@@ -22,7 +22,11 @@ import { voiceRoutes } from './routes/voice.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
 import { registerRealtimeRoute, registerWebSocketSupport, type RealtimeConnections } from '../transports/realtime/realtime-route.js';
 import { SessionFactory } from '../transports/session-factory.js';
-import { registerTwilioRoutes, type PhoneCalls } from '../transports/twilio/twilio-routes.js';
+import { registerTwilioRoutes } from '../transports/twilio/twilio-routes.js';
+import type { PhoneCalls } from '../transports/twilio/phone-calls.js';
+import type { OutboundCalls } from '../transports/twilio/outbound-calls.js';
+import type { CallRecords } from '../calls/call-records.js';
+import { callRoutes } from './routes/calls.js';
 import type { Access } from '../security/access.js';
 import type { SetupCode } from '../security/setup-code.js';
 import { registerAccessControl } from './access-control.js';
@@ -36,6 +40,7 @@ export interface AppDependencies {
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
   readonly conversations: ConversationService;
+  readonly callRecords: CallRecords;
   readonly access: Access;
   readonly setupCode: SetupCode;
   /** Present when voice is enabled and its engines loaded. */
@@ -114,6 +119,8 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
           { name: 'operations', description: 'Health and readiness' },
           { name: 'auth', description: 'Logins, tokens and who is calling' },
           { name: 'admin', description: 'API keys, service accounts, audit log (scope admin)' },
+          { name: 'calls', description: 'Phone calls: records, outbound calls, hang-up (scope calls)' },
+          { name: 'twilio', description: 'Twilio webhooks and the media stream (signed by Twilio)' },
         ],
         components: {
           securitySchemes: {
@@ -137,12 +144,17 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(adminAccountRoutes(deps.access));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
+  let outbound: OutboundCalls | undefined;
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
     const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger });
     registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
-    if (deps.config.twilio.enabled) registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, logger: deps.logger });
+    if (deps.config.twilio.enabled) {
+      outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger });
+    }
   }
+  // Call records stay readable with Twilio off; placing and hanging up need it.
+  await app.register(callRoutes(deps.callRecords, outbound, deps.access.audit));
   return app;
 };

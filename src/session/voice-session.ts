@@ -183,6 +183,25 @@ export class VoiceSession {
     }
   }
 
+  /**
+   * Instead of start(): says one message and ends (a voicemail left after the beep). The
+   * conversation holds that message, with `status`, and ends once it has been heard.
+   */
+  async leaveMessage(text: string, status: string): Promise<void> {
+    const started = await this.conversations.startWithMessage(this.options.agent, this.options.tenant, text, status);
+    this.conversationId = started.conversation.id;
+    if (this.closed) return;
+    this.emit({ type: 'session_ready', sessionId: this.id, conversationId: this.conversationId, output: this.transport.audio.format });
+    const message = started.reply;
+    if (!message) return;
+    this.emit({ type: 'reply_started', replyId: message.id });
+    this.emit({ type: 'reply_text_done', replyId: message.id, text: message.text });
+    this.queueTurn(async () => {
+      await this.speakStored(message.id, message.text);
+      this.finishConversation(started.conversation);
+    });
+  }
+
   /** Changes the agent's instructions, tools or the voice for the turns that follow. */
   update(overrides: SessionOverrides): void {
     this.overrides = { ...this.overrides, ...overrides };

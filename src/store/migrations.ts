@@ -172,6 +172,52 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('conversations').dropColumn('tenant').execute();
     },
   },
+  '0005_phone_calls': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('calls')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('tenant', 'text', (column) => column.notNull())
+        // Null until Twilio has accepted an outbound call.
+        .addColumn('call_sid', 'text', (column) => column.unique())
+        .addColumn('direction', 'text', (column) => column.notNull().check(sql`direction in ('inbound', 'outbound')`))
+        .addColumn('from_number', 'text', (column) => column.notNull())
+        .addColumn('to_number', 'text', (column) => column.notNull())
+        .addColumn('agent', 'text', (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull())
+        .addColumn('answered_by', 'text')
+        .addColumn('conversation_id', 'text', (column) => column.references('conversations.id').onDelete('set null'))
+        .addColumn('end_reason', 'text')
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('answered_at', 'text')
+        .addColumn('ended_at', 'text')
+        .addColumn('duration_s', 'integer')
+        .addColumn('updated_at', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('calls_tenant_created_at').on('calls').columns(['tenant', 'created_at', 'id']).execute();
+      await db.schema.createIndex('calls_created_at').on('calls').columns(['created_at', 'id']).execute();
+      await db.schema
+        .createTable('call_events')
+        .addColumn('id', 'integer', (column) => column.primaryKey().autoIncrement())
+        .addColumn('call_id', 'text', (column) => column.notNull().references('calls.id').onDelete('cascade'))
+        .addColumn('occurred_at', 'text', (column) => column.notNull())
+        .addColumn('source', 'text', (column) => column.notNull())
+        .addColumn('status', 'text')
+        .addColumn('answered_by', 'text')
+        .addColumn('details', 'text')
+        // What makes a callback the same callback when Twilio retries it.
+        .addColumn('dedupe_key', 'text', (column) => column.notNull())
+        .addUniqueConstraint('call_events_dedupe', ['call_id', 'dedupe_key'])
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('call_events').execute();
+      await db.schema.dropIndex('calls_created_at').execute();
+      await db.schema.dropIndex('calls_tenant_created_at').execute();
+      await db.schema.dropTable('calls').execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

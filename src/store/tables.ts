@@ -143,7 +143,48 @@ export interface AdminSessionsTable {
   ip: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
+/** Phone calls, inbound and outbound; like conversations, each belongs to one tenant. */
+export interface CallsTable {
+  id: string;
+  tenant: string;
+  /** Twilio's CA… id; null until Twilio accepted an outbound call. */
+  call_sid: string | null;
+  direction: 'inbound' | 'outbound';
+  from_number: string;
+  to_number: string;
+  agent: string;
+  /** Twilio's call status: queued, initiated, ringing, in-progress, completed, busy, no-answer, failed, canceled. */
+  status: string;
+  /** Answering-machine detection: human, machine_start, machine_end_beep, fax, unknown… */
+  answered_by: string | null;
+  conversation_id: string | null;
+  /** Who or what ended it: caller_hung_up, agent_ended, transferred, machine, voicemail_left, api_hangup, … */
+  end_reason: string | null;
+  error: string | null;
+  created_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+  duration_s: number | null;
+  updated_at: string;
+}
+
+/** Every status change of a call, in arrival order: Twilio callbacks, the stream, the API. */
+export interface CallEventsTable {
+  id: Generated<number>;
+  call_id: string;
+  occurred_at: string;
+  /** `twilio` (a status or AMD callback), `stream`, `api`. */
+  source: string;
+  status: string | null;
+  answered_by: string | null;
+  /** JSON object. */
+  details: string | null;
+  dedupe_key: string;
+}
+
 export interface HarkenDatabase {
+  calls: CallsTable;
+  call_events: CallEventsTable;
   conversations: ConversationsTable;
   messages: MessagesTable;
   audit_events: AuditEventsTable;
@@ -156,6 +197,8 @@ export interface HarkenDatabase {
 }
 
 export type ConversationRow = Selectable<ConversationsTable>;
+export type CallRow = Selectable<CallsTable>;
+export type CallEventRow = Selectable<CallEventsTable>;
 export type MessageRow = Selectable<MessagesTable>;
 export type NewMessageRow = Insertable<MessagesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,13 +1,13 @@
 import { ConfigError } from '../../config/load.js';
 import type { HarkenConfig } from '../../config/schema.js';
 
-const E164 = /^\+[1-9][0-9]{1,14}$/;
-const PATTERN = /^\+[0-9]*\*?$/;
+export const E164 = /^\+[1-9][0-9]{1,14}$/;
+export const PATTERN = /^\+[0-9]*\*?$/;
 
-const list = (value: string): string[] => value.split(',').map((item) => item.trim()).filter(Boolean);
+export const list = (value: string): string[] => value.split(',').map((item) => item.trim()).filter(Boolean);
 
 /** `+1555*` matches every number starting +1555; without `*` the number must be equal. */
-const matches = (pattern: string, number: string): boolean => (pattern.endsWith('*') ? number.startsWith(pattern.slice(0, -1)) : number === pattern);
+export const matches = (pattern: string, number: string): boolean => (pattern.endsWith('*') ? number.startsWith(pattern.slice(0, -1)) : number === pattern);
 
 export type CallDecision = { readonly answer: true; readonly agent: string } | { readonly answer: false; readonly reason: 'unknown_number' | 'caller_denied' };
 
@@ -33,6 +33,11 @@ export class CallPolicy {
     this.allow = patterns('allowCallers', 'HARKEN_TWILIO_ALLOW_CALLERS');
     this.deny = patterns('denyCallers', 'HARKEN_TWILIO_DENY_CALLERS');
     if (problems.length > 0) throw new ConfigError(problems);
+  }
+
+  /** The numbers configured in twilio.numbers (they may be used as caller id). */
+  get ownNumbers(): string[] {
+    return [...this.numbers.keys()];
   }
 
   decide(from: string, to: string): CallDecision {

@@ -4,17 +4,25 @@ const ANSWERED_KEPT_MS = 6 * 3_600_000;
 const MAX_ANSWERED = 100_000;
 
 export interface StreamGrant {
-  readonly callSid: string;
+  /** Inbound calls: known when the token is issued. Outbound: bound once Twilio accepted the call. */
+  readonly callSid?: string;
+  /** The call record. */
+  readonly callId: string;
+  readonly tenant: string;
   readonly agent: string;
   readonly from: string;
   readonly to: string;
+  readonly direction: 'inbound' | 'outbound';
+  /** Outbound with answering-machine detection: the agent waits for Twilio's verdict. */
+  readonly machineDetection?: boolean;
+  readonly voicemailMessage?: string;
 }
 
 /**
- * One-time tokens that tie a media stream to the signed webhook that answered its call: the
- * TwiML carries one as a `<Parameter>`, the stream's `start` must bring it back, once, for the
- * same call, before it expires. Kept in this process (Twilio connects the stream to the server
- * that answered the webhook only when one process serves both; behind several, use sticky routing).
+ * One-time tokens that tie a media stream to the call Harken answered or placed: the TwiML
+ * carries one as a `<Parameter>`, the stream's `start` must bring it back, once, for the same
+ * call, before it expires. Kept in this process (Twilio connects the stream to the server that
+ * answered the webhook only when one process serves both; behind several, use sticky routing).
  */
 export class StreamTokens {
   private readonly grants = new Map<string, StreamGrant & { expiresAt: number }>();
@@ -24,14 +32,26 @@ export class StreamTokens {
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
   /** A new token, or undefined when this call was answered before (a replayed webhook). */
-  issue(grant: StreamGrant): string | undefined {
+  issue(grant: StreamGrant, ttlMs = this.ttlMs): string | undefined {
     this.sweep();
-    if (this.answered.has(grant.callSid)) return undefined;
-    this.answered.set(grant.callSid, this.now() + ANSWERED_KEPT_MS);
-    if (this.answered.size > MAX_ANSWERED) this.answered.delete(this.answered.keys().next().value as string);
+    if (grant.callSid) {
+      if (this.answered.has(grant.callSid)) return undefined;
+      this.answered.set(grant.callSid, this.now() + ANSWERED_KEPT_MS);
+      if (this.answered.size > MAX_ANSWERED) this.answered.delete(this.answered.keys().next().value as string);
+    }
     const token = randomBytes(24).toString('base64url');
-    this.grants.set(token, { ...grant, expiresAt: this.now() + this.ttlMs });
+    this.grants.set(token, { ...grant, expiresAt: this.now() + ttlMs });
     return token;
+  }
+
+  /** Ties an outbound call's token to the call Twilio created (its stream must then be that call's). */
+  bind(token: string, callSid: string): void {
+    const grant = this.grants.get(token);
+    if (grant && !grant.callSid) this.grants.set(token, { ...grant, callSid });
+  }
+
+  revoke(token: string): void {
+    this.grants.delete(token);
   }
 
   /**
@@ -42,7 +62,7 @@ export class StreamTokens {
     const grant = this.grants.get(token);
     if (!grant) return undefined;
     this.grants.delete(token);
-    if (grant.expiresAt < this.now() || grant.callSid !== callSid) return undefined;
+    if (grant.expiresAt < this.now() || !grant.callSid || grant.callSid !== callSid) return undefined;
     const { expiresAt: _expiresAt, ...rest } = grant;
     return rest;
   }

@@ -17,8 +17,35 @@ export interface TwilioConnectionLimits {
   readonly dtmfPauseMs: number;
 }
 
-/** Opens the session for a started stream (token check, slot, agent); throws to refuse it. */
-export type OpenCall = (start: StreamStart, transport: SessionTransport) => Promise<OpenedSession>;
+/** How a call begins once its session is open. */
+export type CallOpening =
+  | { readonly kind: 'agent' }
+  /** An answering machine after its beep: say this, then hang up. */
+  | { readonly kind: 'message'; readonly text: string }
+  | { readonly kind: 'hangup'; readonly reason: string };
+
+/** Who ended the call: the caller (`stop` or a dropped line), the agent (its conversation ended), or this server. */
+export type CallEndedBy = 'caller' | 'agent' | 'server';
+
+export interface CallSummary {
+  readonly start: StreamStart | undefined;
+  readonly conversationId: string | undefined;
+  readonly endedBy: CallEndedBy;
+  readonly outcome: ConversationOutcome | undefined;
+  /** The stream never became a call (bad token, no slot). */
+  readonly refused: boolean;
+}
+
+/** What the stream asks of the rest of the server: open the session, decide how it begins, act on its end. */
+export interface CallControl {
+  /** Opens the session for a started stream (token check, slot, agent); throws to refuse it. */
+  open(start: StreamStart, connection: TwilioConnection): Promise<OpenedSession>;
+  opening(start: StreamStart, signal: AbortSignal): Promise<CallOpening>;
+  /** The agent ended the conversation (or a machine answered): hang up or transfer through Twilio before the stream closes. */
+  finish(start: StreamStart, outcome: ConversationOutcome | undefined, reason: string): Promise<void>;
+  /** The stream is over and the session has stored what it held. */
+  closed(connection: TwilioConnection, summary: CallSummary): Promise<void>;
+}
 
 const TELEPHONE_RATE = 8_000;
 /** Caller audio that arrives while the session is being set up is kept (2 s) and replayed. */
@@ -34,7 +61,11 @@ const MAX_EARLY_SAMPLES = 2 * TELEPHONE_RATE;
 export class TwilioConnection implements SessionTransport {
   private sink: TwilioAudioSink | undefined;
   private opened: OpenedSession | undefined;
-  private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
+  /** `message`: a voicemail is being left; the machine's audio is not listened to. */
+  private state: 'awaiting_start' | 'starting' | 'active' | 'message' | 'closed' = 'awaiting_start';
+  private endedBy: CallEndedBy | undefined;
+  private refused = false;
+  private readonly abort = new AbortController();
   private idleTimer: NodeJS.Timeout | undefined;
   private outcome: ConversationOutcome | undefined;
   private callStart: StreamStart | undefined;
@@ -49,10 +80,9 @@ export class TwilioConnection implements SessionTransport {
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly openCall: OpenCall,
+    private readonly control: CallControl,
     private readonly limits: TwilioConnectionLimits,
     private readonly logger: Logger,
-    private readonly onClosed: (connection: TwilioConnection, outcome: ConversationOutcome | undefined) => void,
   ) {
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', () => void this.cleanup());
@@ -79,11 +109,15 @@ export class TwilioConnection implements SessionTransport {
     else if (event.type === 'error') this.logger.warn({ callSid: this.callSid, code: event.code }, 'phone session error');
   }
 
+  /** The session is done (the conversation ended): Twilio hangs up or transfers, then the stream closes. */
   end(reason: string): void {
-    this.close(1000, reason);
+    this.endedBy ??= 'agent';
+    void this.finishThenClose(reason);
   }
 
   close(code: number, reason: string): void {
+    // Closed from this side (shutdown, idle, malformed, refused): `stop` and a dropped line set caller first.
+    this.endedBy ??= 'server';
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) this.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
   }
 
@@ -103,6 +137,7 @@ export class TwilioConnection implements SessionTransport {
           if (message.media.track !== 'inbound') return;
           const samples = decodeSamples(Buffer.from(message.media.payload, 'base64'), 'mulaw');
           if (this.state === 'active') this.opened?.session.pushAudio(samples);
+          else if (this.state === 'message') return;
           else if (this.state === 'starting' && this.earlySamples + samples.length <= MAX_EARLY_SAMPLES) {
             this.early.push(samples);
             this.earlySamples += samples.length;
@@ -118,6 +153,7 @@ export class TwilioConnection implements SessionTransport {
         case 'unknown':
           return;
         case 'stop':
+          this.endedBy ??= 'caller';
           this.close(1000, 'call ended');
           return;
       }
@@ -141,11 +177,24 @@ export class TwilioConnection implements SessionTransport {
     this.resetIdleTimer(this.limits.idleTimeoutMs);
     this.callStart = start;
     this.sink = new TwilioAudioSink(start.streamSid, (text) => this.sendText(text), (signal) => this.drained(signal));
-    this.openCall(start, this)
+    this.control
+      .open(start, this)
       .then(async (opened) => {
         this.opened = opened;
         if (this.state !== 'starting') {
           await opened.close();
+          return;
+        }
+        const opening = await this.control.opening(start, this.abort.signal);
+        if (this.state !== 'starting') return;
+        if (opening.kind === 'hangup') {
+          await this.finishThenClose(opening.reason);
+          return;
+        }
+        if (opening.kind === 'message') {
+          this.state = 'message';
+          this.early = [];
+          await opened.session.leaveMessage(opening.text, 'voicemail');
           return;
         }
         await opened.session.start();
@@ -156,9 +205,25 @@ export class TwilioConnection implements SessionTransport {
         this.logger.info({ callSid: start.callSid, sessionId: opened.session.id, conversationId: opened.session.conversation }, 'phone call started');
       })
       .catch((error: unknown) => {
+        if (!this.opened) this.refused = true;
         this.logger.warn({ callSid: start.callSid, reason: (error as Error).message }, 'phone call refused');
         this.close(1008, 'refused');
       });
+  }
+
+  private finishing: Promise<void> | undefined;
+
+  /** Asks Twilio to hang up or transfer (bounded by the REST timeout), then closes the stream. */
+  private finishThenClose(reason: string): Promise<void> {
+    this.finishing ??= (async () => {
+      try {
+        if (this.callStart) await this.control.finish(this.callStart, this.outcome, reason);
+      } catch (error) {
+        this.logger.warn({ callSid: this.callSid, reason: (error as Error).message }, 'ending the call through Twilio failed; closing the stream');
+      }
+      this.close(1000, reason);
+    })();
+    return this.finishing;
   }
 
   /** Keys are one input ("1234#" is one turn, not five): sent on `#` or after a pause. */
@@ -207,18 +272,25 @@ export class TwilioConnection implements SessionTransport {
   private async cleanup(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.endedBy ??= 'caller';
+    this.abort.abort();
     clearTimeout(this.idleTimer);
     clearTimeout(this.startTimer);
     clearTimeout(this.digitTimer);
     try {
       if (this.opened) {
         await this.opened.close();
-        this.logger.info({ callSid: this.callSid, sessionId: this.opened.session.id, outcome: this.outcome?.status ?? 'hung up' }, 'phone call ended');
+        this.logger.info({ callSid: this.callSid, sessionId: this.opened.session.id, endedBy: this.endedBy, outcome: this.outcome?.status ?? 'hung up' }, 'phone call ended');
       }
     } catch (error) {
       this.logger.error({ err: error, callSid: this.callSid }, 'ending the phone session failed');
+    }
+    try {
+      const conversationId = this.opened?.session.conversation || undefined;
+      await this.control.closed(this, { start: this.callStart, conversationId, endedBy: this.endedBy, outcome: this.outcome, refused: this.refused || (!this.opened && this.callStart !== undefined) });
+    } catch (error) {
+      this.logger.error({ err: error, callSid: this.callSid }, 'closing the call record failed');
     } finally {
-      this.onClosed(this, this.outcome);
       this.markFinished();
     }
   }

@@ -1,94 +1,70 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import twilio from 'twilio';
+import type { AgentRegistry } from '../../agents/registry.js';
+import { isFinalStatus } from '../../calls/call-status.js';
+import type { CallRecords } from '../../calls/call-records.js';
 import type { HarkenConfig } from '../../config/schema.js';
 import type { Access } from '../../security/access.js';
 import type { AuditAction } from '../../security/audit-log.js';
-import { tenantScope } from '../../security/tenants.js';
-import { SessionRefusedError, type SessionFactory } from '../session-factory.js';
+import { ALL_TENANTS } from '../../security/tenants.js';
+import type { Call } from '../../store/calls.js';
+import type { SessionFactory } from '../session-factory.js';
+import { callControl } from './call-control.js';
 import { CallPolicy } from './call-policy.js';
+import { OutboundCalls } from './outbound-calls.js';
+import type { PhoneCalls } from './phone-calls.js';
+import { readStatusCallback } from './status-callbacks.js';
 import { StreamTokens } from './stream-tokens.js';
-import { checkTwilioSettings } from './twilio-settings.js';
+import { TwilioApi } from './twilio-api.js';
 import { TwilioConnection } from './twilio-connection.js';
+import { checkTwilioSettings } from './twilio-settings.js';
+import { rejectTwiml, streamTwiml } from './twiml.js';
 
 export const VOICE_WEBHOOK_PATH = '/v1/twilio/voice';
 export const MEDIA_STREAM_PATH = '/v1/twilio/media';
-
-/** Calls in progress, so the webhook can refuse new ones at the limit and shutdown can end them. */
-export class PhoneCalls {
-  private readonly open = new Set<TwilioConnection>();
-  /** Calls answered whose stream has not started yet (by stream token): they count toward the limit until it does or the token expires. */
-  private readonly reserved = new Map<string, NodeJS.Timeout>();
-
-  get size(): number {
-    return this.open.size + this.reserved.size;
-  }
-
-  get reservedCount(): number {
-    return this.reserved.size;
-  }
-
-  reserve(token: string, ttlMs: number): void {
-    const timer = setTimeout(() => this.reserved.delete(token), ttlMs);
-    timer.unref();
-    this.reserved.set(token, timer);
-  }
-
-  unreserve(token: string): void {
-    clearTimeout(this.reserved.get(token));
-    this.reserved.delete(token);
-  }
-
-  add(connection: TwilioConnection): void {
-    this.open.add(connection);
-  }
-
-  remove(connection: TwilioConnection): void {
-    this.open.delete(connection);
-  }
-
-  /** Ends every call and waits (bounded) until their sessions have stored what they hold. */
-  async closeAll(reason: string, waitMs = 5_000): Promise<void> {
-    const ending = [...this.open].map((connection) => {
-      connection.close(1001, reason);
-      return connection.finished;
-    });
-    await Promise.race([Promise.all(ending), new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
-  }
-}
+export const STATUS_CALLBACK_PATH = '/v1/twilio/status';
 
 export interface TwilioRouteDependencies {
   readonly config: HarkenConfig;
   readonly access: Access;
   readonly factory: SessionFactory;
   readonly calls: PhoneCalls;
+  readonly records: CallRecords;
+  readonly agents: AgentRegistry;
   readonly logger: Logger;
 }
-
-const twiml = (build: (response: twilio.twiml.VoiceResponse) => void): string => {
-  const response = new twilio.twiml.VoiceResponse();
-  build(response);
-  return response.toString();
-};
 
 const sendTwiml = (reply: FastifyReply, xml: string): FastifyReply => reply.type('text/xml; charset=utf-8').send(xml);
 
 /** Twilio signs the exact URL it called: ours as configured, never what the Host header claims. */
 const publicBase = (config: HarkenConfig): string => config.twilio.publicUrl.replace(/\/+$/, '');
 
+const queryOf = (url: string): string => {
+  const index = url.indexOf('?');
+  return index < 0 ? '' : url.slice(index);
+};
+
 /**
  * Phone calls through Twilio: the number's Voice webhook (`POST /v1/twilio/voice`) answers with
- * `<Connect><Stream>` and a one-time stream token, and the media stream
- * (`wss /v1/twilio/media`) carries the call. Both are checked against `X-Twilio-Signature`
- * (the `twilio` SDK's validation with twilio.authToken); refusals are audited.
+ * `<Connect><Stream>` and a one-time stream token, the media stream (`wss /v1/twilio/media`)
+ * carries the call, and `POST /v1/twilio/status` takes status and answering-machine callbacks.
+ * All three are checked against `X-Twilio-Signature` (the `twilio` SDK's validation with
+ * twilio.authToken); refusals are audited. Returns the outbound dialer for `POST /v1/calls`.
  */
-export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDependencies): void => {
-  const { config, access, calls } = deps;
+export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDependencies): OutboundCalls => {
+  const { config, access, calls, records } = deps;
   checkTwilioSettings(config);
   const policy = new CallPolicy(config);
   const tokens = new StreamTokens(config.twilio.streamTokenTtlMs);
-  const webhookUrl = `${publicBase(config)}${VOICE_WEBHOOK_PATH}`;
-  const streamUrl = `${publicBase(config).replace(/^http/, 'ws')}${MEDIA_STREAM_PATH}`;
+  const api = new TwilioApi(config);
+  const base = publicBase(config);
+  const webhookUrl = `${base}${VOICE_WEBHOOK_PATH}`;
+  const streamUrl = `${base.replace(/^http/, 'ws')}${MEDIA_STREAM_PATH}`;
+  const statusUrl = `${base}${STATUS_CALLBACK_PATH}`;
+  // Busy when phone calls are at their limit or the server has no session slot left (realtime clients share it).
+  const serverFull = () => access.sessions.active + calls.reservedCount >= config.realtime.maxSessions;
+  const outbound = new OutboundCalls({ config, api, tokens, calls, records, agents: deps.agents, policy, streamUrl, statusUrl, serverFull, logger: deps.logger.child({ component: 'twilio' }) });
 
   // The audit log masks the address itself.
   const refuse = (request: FastifyRequest, action: AuditAction, reason: string, details: Record<string, unknown> = {}) => {
@@ -98,6 +74,7 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
     const signature = request.headers['x-twilio-signature'];
     return typeof signature === 'string' && twilio.validateRequest(config.twilio.authToken, signature, url, params);
   };
+  const paramsOf = (request: FastifyRequest): Record<string, string> => (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, string>;
 
   app.register(async (scope) => {
     // Twilio posts its webhooks form-encoded, and only that is accepted (a JSON body could carry
@@ -114,12 +91,13 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
       }
       done(null, params);
     });
+
     scope.post(
       VOICE_WEBHOOK_PATH,
       // Signed by Twilio, from its shared addresses: the signature is the gate, not per-address rate limits.
       { config: { access: 'public', rateLimitExempt: true }, schema: { summary: 'Twilio Voice webhook: answers a call with a media stream (TwiML)', tags: ['twilio'] } },
       async (request, reply) => {
-        const params = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, string>;
+        const params = paramsOf(request);
         if (!signed(request, webhookUrl, params)) {
           refuse(request, 'twilio.webhook_refused', 'bad_signature');
           return reply.status(403).send({ error: { code: 'invalid_signature', message: 'X-Twilio-Signature does not match this request' } });
@@ -132,29 +110,56 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         const decision = policy.decide(from, to);
         if (!decision.answer) {
           refuse(request, 'twilio.call_rejected', decision.reason, { callSid });
-          return sendTwiml(reply, twiml((response) => response.reject({ reason: 'rejected' })));
+          return sendTwiml(reply, rejectTwiml('rejected'));
         }
-        // Busy when phone calls are at their limit or the server has no session slot left (realtime
-        // clients share it): the caller hears busy instead of an answered call that then goes silent.
-        const serverFull = access.sessions.active + calls.reservedCount >= config.realtime.maxSessions;
-        if (calls.size >= config.twilio.maxConcurrentCalls || serverFull) {
-          refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: serverFull ? config.realtime.maxSessions : config.twilio.maxConcurrentCalls });
-          return sendTwiml(reply, twiml((response) => response.reject({ reason: 'busy' })));
+        if (calls.size >= config.twilio.maxConcurrentCalls || serverFull()) {
+          refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: serverFull() ? config.realtime.maxSessions : config.twilio.maxConcurrentCalls });
+          return sendTwiml(reply, rejectTwiml('busy'));
         }
-        const token = tokens.issue({ callSid, agent: decision.agent, from, to });
+        if (await records.findBySid(callSid)) {
+          refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
+          return sendTwiml(reply, rejectTwiml('rejected'));
+        }
+        const call = await records.create({ tenant: config.twilio.tenant, callSid, direction: 'inbound', from, to, agent: decision.agent, status: 'ringing' });
+        const token = tokens.issue({ callSid, callId: call.id, tenant: config.twilio.tenant, agent: decision.agent, from, to, direction: 'inbound' });
         if (!token) {
           refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
-          return sendTwiml(reply, twiml((response) => response.reject({ reason: 'rejected' })));
+          return sendTwiml(reply, rejectTwiml('rejected'));
         }
         calls.reserve(token, config.twilio.streamTokenTtlMs);
-        return sendTwiml(
-          reply,
-          twiml((response) => {
-            const stream = response.connect().stream({ url: streamUrl });
-            stream.parameter({ name: 'token', value: token });
-            stream.parameter({ name: 'agent', value: decision.agent });
-          }),
-        );
+        return sendTwiml(reply, streamTwiml(streamUrl, token, decision.agent));
+      },
+    );
+
+    scope.post(
+      STATUS_CALLBACK_PATH,
+      { config: { access: 'public', rateLimitExempt: true }, schema: { summary: 'Twilio call status and answering-machine callbacks (signed)', tags: ['twilio'] } },
+      async (request, reply) => {
+        const params = paramsOf(request);
+        if (!signed(request, `${statusUrl}${queryOf(request.url)}`, params)) {
+          refuse(request, 'twilio.callback_refused', 'bad_signature');
+          return reply.status(403).send({ error: { code: 'invalid_signature', message: 'X-Twilio-Signature does not match this request' } });
+        }
+        if (params.AccountSid !== config.twilio.accountSid) {
+          refuse(request, 'twilio.callback_refused', 'wrong_account');
+          return reply.status(403).send({ error: { code: 'wrong_account', message: 'this callback is not for the configured Twilio account' } });
+        }
+        const callback = readStatusCallback(params);
+        if (!callback) return reply.status(400).send({ error: { code: 'invalid_callback', message: 'not a call status or answering-machine callback' } });
+        const callId = (request.query as Record<string, unknown>).call;
+        let call: Call | undefined;
+        if (typeof callId === 'string' && /^[0-9a-f-]{36}$/.test(callId)) call = await records.owned(callId, ALL_TENANTS).catch(() => undefined);
+        call ??= await records.findBySid(callback.callSid);
+        // Another app's calls on the same account, or a call this server no longer keeps: nothing to do.
+        if (!call) return reply.status(204).send();
+        if (call.callSid && call.callSid !== callback.callSid) {
+          refuse(request, 'twilio.callback_refused', 'other_call', { callSid: callback.callSid });
+          return reply.status(400).send({ error: { code: 'other_call', message: 'this callback is for another call' } });
+        }
+        const { call: updated } = await records.apply(call.id, { ...callback.change, ...(call.callSid ? {} : { callSid: callback.callSid }) });
+        if (callback.kind === 'machine') calls.machineVerdict(callback.callSid, callback.answeredBy);
+        if (isFinalStatus(updated.status)) outbound.settled(callback.callSid);
+        return reply.status(204).send();
       },
     );
   });
@@ -169,44 +174,25 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         socket.close(1008, 'invalid signature');
         return;
       }
-      const connection = new TwilioConnection(
+      new TwilioConnection(
         socket,
-        async (start, transport) => {
-          const token = start.customParameters.token ?? '';
-          const grant = tokens.consume(token, start.callSid);
-          // Used or refused, the token no longer holds a place.
-          calls.unreserve(token);
-          if (!grant || start.accountSid !== config.twilio.accountSid) {
-            refuse(request, 'twilio.stream_refused', grant ? 'wrong_account' : 'bad_token', { callSid: start.callSid });
-            throw new Error('the stream token is missing, used, expired or for another call');
-          }
-          try {
-            const opened = deps.factory.open(
-              {
-                label: `twilio:${grant.to}`,
-                tenant: config.twilio.tenant,
-                scope: tenantScope(config.twilio.tenant),
-                maxSessions: config.twilio.maxConcurrentCalls,
-                ip: request.ip,
-                limitAddress: `twilio-call:${start.callSid}`,
-                connectionId: request.id,
-                logger,
-              },
-              { inputSampleRate: 8_000, agent: grant.agent, endEvenIfGoodbyeInterrupted: true, audioLeadMs: config.twilio.audioLeadMs },
-              transport,
-            );
-            // Counted as a call only now: a socket that never brings a valid token holds no place.
-            calls.add(connection);
-            return opened;
-          } catch (error) {
-            if (error instanceof SessionRefusedError) refuse(request, 'twilio.stream_refused', error.code, { callSid: start.callSid });
-            throw error;
-          }
-        },
+        callControl({
+          config,
+          factory: deps.factory,
+          tokens,
+          calls,
+          records,
+          api,
+          outbound,
+          refuse: (reason, details) => refuse(request, 'twilio.stream_refused', reason, details),
+          ip: request.ip,
+          connectionId: request.id,
+          logger,
+        }),
         { startTimeoutMs: config.twilio.streamTokenTtlMs, idleTimeoutMs: config.realtime.idleTimeoutMs, maxBufferedBytes: config.realtime.maxBufferedBytes, dtmfPauseMs: config.twilio.dtmfPauseMs },
         logger,
-        (closed) => calls.remove(closed),
       );
     },
   );
+  return outbound;
 };

@@ -11,9 +11,14 @@ const EMPHATIC_NO = /\b(absolutely|definitely|certainly|of course|sure) not\b/;
 
 /**
  * Reads a yes or no from a free answer ("yes I do", "no, none", "nope", "I don't").
- * Mixed signals ("yes and no") and uncertainty ("I'm not sure") are not guessed at.
+ * Mixed signals ("yes and no") and uncertainty ("I'm not sure") are not guessed at. A lone
+ * key 1 or 2 (a phone keypad) is yes or no.
  */
 export const parseYesNo = (text: string): YesNo => {
+  // Keys pressed on a phone arrive as digits: "press 1 for yes, 2 for no".
+  const keys = text.trim();
+  if (keys === '1') return { ok: true, value: true };
+  if (keys === '2') return { ok: true, value: false };
   const words = tokenize(text);
   const joined = words.join(' ');
   if (UNSURE_PHRASES.some((phrase) => containsPhrase(words, phrase))) return { ok: false, reason: 'unsure' };
