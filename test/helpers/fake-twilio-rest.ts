@@ -51,7 +51,19 @@ export class FakeTwilioRest {
     return this.url;
   }
 
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  /** Callbacks Twilio sends on its own a moment later; dropped when the test is over. */
+  private later(ms: number, work: () => Promise<unknown>): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      work().catch(() => undefined);
+    }, ms);
+    this.timers.add(timer);
+  }
+
   async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
     for (const call of this.calls.values()) call.stream?.drop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -71,9 +83,14 @@ export class FakeTwilioRest {
     call.stream = await this.simulator.connect(streamUrl, { callSid: sid, parameters });
     if (first(call.params.MachineDetection) && options.answeredBy) {
       const answeredBy = options.answeredBy;
-      setTimeout(() => void this.amd(call, answeredBy), options.amdDelayMs ?? 300);
+      this.later(options.amdDelayMs ?? 300, () => this.amd(call, answeredBy));
     }
     return call.stream;
+  }
+
+  /** An inbound call Twilio is carrying (answered through the Voice webhook), so REST updates can reach it. */
+  adopt(stream: SimulatedCall, options: { from: string; to: string }): void {
+    this.calls.set(stream.callSid, { sid: stream.callSid, to: options.to, from: options.from, status: 'in-progress', params: {}, sequence: 0, stream, answeredAt: Date.now(), updates: [] });
   }
 
   /** The call was not picked up: ringing, then the final status. */
@@ -187,7 +204,7 @@ export class FakeTwilioRest {
       } else if (status === 'completed' || (status === 'canceled' && !live)) {
         call.stream?.hangUp();
         const final = live ? 'completed' : 'canceled';
-        setTimeout(() => void this.progress(call, final), 10);
+        this.later(10, () => this.progress(call, final));
         call.status = final;
       } else if (status && status !== 'canceled') return error(400, 21218, `Invalid Status: ${status}`);
       return send(200, this.resource(call));
