@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerCallCommand } from './commands/call.js';
+import { registerCallsCommand } from './commands/calls.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModelsCommand } from './commands/models.js';
@@ -23,6 +24,7 @@ const buildProgram = (): Command => {
   registerConfigCommand(program);
   registerVersionCommand(program);
   registerCallCommand(program);
+  registerCallsCommand(program);
   registerModelsCommand(program);
   registerKeysCommand(program);
   registerAdminCommand(program);

@@ -2,6 +2,7 @@ import twilio from 'twilio';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resample } from '../../src/audio/resample.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../helpers/fake-openai.js';
+import { runCliAsync } from '../helpers/cli.js';
 import { FakeTwilioRest } from '../helpers/fake-twilio-rest.js';
 import { startListeningServer } from '../helpers/harness.js';
 import { spoken } from '../helpers/speech.js';
@@ -263,4 +264,38 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     const endRecord = ((await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as CallBody[]).find((record) => record.callSid === ending.callSid)!;
     expect(endRecord).toMatchObject({ status: 'completed', endReason: 'agent_ended' });
   }, 90_000);
+
+  it('harken calls place|list|show|hangup drive the same API, with --json and exit codes', async () => {
+    const { server, rest, caller } = await setup();
+    const cli = (args: string[], key = caller) => runCliAsync(['calls', ...args, '--url', server.url], { cwd: tempDir(), env: { HARKEN_API_KEY: key } });
+
+    const placed = await cli(['place', '--to', '+15557654321', '--agent', 'echo', '--json']);
+    expect(placed.status).toBe(0);
+    const call = JSON.parse(placed.stdout) as CallBody;
+    expect(call).toMatchObject({ direction: 'outbound', status: 'queued', tenant: 'acme' });
+    expect(rest.requests.filter((request) => request.path.endsWith('/Calls.json'))).toHaveLength(1);
+
+    const listed = await cli(['list', '--json']);
+    expect(JSON.parse(listed.stdout).calls.map((entry: CallBody) => entry.id)).toEqual([call.id]);
+    const shown = await cli(['show', call.id]);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toContain(`call sid ${call.callSid}`);
+    expect(shown.stdout).toContain('queued');
+
+    const hungUp = await cli(['hangup', call.id, '--json']);
+    expect(hungUp.status).toBe(0);
+    // Still ringing: cancelled rather than completed.
+    expect(rest.find(call.callSid!)!.updates).toEqual([{ Status: 'canceled' }]);
+    expect(JSON.parse(hungUp.stdout)).toMatchObject({ id: call.id, status: 'canceled', endReason: 'api_hangup' });
+
+    // Failures: the server's refusal is one line and exit 1; misuse is exit 2.
+    const again = await cli(['hangup', call.id]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toBe('harken: 409 call_ended: the call has ended (status canceled)\n');
+    expect((await cli(['place', '--to', '5557654321'])).status).toBe(2);
+    expect((await cli(['show', 'not-an-id'])).status).toBe(2);
+    const noKey = await runCliAsync(['calls', 'list', '--url', server.url], { cwd: tempDir() });
+    expect(noKey.status).toBe(2);
+    expect(noKey.stderr).toContain('HARKEN_API_KEY');
+  }, 60_000);
 });
