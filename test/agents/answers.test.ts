@@ -62,6 +62,11 @@ describe('dates as said or typed', () => {
 
   it('reads slashed dates day-first when the flow says so', () => {
     expect(dateOf('03/05/1982', 'dmy')).toBe('1982-05-03');
+    // Eight keys on a phone, in the flow's order.
+    expect(dateOf('03051982')).toBe('1982-03-05');
+    expect(dateOf('03051982', 'dmy')).toBe('1982-05-03');
+    expect(dateOf('13401982')).toBe('invalid_date');
+    expect(dateOf('0305198')).toBe('no_date');
   });
 
   it('tells apart no date, a missing year and an impossible date', () => {
@@ -89,6 +94,13 @@ describe('yes or no', () => {
 
   it.each(['no', 'No, I do not.', 'nope', "I don't", 'none', 'not really', 'I have none', 'absolutely not', 'never'])('%s → no', (text) => {
     expect(parseYesNo(text)).toEqual({ ok: true, value: false });
+  });
+
+  it('takes the phone keypad: 1 is yes, 2 is no, other keys are no answer', () => {
+    expect(parseYesNo('1')).toEqual({ ok: true, value: true });
+    expect(parseYesNo('2')).toEqual({ ok: true, value: false });
+    expect(parseYesNo('3')).toEqual({ ok: false, reason: 'no_answer' });
+    expect(parseYesNo('12')).toEqual({ ok: false, reason: 'no_answer' });
   });
 
   it('does not guess at uncertainty or mixed answers', () => {

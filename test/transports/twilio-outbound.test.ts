@@ -298,4 +298,67 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     expect(noKey.status).toBe(2);
     expect(noKey.stderr).toContain('HARKEN_API_KEY');
   }, 60_000);
+
+  it('the intake questionnaire over a phone call: spoken answers in 8 kHz μ-law, keypad answers to yes/no questions, the goodbye heard, then hung up through the API', async () => {
+    const { simulator, rest, server } = await setup({ HARKEN_TWILIO_NUMBERS: `${OUR_NUMBER}=intake` });
+    /** The agent has said what it had to say (new audio came, then none for 600 ms, all of it played). */
+    const agentDone = async (call: SimulatedCall, after: number) => {
+      await call.waitFor(() => call.mediaReceived > after, 20_000, 'the agent to answer');
+      let last = -1;
+      let since = Date.now();
+      await call.waitFor(() => {
+        if (call.mediaReceived !== last) {
+          last = call.mediaReceived;
+          since = Date.now();
+        }
+        return Date.now() - since > 600 && call.bufferedItems === 0;
+      }, 30_000, 'the agent to finish speaking');
+    };
+    const { answer, call } = await simulator.call({ to: OUR_NUMBER });
+    if (!call) throw new Error(`not answered: ${JSON.stringify(answer)}`);
+    rest.adopt(call, { from: '+15557654321', to: OUR_NUMBER });
+    await agentDone(call, 0);
+    const turns: Array<{ say: string } | { press: string }> = [
+      { say: 'jane doe' },
+      // Date of birth on the keypad: month, day, year.
+      { press: '03051982#' },
+      { say: 'a sore throat' },
+      // "Do you have any allergies?" — 2 for no; "Are you taking any medication?" — 2 for no.
+      { press: '2' },
+      { press: '2#' },
+      // Consent on the keypad too: short spoken yes/no answers are where the wideband model is least sure on a phone line.
+      { press: '1' },
+    ];
+    for (const turn of turns) {
+      const before = call.mediaReceived;
+      if ('say' in turn) {
+        await call.say(at8k(turn.say));
+        await call.silence(1_200);
+      } else {
+        for (const key of turn.press) call.dtmf(key);
+      }
+      await agentDone(call, before).catch(async (error: unknown) => {
+        const list = (await server.inject({ method: 'GET', url: '/v1/conversations?limit=1' })).json().conversations as Array<{ id: string }>;
+        const messages = (await server.inject({ method: 'GET', url: `/v1/conversations/${list[0]!.id}` })).json().messages as Array<{ role: string; text: string }>;
+        throw new Error(`${(error as Error).message} after ${JSON.stringify(turn)}; so far: ${messages.map((message) => `${message.role}: ${message.text}`).join(' | ')}`);
+      });
+    }
+    await call.closed;
+    expect(rest.find(call.callSid)!.updates).toEqual([{ Status: 'completed' }]);
+    const record = ((await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as CallBody[])[0]!;
+    expect(record).toMatchObject({ status: 'completed', endReason: 'agent_ended' });
+    const stored = (await server.inject({ method: 'GET', url: `/v1/conversations/${record.conversationId}` })).json() as { status: string; data: Record<string, unknown>; messages: Array<{ role: string; text: string; interrupted: boolean }> };
+    expect(stored.status).toBe('completed');
+    expect(stored.data).toMatchObject({ dateOfBirth: '1982-03-05', hasAllergies: false, takesMedication: false, consent: true });
+    // Spoken answers are stored as recognised: PocketSphinx's wideband model on telephone audio
+    // gets words wrong ("a sore throat" → "and by thread"), so only their presence is certain.
+    const said = stored.messages.filter((message) => message.role === 'user').map((message) => message.text);
+    expect(said).toHaveLength(6);
+    expect(said.slice(1, 2).concat(said.slice(3))).toEqual(['03051982', '2', '2', '1']);
+    expect(stored.data.name).toBe(said[0]);
+    expect(stored.data.symptoms).toBe(said[2]);
+    // The goodbye was played whole before the hang-up.
+    expect(stored.messages.at(-1)).toMatchObject({ role: 'assistant', interrupted: false });
+    expect(stored.messages.at(-1)!.text).toMatch(/Goodbye\.$/);
+  }, 120_000);
 });

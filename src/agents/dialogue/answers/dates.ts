@@ -77,6 +77,12 @@ const isDateWord = (word: string): boolean => isNumberWord(word) || word === 'oh
 
 /** Numeric forms: 1982-03-05, 03/05/1982 (order per locale), 5.3.1982 (always day first). */
 const parseNumericDate = (text: string, order: DateOrder, referenceYear: number): CalendarDate | undefined => {
+  // Eight keys on a phone keypad, in the flow's order: 03051982 is March 5, 1982 (mdy).
+  const keyed = /^(\d{2})(\d{2})(\d{4})$/.exec(text.trim());
+  if (keyed) {
+    const [first, second, year] = [Number(keyed[1]), Number(keyed[2]), Number(keyed[3])];
+    return order === 'mdy' ? { year, month: first, day: second } : { year, month: second, day: first };
+  }
   const iso = /\b(\d{4})-(\d{1,2})-(\d{1,2})\b/.exec(text);
   if (iso) return { year: Number(iso[1]), month: Number(iso[2]), day: Number(iso[3]) };
   const dotted = /\b(\d{1,2})\.(\d{1,2})\.(\d{2}|\d{4})\b/.exec(text);
@@ -100,7 +106,8 @@ export type DateParseResult =
 
 /**
  * Reads a date from typed or spoken text: "March 5th, 1982", "5 March 1982",
- * "the fifth of march nineteen eighty two", "march twenty first twenty twenty", "1982-03-05".
+ * "the fifth of march nineteen eighty two", "march twenty first twenty twenty", "1982-03-05",
+ * and eight keypad digits in the flow's order ("03051982").
  */
 export const parseDate = (text: string, options: { order: DateOrder; referenceYear: number }): DateParseResult => {
   const numeric = parseNumericDate(text, options.order, options.referenceYear);
