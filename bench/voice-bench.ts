@@ -30,7 +30,7 @@ const LEVELS = (process.env.HARKEN_BENCH_LEVELS ?? '1,2,4,8,12,16').split(',').m
 const NICE_SETTINGS = ['0', '10'];
 const RESULT_MARK = 'BENCH_RESULT ';
 
-const quantile = (values: number[], q: number): number => {
+export const quantile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
   const position = (sorted.length - 1) * q;
@@ -38,12 +38,12 @@ const quantile = (values: number[], q: number): number => {
   const upper = Math.ceil(position);
   return (sorted[lower] as number) + ((sorted[upper] as number) - (sorted[lower] as number)) * (position - lower);
 };
-const median = (values: number[]) => quantile(values, 0.5);
-const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const load = (file: string): PcmAudio => decodeWav(readFileSync(join(AUDIO_DIR, file)));
+export const median = (values: number[]) => quantile(values, 0.5);
+export const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+export const load = (file: string): PcmAudio => decodeWav(readFileSync(join(AUDIO_DIR, file)));
 
 /** Where speech ends in a recording: the last 20 ms frame louder than -40 dBFS. */
-const speechEndMs = (audio: PcmAudio): number => {
+export const speechEndMs = (audio: PcmAudio): number => {
   const frame = Math.round(audio.sampleRate / 50);
   for (let start = audio.samples.length - frame; start >= 0; start -= frame) {
     let sum = 0;

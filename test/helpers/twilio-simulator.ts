@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import alawmulaw from 'alawmulaw';
 import twilio from 'twilio';
 import WebSocket from 'ws';
@@ -92,6 +93,8 @@ export class SimulatedCall {
   /** Media messages received after the most recent clear. */
   mediaSinceClear = 0;
   readonly received: Array<Record<string, unknown>> = [];
+  /** Each reply media message as it arrived (performance.now()) with its length in samples: for measuring what a caller would hear. */
+  readonly mediaLog: Array<{ readonly at: number; readonly samples: number }> = [];
   private sequence = 0;
   private chunk = 0;
   private readonly buffer: Outbound[] = [];
@@ -197,7 +200,9 @@ export class SimulatedCall {
       this.mediaReceived += 1;
       this.mediaSinceClear += 1;
       const payload = (message.media as { payload: string }).payload;
-      this.buffer.push({ kind: 'audio', samples: alawmulaw.mulaw.decode(Buffer.from(payload, 'base64')) });
+      const samples = alawmulaw.mulaw.decode(Buffer.from(payload, 'base64'));
+      this.mediaLog.push({ at: performance.now(), samples: samples.length });
+      this.buffer.push({ kind: 'audio', samples });
       const buffered = this.buffer.reduce((sum, item) => sum + (item.kind === 'audio' ? item.samples.length : 0), 0);
       this.maxBufferedMs = Math.max(this.maxBufferedMs, buffered / 8);
     } else if (message.event === 'mark') {
