@@ -45,6 +45,20 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     await Promise.all(llms.splice(0).map((llm) => llm.close()));
   });
 
+  /** The agent has said what it had to say (new audio came, then none for 600 ms, all of it played). */
+  const agentDone = async (call: SimulatedCall, after: number) => {
+    await call.waitFor(() => call.mediaReceived > after, 20_000, 'the agent to answer');
+    let last = -1;
+    let since = Date.now();
+    await call.waitFor(() => {
+      if (call.mediaReceived !== last) {
+        last = call.mediaReceived;
+        since = Date.now();
+      }
+      return Date.now() - since > 600 && call.bufferedItems === 0;
+    }, 30_000, 'the agent to finish speaking');
+  };
+
   const setup = async (env: Record<string, string> = {}) => {
     // The fake's URL is needed in the server's settings, and the server's URL in the simulator.
     const simulatorOptions = { serverUrl: '', publicUrl: PUBLIC_URL, authToken: AUTH_TOKEN, accountSid: ACCOUNT_SID };
@@ -153,6 +167,41 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     const listed = (await server.inject({ method: 'GET', url: '/v1/calls?direction=outbound', headers: as(caller) })).json() as { calls: CallBody[] };
     expect(listed.calls.map((call) => call.id)).toEqual([placed.id]);
     expect((await server.inject({ method: 'POST', url: `/v1/calls/${placed.id}/hangup`, headers: as(caller) })).statusCode).toBe(409);
+    // The auth token went out only as Basic auth and signatures: never into a log line.
+    expect(server.logs.text).not.toContain(AUTH_TOKEN);
+    expect(server.logs.text).not.toContain(Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64'));
+  }, 60_000);
+
+  it('two calls at once do not hear or store each other', async () => {
+    const { simulator, server } = await setup();
+    const [first, second] = await Promise.all([simulator.call({ from: '+15557650001' }), simulator.call({ from: '+15557650002' })]);
+    const calls = [first.call!, second.call!];
+    await Promise.all(calls.map((call) => call.waitFor(() => call.heardMs > 1_000, 20_000, 'greeting')));
+    const phrases = ['go forward ten meters', 'the weather is nice today'];
+    const before = calls.map((call) => call.mediaReceived);
+    await Promise.all(calls.map(async (call, index) => {
+      await call.say(at8k(phrases[index]!));
+      await call.silence(1_500);
+    }));
+    await Promise.all(calls.map((call, index) => agentDone(call, before[index]!)));
+    for (const call of calls) call.hangUp();
+    await Promise.all(calls.map((call) => call.closed));
+    const records = (await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as Array<CallBody & { from: string }>;
+    expect(records).toHaveLength(2);
+    const said = await Promise.all(
+      ['+15557650001', '+15557650002'].map(async (from) => {
+        const record = records.find((entry) => entry.from === from)!;
+        expect(record).toMatchObject({ status: 'completed', endReason: 'caller_hung_up' });
+        const conversation = (await server.inject({ method: 'GET', url: `/v1/conversations/${record.conversationId}` })).json() as { messages: Array<{ role: string; text: string }> };
+        const users = conversation.messages.filter((message) => message.role === 'user');
+        // Each conversation holds its own caller's one utterance and the echo of it.
+        expect(users).toHaveLength(1);
+        expect(conversation.messages.at(-1)!.text).toBe(`You said: ${users[0]!.text}`);
+        return users[0]!.text;
+      }),
+    );
+    expect(said[0]).not.toBe(said[1]);
+    expect(new Set(records.map((record) => record.conversationId)).size).toBe(2);
   }, 60_000);
 
   it('refuses what it must not dial, reports Twilio’s own refusal, and frees the place of a call nobody answered', async () => {
@@ -301,19 +350,6 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
 
   it('the intake questionnaire over a phone call: spoken answers in 8 kHz μ-law, keypad answers to yes/no questions, the goodbye heard, then hung up through the API', async () => {
     const { simulator, rest, server } = await setup({ HARKEN_TWILIO_NUMBERS: `${OUR_NUMBER}=intake` });
-    /** The agent has said what it had to say (new audio came, then none for 600 ms, all of it played). */
-    const agentDone = async (call: SimulatedCall, after: number) => {
-      await call.waitFor(() => call.mediaReceived > after, 20_000, 'the agent to answer');
-      let last = -1;
-      let since = Date.now();
-      await call.waitFor(() => {
-        if (call.mediaReceived !== last) {
-          last = call.mediaReceived;
-          since = Date.now();
-        }
-        return Date.now() - since > 600 && call.bufferedItems === 0;
-      }, 30_000, 'the agent to finish speaking');
-    };
     const { answer, call } = await simulator.call({ to: OUR_NUMBER });
     if (!call) throw new Error(`not answered: ${JSON.stringify(answer)}`);
     rest.adopt(call, { from: '+15557654321', to: OUR_NUMBER });

@@ -90,7 +90,7 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
       // Twilio answers "person or machine" within its timeout; the agent waits for it so it
       // does not greet a voicemail prompt, and starts anyway if the verdict never comes.
       const answeredBy = await deps.calls.awaitVerdict(start.callSid, (config.twilio.machineDetectionTimeoutS + 5) * 1000, signal);
-      if (!answeredBy || !isMachine(answeredBy)) return { kind: 'agent' };
+      if (!answeredBy || !isMachine(answeredBy)) return { kind: 'agent', waited: true };
       if (config.twilio.onMachine === 'voicemail' && isMessageEnd(answeredBy) && grant.voicemailMessage) return { kind: 'message', text: grant.voicemailMessage };
       return { kind: 'hangup', reason: 'machine' };
     },

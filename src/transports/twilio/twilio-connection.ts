@@ -19,7 +19,8 @@ export interface TwilioConnectionLimits {
 
 /** How a call begins once its session is open. */
 export type CallOpening =
-  | { readonly kind: 'agent' }
+  /** `waited`: the agent held back (for the answering-machine verdict): what the callee said meanwhile ("Hello?") is not replayed as a turn. */
+  | { readonly kind: 'agent'; readonly waited?: boolean }
   /** An answering machine after its beep: say this, then hang up. */
   | { readonly kind: 'message'; readonly text: string }
   | { readonly kind: 'hangup'; readonly reason: string };
@@ -200,7 +201,7 @@ export class TwilioConnection implements SessionTransport {
         await opened.session.start();
         if (this.state !== 'starting') return;
         this.state = 'active';
-        for (const samples of this.early) opened.session.pushAudio(samples);
+        if (!opening.waited) for (const samples of this.early) opened.session.pushAudio(samples);
         this.early = [];
         this.logger.info({ callSid: start.callSid, sessionId: opened.session.id, conversationId: opened.session.conversation }, 'phone call started');
       })

@@ -18,6 +18,11 @@ export const checkTwilioSettings = (config: HarkenConfig): void => {
   if (url && url.protocol !== 'https:' && (config.server.environment === 'production' || url.protocol !== 'http:')) {
     problems.push({ setting: 'twilio.publicUrl', source: 'HARKEN_TWILIO_PUBLIC_URL', message: 'must be https (Twilio only streams media to wss://); plain http is accepted in development only' });
   }
+  try {
+    if (!/^https?:$/.test(new URL(twilio.apiBaseUrl).protocol)) throw new Error('not http(s)');
+  } catch {
+    problems.push({ setting: 'twilio.apiBaseUrl', source: 'HARKEN_TWILIO_API_BASE_URL', message: 'must be an http(s) URL (default https://api.twilio.com)' });
+  }
   if (!config.voice.enabled) problems.push({ setting: 'voice.enabled', source: 'HARKEN_VOICE_ENABLED', message: 'phone calls need the voice engines (twilio.enabled is set)' });
   if (problems.length > 0) throw new ConfigError(problems);
 };
