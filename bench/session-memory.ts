@@ -149,7 +149,8 @@ const oneMemoryRun = async (): Promise<SessionMemory> => {
     // utterance stays open; read once each has a partial transcript (its recogniser is working).
     const speakers = clients.slice(0, ACTIVE_SESSIONS);
     await Promise.all(speakers.map((client) => client.streamAudio(speech.samples)));
-    await Promise.all(speakers.map((client) => client.waitFor('transcript', { timeoutMs: 30_000 })));
+    // Ten recognisers load one at a time (PocketSphinx model loads are serialised): allow for it on a busy machine.
+    await Promise.all(speakers.map((client) => client.waitFor('transcript', { timeoutMs: 120_000 })));
     const active = await measure(child);
     await Promise.all(clients.map((client) => client.close()));
     await new Promise((done) => setTimeout(done, 1_000));
