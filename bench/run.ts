@@ -7,10 +7,11 @@ import { sessionMemoryBenchmark, sessionMemoryMarkdown } from './session-memory.
 import { phoneBenchmark } from './phone-bench.js';
 import { voiceBenchmark } from './voice-bench.js';
 
-console.error('access layer…');
-const access = await accessBenchmark();
+// Memory first: measured after the access bench's load, a run's recognisers once never started (2026-12-02).
 console.error('memory per session…');
 const memory = sessionMemoryMarkdown(await sessionMemoryBenchmark());
+console.error('access layer…');
+const access = await accessBenchmark();
 const voice = await voiceBenchmark();
 console.error('phone calls…');
 const phone = await phoneBenchmark();
