@@ -9,7 +9,8 @@ set -euo pipefail
 # libflite1 + flite: the embedded speech synthesiser (library in-process; the CLI for diagnostics).
 # bzip2: unpacking downloaded model archives (.tar.bz2).
 # espeak-ng-data: phoneme data for Piper/VITS voices run through sherpa-onnx.
-PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data)
+# chromium: the browser the web app tests drive (playwright-core).
+PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data chromium)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Value } from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
@@ -26,10 +26,17 @@ export class ConfigError extends Error {
   }
 }
 
+const DEFAULT_DATA_DIR = (((ConfigSchema as unknown as { properties: Record<string, { properties: Record<string, { default?: unknown }> }> }).properties.data?.properties.dir?.default) ?? './data') as string;
+
 const formatIssue = (issue: ConfigIssue): string => `${issue.setting} (${issue.source}): ${issue.message}`;
 
 export interface LoadConfigOptions {
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Settings changed through the admin API, in place of those stored in the data dir's
+   * settings file (checking a proposed change validates it exactly as a restart would).
+   */
+  readonly adminSettings?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Config file (YAML or JSON). Falls back to HARKEN_CONFIG; no file is read when neither is set. */
   readonly configPath?: string;
   /** Highest-precedence values, e.g. from CLI flags, as dotted paths. */
@@ -38,6 +45,54 @@ export interface LoadConfigOptions {
 }
 
 type Layer = Record<string, Record<string, unknown>>;
+
+/** Where a setting's value came from, lowest precedence first. */
+export type SettingSource = 'default' | 'config file' | 'settings file' | 'environment' | 'command line';
+
+/** The settings file the admin API writes (in data.dir, mode 0600): above the config file, below the environment. */
+export const ADMIN_SETTINGS_FILE = 'settings.json';
+
+/** Settings the admin API may not change: where the data, the database and the signing key live. */
+export const LOCKED_SETTINGS: ReadonlySet<string> = new Set(['data.dir', 'store.sqlitePath', 'auth.tokenSecretFile']);
+
+export interface ConfigProvenance {
+  /** How the config was loaded, so a change can be validated the same way. */
+  readonly options: LoadConfigOptions;
+  readonly sources: ReadonlyMap<string, SettingSource>;
+  readonly settingsFile: string;
+  /** What the settings file held when loaded. */
+  readonly adminSettings: Layer;
+}
+
+const provenance = new WeakMap<HarkenConfig, ConfigProvenance>();
+
+/** How a config returned by loadConfig was put together; undefined for one built otherwise. */
+export const provenanceOf = (config: HarkenConfig): ConfigProvenance | undefined => provenance.get(config);
+
+const readAdminSettings = (path: string): Layer => {
+  // Not there, or the data dir cannot be read yet (start-up reports that on its own): no saved settings.
+  if (!existsSync(path)) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigError([{ setting: 'settings file', source: path, message: (error as Error).message }]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([{ setting: 'settings file', source: path, message: `not valid JSON: ${(error as Error).message}; fix or delete it` }]);
+  }
+  if (!isPlainObject(parsed) || !Object.values(parsed).every(isPlainObject)) throw new ConfigError([{ setting: 'settings file', source: path, message: 'must map sections to settings; fix or delete it' }]);
+  const layer = parsed as Layer;
+  for (const path of LOCKED_SETTINGS) {
+    const [section, key] = path.split('.') as [string, string];
+    if (layer[section] && key in layer[section]) throw new ConfigError([{ setting: path, source: 'settings file', message: 'cannot be set in the settings file; use the config file or the environment' }]);
+  }
+  return layer;
+};
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -191,11 +246,25 @@ export const loadConfig = (options: LoadConfigOptions = {}): HarkenConfig => {
     mergeLayer(merged, fileLayer, () => absolute, sources);
   }
   const fromEnv = readEnv(env);
+  const overrides = options.overrides ? overridesToLayer(options.overrides) : {};
+  // The settings file lives in the data dir, which only the layers above it can move.
+  const dataDir = resolve(cwd, String(overrides.data?.dir ?? fromEnv.layer.data?.dir ?? merged.data?.dir ?? DEFAULT_DATA_DIR));
+  const settingsFile = join(dataDir, ADMIN_SETTINGS_FILE);
+  const adminSettings = options.adminSettings ? (structuredClone(options.adminSettings) as Layer) : readAdminSettings(settingsFile);
+  if (!options.adminSettings && Object.keys(adminSettings).length > 0) refuseReadableSecrets(adminSettings, settingsFile);
+  mergeLayer(merged, adminSettings, () => 'settings file', sources);
   mergeLayer(merged, fromEnv.layer, envSource, sources);
-  if (options.overrides) mergeLayer(merged, overridesToLayer(options.overrides), () => 'command line', sources);
+  if (options.overrides) mergeLayer(merged, overrides, () => 'command line', sources);
 
   const candidate = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, merged));
   const issues = [...fromEnv.issues, ...describeErrors(candidate, sources)];
   if (issues.length > 0) throw new ConfigError(issues);
-  return finalize(candidate as HarkenConfig, cwd);
+  const config = finalize(candidate as HarkenConfig, cwd);
+  const kinds = new Map<string, SettingSource>();
+  for (const descriptor of settingDescriptors) {
+    const source = sources.get(descriptor.path);
+    kinds.set(descriptor.path, source === undefined ? 'default' : source === 'settings file' ? 'settings file' : source === 'command line' ? 'command line' : source.startsWith(ENV_PREFIX) ? 'environment' : 'config file');
+  }
+  provenance.set(config, { options, sources: kinds, settingsFile, adminSettings });
+  return config;
 };

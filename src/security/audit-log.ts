@@ -39,6 +39,7 @@ export type AuditAction =
   | 'call.placed'
   | 'call.hung_up'
   | 'calls.purged'
+  | 'config.changed'
   | 'twilio.stream_refused';
 
 export interface AuditEvent {

@@ -227,7 +227,7 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     }
     if (route.config?.credentialManagement && caller.via !== 'session') {
       void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });
-      return deny(reply, 403, 'session_required', 'creating, rotating or revoking credentials needs an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
+      return deny(reply, 403, 'session_required', 'managing credentials and changing settings need an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
     }
     request.caller = caller;
     if (caller.kind === 'api-key') access.keys.recordUse(caller.id);

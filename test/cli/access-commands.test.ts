@@ -94,7 +94,7 @@ describe('harken CLI: keys, admins, service accounts, secrets', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const code = /"setupCode":"([A-Z2-9-]+)"/.exec(server.stderr())?.[1];
-      expect(server.stderr()).toMatch(/No admin yet\. Create the first one with `harken admin create <username>`, or once with this setup code:/);
+      expect(server.stderr()).toMatch(/No admin yet\. Open http:\/\/127\.0\.0\.1:\d+\/ and choose "First run" with the setup code [A-Z2-9-]+, or run `harken admin create <username>`, or:/);
       expect(code).toMatch(/^[A-Z2-9]{5}(-[A-Z2-9]{5}){3}$/);
       const setup = await fetch(`${server.url}/v1/auth/setup`, {
         method: 'POST',

@@ -16,7 +16,7 @@ describe('harken CLI', () => {
       for (let wait = 0; wait < 50 && !server.stderr().includes('setup code'); wait += 1) await new Promise((resolve) => setTimeout(resolve, 20));
       // The URL, then (no admin yet) the one-time way to create the first admin.
       expect(server.stderr()).toMatch(
-        /^Harken \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+ — API docs at .*\/docs — data in .*\/data\nNo admin yet\. Create the first one with `harken admin create <username>`, or once with this setup code:\n {2}curl -X POST http:\/\/127\.0\.0\.1:\d+\/v1\/auth\/setup .*\n$/,
+        /^Harken \d+\.\d+\.\d+ listening on http:\/\/127\.0\.0\.1:\d+ — web app at http:\/\/127\.0\.0\.1:\d+\/ — API docs at .*\/docs — data in .*\/data\nNo admin yet\. Open http:\/\/127\.0\.0\.1:\d+\/ and choose "First run" with the setup code [A-Z2-9-]+, or run `harken admin create <username>`, or:\n {2}curl -X POST http:\/\/127\.0\.0\.1:\d+\/v1\/auth\/setup .*\n$/,
       );
       expect(statSync(join(cwd, 'data')).mode & 0o777).toBe(0o700);
       // Its own secrets, owner-only.

@@ -7,6 +7,8 @@ import { useTempDirs } from '../helpers/temp-dir.js';
 
 /** What each route requires; a new route must be added here, so its access is a decision, not a default. */
 const EXPECTED_ACCESS: Record<string, string> = {
+  'GET /': 'public',
+  'GET /assets/:name': 'public',
   'GET /health': 'public',
   'GET /ready': 'public',
   'POST /v1/auth/login': 'public',
@@ -37,6 +39,8 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'DELETE /v1/admin/service-accounts/:id': 'admin',
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/engines': 'admin',
+  'GET /v1/config': 'authenticated',
+  'PUT /v1/admin/config': 'admin',
   'POST /v1/auth/password': 'admin',
   'GET /v1/auth/sessions': 'admin',
   'DELETE /v1/auth/sessions': 'admin',
@@ -54,6 +58,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
 
 /** Routes that mint, rotate or revoke credentials: refused to anything but an admin login session. */
 const CREDENTIAL_MANAGEMENT = new Set([
+  'PUT /v1/admin/config',
   'POST /v1/admin/keys',
   'DELETE /v1/admin/keys/:id',
   'POST /v1/admin/service-accounts',

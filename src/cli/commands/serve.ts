@@ -59,14 +59,14 @@ export const registerServeCommand = (program: Command): void => {
       logger.info({ address, version: VERSION, dataDir: config.data.dir, agents: harken.agents.names() }, 'harken started');
       // The one line a person needs, on stderr so stdout stays machine-readable logs.
       process.stderr.write(
-        `Harken ${VERSION} listening on ${address}` +
+        `Harken ${VERSION} listening on ${address} — web app at ${address}/` +
           (config.server.docsEnabled ? ` — API docs at ${address}/docs` : '') +
           ` — data in ${config.data.dir}\n`,
       );
       if (harken.setupCode) {
         // For the person at this terminal only: stderr, never the log.
         process.stderr.write(
-          `No admin yet. Create the first one with \`harken admin create <username>\`, or once with this setup code:\n` +
+          `No admin yet. Open ${address}/ and choose "First run" with the setup code ${harken.setupCode}, or run \`harken admin create <username>\`, or:\n` +
             `  curl -X POST ${address}/v1/auth/setup -H 'content-type: application/json' -d '{"setupCode":"${harken.setupCode}","username":"admin","password":"…"}'\n`,
         );
       }

@@ -1,0 +1,134 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError } from '../api.js';
+
+interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  readonly error?: string;
+}
+interface Ready {
+  readonly status: string;
+  readonly checks: readonly Check[];
+}
+interface Health {
+  readonly status: string;
+  readonly version: string;
+  readonly uptimeSeconds: number;
+}
+interface Stage {
+  readonly engine: string;
+  readonly calls: number;
+  readonly failures: number;
+  readonly timeouts: number;
+  readonly cancelled: number;
+  readonly busy: number;
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
+}
+interface Engines {
+  readonly vad: string;
+  readonly stt: string;
+  readonly tts: string;
+  readonly healthy: boolean;
+  readonly problem?: string;
+  readonly stages: Readonly<Record<string, Stage>>;
+}
+
+/** Readiness (GET /ready answers 503 with the same body while not ready). */
+const readiness = async (): Promise<Ready> => {
+  const response = await fetch('/ready', { headers: { accept: 'application/json' } });
+  return (await response.json()) as Ready;
+};
+
+const ms = (value: number | null): string => (value === null ? '–' : `${Math.round(value)} ms`);
+
+/** Health: readiness checks, version and uptime, the engines and their per-stage statistics. */
+export const HealthPage = () => {
+  const [ready, setReady] = useState<Ready | undefined>();
+  const [health, setHealth] = useState<Health | undefined>();
+  const [engines, setEngines] = useState<Engines | 'voice off' | undefined>();
+  const [error, setError] = useState<string | undefined>();
+
+  const load = async () => {
+    try {
+      const [readyNow, healthNow] = await Promise.all([readiness(), api<Health>('GET', '/health')]);
+      setReady(readyNow);
+      setHealth(healthNow);
+      setEngines(await api<Engines>('GET', '/v1/admin/engines').catch((failure: unknown) => (failure instanceof ApiError && failure.status === 404 ? ('voice off' as const) : Promise.reject(failure))));
+      setError(undefined);
+    } catch (failure) {
+      setError(failure instanceof Error ? failure.message : String(failure));
+    }
+  };
+  useEffect(() => {
+    void load();
+    const timer = setInterval(() => void load(), 5000);
+    return () => clearInterval(timer);
+  }, []);
+
+  return (
+    <section aria-labelledby="health-title">
+      <h2 id="health-title">Health</h2>
+      {error && <p class="error" role="alert">{error}</p>}
+      {health && (
+        <p>
+          Harken {health.version}, up {Math.floor(health.uptimeSeconds / 60)} min — <strong class={ready?.status === 'ready' ? 'ok' : 'bad'}>{ready?.status ?? '…'}</strong>
+        </p>
+      )}
+      {ready && (
+        <table>
+          <caption>Readiness checks</caption>
+          <thead>
+            <tr>
+              <th scope="col">Check</th>
+              <th scope="col">State</th>
+              <th scope="col">Took</th>
+            </tr>
+          </thead>
+          <tbody>
+            {ready.checks.map((check) => (
+              <tr key={check.name}>
+                <td>{check.name}</td>
+                <td class={check.ok ? 'ok' : 'bad'}>{check.ok ? 'ok' : (check.error ?? 'failing')}</td>
+                <td>{ms(check.durationMs)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {engines === 'voice off' && <p>Voice is off (voice.enabled): no speech engines.</p>}
+      {engines && engines !== 'voice off' && (
+        <table>
+          <caption>
+            Engines: {engines.vad}, {engines.stt}, {engines.tts} — {engines.healthy ? 'healthy' : `unhealthy: ${engines.problem ?? ''}`}
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Stage</th>
+              <th scope="col">Calls</th>
+              <th scope="col">Failed</th>
+              <th scope="col">Timed out</th>
+              <th scope="col">Busy</th>
+              <th scope="col">p50</th>
+              <th scope="col">p95</th>
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(engines.stages).map(([name, stage]) => (
+              <tr key={name}>
+                <td>{name}</td>
+                <td>{stage.calls}</td>
+                <td>{stage.failures}</td>
+                <td>{stage.timeouts}</td>
+                <td>{stage.busy}</td>
+                <td>{ms(stage.p50Ms)}</td>
+                <td>{ms(stage.p95Ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+};
