@@ -76,19 +76,7 @@ const placeCall = async (server: PhoneServer): Promise<SimulatedCall> => {
   return call;
 };
 
-/** No new reply audio for 500 ms and everything received has played. */
-const playedOut = async (call: SimulatedCall, after: number): Promise<void> => {
-  await call.waitFor(() => call.mediaReceived > after, 30_000, 'reply audio');
-  let last = -1;
-  let since = performance.now();
-  await call.waitFor(() => {
-    if (call.mediaReceived !== last) {
-      last = call.mediaReceived;
-      since = performance.now();
-    }
-    return performance.now() - since > 500 && call.bufferedItems === 0;
-  }, 60_000, 'the reply to play out');
-};
+const playedOut = (call: SimulatedCall, after: number): Promise<void> => call.playedOut({ after, quietMs: 500, timeoutMs: 60_000 });
 
 /**
  * What the caller hears of a reply: playback starts at the first frame and runs at real time; when

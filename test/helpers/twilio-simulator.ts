@@ -185,6 +185,21 @@ export class SimulatedCall {
     this.socket.terminate();
   }
 
+  /** The far end has said what it had to say: audio after the first `after` media messages came, then none for `quietMs`, and all of it played. */
+  async playedOut(options: { after?: number; quietMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    const { after = 0, quietMs = 600, timeoutMs = 30_000 } = options;
+    await this.waitFor(() => this.mediaReceived > after, timeoutMs, 'reply audio');
+    let last = -1;
+    let since = Date.now();
+    await this.waitFor(() => {
+      if (this.mediaReceived !== last) {
+        last = this.mediaReceived;
+        since = Date.now();
+      }
+      return Date.now() - since > quietMs && this.bufferedItems === 0;
+    }, timeoutMs, 'the reply to play out');
+  }
+
   async waitFor(predicate: () => boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {

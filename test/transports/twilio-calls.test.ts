@@ -56,15 +56,7 @@ describe('phone calls through Twilio Media Streams', () => {
   /** What the agent said has been sent and played out (no new audio for 600 ms). */
   const playedOut = async (call: SimulatedCall) => {
     await call.waitFor(() => call.heardMs > 1_000, 20_000, 'reply audio');
-    let last = -1;
-    let since = Date.now();
-    await call.waitFor(() => {
-      if (call.mediaReceived !== last) {
-        last = call.mediaReceived;
-        since = Date.now();
-      }
-      return Date.now() - since > 600 && call.bufferedItems === 0;
-    }, 30_000, 'the audio to end and play out');
+    await call.playedOut();
   };
 
   it('answers a signed webhook with <Connect><Stream> and a one-time token; refuses a wrong signature, another host, an added parameter and another account', async () => {
