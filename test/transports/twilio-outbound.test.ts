@@ -174,7 +174,10 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     await Promise.all(calls.map((call, index) => agentDone(call, before[index]!)));
     for (const call of calls) call.hangUp();
     await Promise.all(calls.map((call) => call.closed));
-    const records = (await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as Array<CallBody & { from: string }>;
+    // The server closes each record once its session has stored what it held, just after the socket closed.
+    const inbound = async () => (await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as Array<CallBody & { from: string }>;
+    await expect.poll(async () => (await inbound()).map((record) => record.status), { timeout: 10_000 }).toEqual(['completed', 'completed']);
+    const records = await inbound();
     expect(records).toHaveLength(2);
     const said = await Promise.all(
       ['+15557650001', '+15557650002'].map(async (from) => {
