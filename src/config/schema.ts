@@ -120,7 +120,7 @@ export const ConfigSchema = Type.Object(
     ),
     vad: section(
       {
-        engine: Type.Union([Type.Literal('silero')], { default: 'silero', description: 'Voice activity detector: Silero through sherpa-onnx.' }),
+        engine: Type.Union([Type.Literal('silero')], { default: 'silero', description: 'Voice activity detector: Silero (v4 or v5 model), one copy loaded and shared by every session.' }),
         model: Type.String({ default: '', description: 'Silero VAD model file. Empty: `<models.dir>/silero-vad/silero_vad.onnx`, else the copy shipped in the npm package @ricky0123/vad-web.' }),
         threshold: Type.Number({ default: 0.5, minimum: 0.05, maximum: 0.95, description: 'Speech probability above which a frame counts as speech.' }),
         minSpeechMs: Type.Integer({ default: 250, minimum: 50, maximum: 2_000, description: 'Speech shorter than this is ignored as noise.' }),

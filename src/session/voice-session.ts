@@ -29,7 +29,7 @@ export interface VoiceSessionSettings {
   readonly prerollMs?: number;
   /** Manual turns: the longest input buffer before a commit (more audio is dropped, with one error). */
   readonly maxInputMs?: number;
-  /** Without caller audio for this long, the session gives its voice detector back to the shared pool. */
+  /** Without caller audio for this long, the session releases its voice detector state. */
   readonly vadIdleReleaseMs?: number;
 }
 
@@ -386,7 +386,7 @@ export class VoiceSession {
     this.emit({ type: 'reply_interrupted', replyId: reply.id, playedText: reply.speaker.textAt(reply.cutAtMs), playedMs: reply.cutAtMs });
   }
 
-  /** The detector is taken from the engine's shared pool on the first audio and handed back when the caller goes quiet for long. */
+  /** The detector stream starts on the first audio and is released when the caller goes quiet for long (a silent session holds none). */
   private activeVad(startsAtMs: number): VadStream {
     if (!this.vad) {
       this.vad = this.engines.vad.createStream();

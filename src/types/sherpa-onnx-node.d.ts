@@ -1,35 +1,5 @@
 // The parts of sherpa-onnx-node (which ships no types) that Harken uses.
 declare module 'sherpa-onnx-node' {
-  export interface SileroVadConfig {
-    model: string;
-    threshold: number;
-    minSpeechDuration: number;
-    minSilenceDuration: number;
-    maxSpeechDuration: number;
-    windowSize: number;
-  }
-  export interface VadConfig {
-    sileroVad: SileroVadConfig;
-    sampleRate: number;
-    numThreads: number;
-    provider?: string;
-    debug?: number | boolean;
-  }
-  export interface SpeechSegment {
-    start: number;
-    samples: Float32Array;
-  }
-  export class Vad {
-    constructor(config: VadConfig, bufferSizeInSeconds: number);
-    acceptWaveform(samples: Float32Array): void;
-    isEmpty(): boolean;
-    isDetected(): boolean;
-    pop(): void;
-    clear(): void;
-    front(enableExternalBuffer?: boolean): SpeechSegment;
-    reset(): void;
-    flush(): void;
-  }
   export class LinearResampler {
     constructor(inputSampleRate: number, outputSampleRate: number);
     resample(samples: Float32Array, flush?: boolean): Float32Array;
@@ -85,7 +55,6 @@ declare module 'sherpa-onnx-node' {
     generateAsync(request: { text: string; sid: number; speed: number }): Promise<Wave>;
   }
   const sherpa: {
-    Vad: typeof Vad;
     LinearResampler: typeof LinearResampler;
     OfflineTts: typeof OfflineTts;
     OfflineRecognizer: typeof OfflineRecognizer;

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeWav } from '../../../src/audio/wav.js';
 import { EngineUnavailableError } from '../../../src/engines/engine-errors.js';
@@ -8,7 +11,7 @@ import { SHARED_AUDIO, SHARED_MODELS } from '../../helpers/shared.js';
 
 const options = { model: '', modelsDir: '/nonexistent', threshold: 0.5, minSpeechMs: 250, minSilenceMs: 500 };
 
-describe('Silero VAD through sherpa-onnx', () => {
+describe('Silero VAD (one shared ONNX Runtime model)', () => {
   const eventsOf = (vad: SileroVad, samples: Int16Array): VadEvent[] => {
     const stream = vad.createStream();
     const events: VadEvent[] = [];
@@ -17,7 +20,7 @@ describe('Silero VAD through sherpa-onnx', () => {
     return events;
   };
 
-  it('reuses detectors between streams without carrying state over', () => {
+  it('starts every stream fresh: no state carried over from an earlier stream', () => {
     const vad = SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v4.onnx` });
     const audio = decodeWav(readFileSync(`${SHARED_AUDIO}/goforward.wav`)).samples;
     // Stop mid-speech, so a detector that kept its state would start the next stream "speaking".
@@ -47,6 +50,69 @@ describe('Silero VAD through sherpa-onnx', () => {
     expect(stream.push(new Int16Array(16_000))).toEqual([]);
     expect(stream.speaking).toBe(false);
     stream.close();
+  });
+
+  it.each(['v4', 'v5'])('runs many streams on one loaded %s model, interleaved, each as if it were alone', (version) => {
+    const vad = SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_${version}.onnx` });
+    const phrases = decodeWav(readFileSync(`${SHARED_AUDIO}/vad-test-concat.wav`)).samples;
+    const other = decodeWav(readFileSync(`${SHARED_AUDIO}/goforward.wav`)).samples;
+    const alone = [eventsOf(vad, phrases), eventsOf(vad, other)];
+    expect(alone[0]?.filter((event) => event.type === 'speech_start')).toHaveLength(3);
+    const streams = [vad.createStream(), vad.createStream()];
+    const interleaved: VadEvent[][] = [[], []];
+    for (let offset = 0; offset < Math.max(phrases.length, other.length); offset += 320) {
+      [phrases, other].forEach((audio, index) => {
+        if (offset < audio.length) interleaved[index]?.push(...(streams[index]?.push(audio.subarray(offset, offset + 320)) ?? []));
+      });
+    }
+    streams.forEach((stream) => stream.close());
+    expect(interleaved).toEqual(alone);
+  });
+
+  it('holds only a recurrent state per stream: 100 speaking streams add a few MB, not a model each', () => {
+    const vad = SileroVad.create({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v5.onnx` });
+    const speech = decodeWav(readFileSync(`${SHARED_AUDIO}/goforward.wav`)).samples.subarray(0, 16_000);
+    const resident = () => Number(/Rss:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1]) / 1024;
+    vad.createStream().push(speech);
+    const before = resident();
+    const streams = Array.from({ length: 100 }, () => vad.createStream());
+    streams.forEach((stream) => stream.push(speech));
+    // A detector with its own model session took 7.8 MB (780 MB for these 100).
+    expect(resident() - before).toBeLessThan(20);
+    streams.forEach((stream) => stream.close());
+  });
+
+  it('keeps the runtime loaded through garbage collection (a collected library handle would unmap it)', () => {
+    // Run in a child with --expose-gc: collections between runs are what crashed the process.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { decodeWav } from './src/audio/wav.ts';
+      import { SileroVad } from './src/engines/vad/silero/silero-vad.ts';
+      const vad = SileroVad.create(${JSON.stringify({ ...options, model: `${SHARED_MODELS}/vad/silero_vad_v5.onnx` })});
+      const speech = decodeWav(readFileSync(${JSON.stringify(`${SHARED_AUDIO}/goforward.wav`)})).samples.subarray(0, 16_000);
+      let starts = 0;
+      for (let round = 0; round < 20; round += 1) {
+        const stream = vad.createStream();
+        starts += stream.push(speech).filter((event) => event.type === 'speech_start').length;
+        stream.close();
+        globalThis.gc();
+      }
+      process.stdout.write(String(starts));`;
+    const output = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(Number(output)).toBe(20);
+  });
+
+  it('refuses a corrupt model file with the fix, and the process lives on', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'harken-vad-')), 'silero_vad.onnx');
+    writeFileSync(path, Buffer.alloc(4096, 7));
+    try {
+      SileroVad.create({ ...options, model: path });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(EngineUnavailableError);
+      expect((error as Error).message).toMatch(/could not be loaded/);
+      expect((error as EngineUnavailableError).fix).toMatch(/harken models pull silero-vad/);
+    }
   });
 
   it('refuses a missing model file with the fix, instead of silently detecting nothing', () => {

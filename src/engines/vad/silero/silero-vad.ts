@@ -1,8 +1,8 @@
-import sherpa, { type Vad } from 'sherpa-onnx-node';
 import { int16ToFloat32 } from '../../../audio/pcm.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
 import type { VadEvent, VadStream, VoiceActivityDetector } from '../voice-activity.js';
 import { findSileroModel, sileroModelCandidates } from './model-path.js';
+import { SILERO_WINDOW, SileroModel, type SileroState } from './silero-model.js';
 
 export interface SileroVadOptions {
   readonly model: string;
@@ -14,29 +14,21 @@ export interface SileroVadOptions {
 }
 
 const SAMPLE_RATE = 16_000;
-const WINDOW = 512; // Silero's frame at 16 kHz (32 ms)
-/**
- * Reset detectors kept for the next session (each ~7.8 MB of native memory: its own ONNX
- * session and buffer; sherpa-onnx cannot share one model between detectors). Sessions take
- * one only while audio flows, so a few cover the churn without holding memory for sessions gone.
- */
-const MAX_IDLE_DETECTORS = 4;
-/**
- * Audio a detector buffers (the speech run in progress): 10 s covers nearly every utterance at
- * 0.64 MB; a longer one makes sherpa-onnx double it (one line on stderr, no audio lost).
- */
-const VAD_BUFFER_SECONDS = 10;
+/** Once a speech run passes this, a short pause ends it (a caller who never pauses still gets a turn). */
+const MAX_SPEECH_MS = 30_000;
+const LONG_RUN_SILENCE_MS = 100;
+const LONG_RUN_THRESHOLD = 0.9;
+/** Below threshold but above this margin under it, a speaker keeps speaking (hysteresis against dips). */
+const RELEASE_MARGIN = 0.15;
 
-/** Silero VAD through sherpa-onnx: one native detector per stream (they keep state), pooled between streams. */
+/** Silero VAD: one model shared by every stream (ONNX Runtime, loaded once); each stream holds only its recurrent state. */
 export class SileroVad implements VoiceActivityDetector {
   readonly name = 'silero';
   readonly sampleRate = SAMPLE_RATE;
-  /** Reset detectors kept for reuse: loading the model takes ~35 ms of event-loop time. */
-  private readonly idle: Vad[] = [];
 
-  private constructor(private readonly modelPath: string, private readonly options: SileroVadOptions) {}
+  private constructor(private readonly modelPath: string, private readonly shared: SileroModel, private readonly options: SileroVadOptions) {}
 
-  /** Checks the model file first: sherpa-onnx does not throw on a missing model, it silently detects nothing. */
+  /** Checks the model file first and loads it once. */
   static create(options: SileroVadOptions): SileroVad {
     const modelPath = findSileroModel(options.model, options.modelsDir);
     if (!modelPath) {
@@ -46,7 +38,17 @@ export class SileroVad implements VoiceActivityDetector {
         'run `harken models pull silero-vad`, or set HARKEN_VAD_MODEL to a silero_vad.onnx file',
       );
     }
-    return new SileroVad(modelPath, options);
+    let shared: SileroModel;
+    try {
+      shared = SileroModel.load(modelPath);
+    } catch (error) {
+      throw new EngineUnavailableError(
+        'silero',
+        `the Silero VAD model ${modelPath} could not be loaded (${error instanceof Error ? error.message : String(error)})`,
+        'run `harken models pull silero-vad`, or set HARKEN_VAD_MODEL to a Silero v4 or v5 silero_vad.onnx file',
+      );
+    }
+    return new SileroVad(modelPath, shared, options);
   }
 
   get model(): string {
@@ -54,38 +56,25 @@ export class SileroVad implements VoiceActivityDetector {
   }
 
   createStream(): VadStream {
-    return new SileroVadStream(this.idle.pop() ?? this.newDetector(), this.options, (native) => {
-      if (this.idle.length < MAX_IDLE_DETECTORS) this.idle.push(native);
-    });
-  }
-
-  private newDetector(): Vad {
-    return new sherpa.Vad(
-      {
-        sileroVad: {
-          model: this.modelPath,
-          threshold: this.options.threshold,
-          minSpeechDuration: this.options.minSpeechMs / 1000,
-          minSilenceDuration: this.options.minSilenceMs / 1000,
-          maxSpeechDuration: 30,
-          windowSize: WINDOW,
-        },
-        sampleRate: SAMPLE_RATE,
-        numThreads: 1,
-        debug: 0,
-      },
-      VAD_BUFFER_SECONDS,
-    );
+    return new SileroVadStream(this.shared.createState(), this.options);
   }
 }
 
+/**
+ * Speech starts after `minSpeechMs` of windows above the threshold and ends after
+ * `minSilenceMs` of windows below it (minus a margin while speaking).
+ */
 class SileroVadStream implements VadStream {
   private pending = new Int16Array(0);
   private processedSamples = 0;
+  /** Sample count at the first window of a candidate run (not yet speech). */
+  private candidateSince: number | undefined;
+  /** Sample count at the first quiet window while speaking. */
+  private quietSince: number | undefined;
   private speechDetectedAtMs: number | undefined;
   private closed = false;
 
-  constructor(private readonly native: Vad, private readonly options: SileroVadOptions, private readonly release: (native: Vad) => void) {}
+  constructor(private readonly state: SileroState, private readonly options: SileroVadOptions) {}
 
   get speaking(): boolean {
     return this.speechDetectedAtMs !== undefined;
@@ -104,20 +93,11 @@ class SileroVadStream implements VadStream {
     joined.set(this.pending);
     joined.set(samples, this.pending.length);
     let offset = 0;
-    for (; offset + WINDOW <= joined.length; offset += WINDOW) {
-      this.native.acceptWaveform(int16ToFloat32(joined.subarray(offset, offset + WINDOW)));
-      this.processedSamples += WINDOW;
-      // Finished segments are not needed (we stream audio to STT ourselves); drop them so the buffer stays small.
-      while (!this.native.isEmpty()) this.native.pop();
-      const detected = this.native.isDetected();
-      if (detected && this.speechDetectedAtMs === undefined) {
-        this.speechDetectedAtMs = this.nowMs();
-        events.push({ type: 'speech_start', atMs: this.speechDetectedAtMs });
-      } else if (!detected && this.speechDetectedAtMs !== undefined) {
-        const atMs = this.nowMs();
-        events.push({ type: 'speech_end', atMs, speechMs: atMs - this.speechDetectedAtMs + this.options.minSpeechMs - this.options.minSilenceMs });
-        this.speechDetectedAtMs = undefined;
-      }
+    for (; offset + SILERO_WINDOW <= joined.length; offset += SILERO_WINDOW) {
+      const probability = this.state.probability(int16ToFloat32(joined.subarray(offset, offset + SILERO_WINDOW)));
+      this.processedSamples += SILERO_WINDOW;
+      const event = this.decide(probability);
+      if (event) events.push(event);
     }
     this.pending = joined.slice(offset);
     return events;
@@ -126,11 +106,41 @@ class SileroVadStream implements VadStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.native.reset();
-    this.release(this.native);
+    this.state.release();
+  }
+
+  private decide(probability: number): VadEvent | undefined {
+    const now = this.processedSamples;
+    const longRun = this.currentSpeechMs > MAX_SPEECH_MS;
+    const threshold = longRun ? LONG_RUN_THRESHOLD : this.options.threshold;
+    if (this.speechDetectedAtMs === undefined) {
+      if (probability <= threshold) {
+        this.candidateSince = undefined;
+        return undefined;
+      }
+      this.candidateSince ??= now;
+      if (this.samplesToMs(now - this.candidateSince) < this.options.minSpeechMs) return undefined;
+      this.speechDetectedAtMs = this.nowMs();
+      this.quietSince = undefined;
+      return { type: 'speech_start', atMs: this.speechDetectedAtMs };
+    }
+    if (probability > threshold) this.quietSince = undefined;
+    if (probability > threshold - RELEASE_MARGIN) return undefined;
+    this.quietSince ??= now;
+    if (this.samplesToMs(now - this.quietSince) < (longRun ? LONG_RUN_SILENCE_MS : this.options.minSilenceMs)) return undefined;
+    const atMs = this.nowMs();
+    const event: VadEvent = { type: 'speech_end', atMs, speechMs: atMs - this.speechDetectedAtMs + this.options.minSpeechMs - this.options.minSilenceMs };
+    this.speechDetectedAtMs = undefined;
+    this.candidateSince = undefined;
+    this.quietSince = undefined;
+    return event;
+  }
+
+  private samplesToMs(samples: number): number {
+    return (samples / SAMPLE_RATE) * 1000;
   }
 
   private nowMs(): number {
-    return Math.round((this.processedSamples / SAMPLE_RATE) * 1000);
+    return Math.round(this.samplesToMs(this.processedSamples));
   }
 }
