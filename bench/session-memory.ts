@@ -4,7 +4,10 @@
  * sockets do not count), garbage-collected before each reading; the figures are the growth of
  * its resident and proportional set size (Rss, Pss from /proc/self/smaps_rollup) per session.
  *  - idle: N sessions started (continuing existing conversations, so no greeting) and silent;
- *  - active: M of them speaking at once, read mid-utterance (voice detector and recogniser busy);
+ *  - the recogniser pool at its bound: as many sessions speaking as there are decoders
+ *    (stt.pocketsphinxMaxDecoders), each read mid-utterance with its recogniser working;
+ *  - active: M speaking at once, mid-utterance (audio sent up to the middle of a word and no
+ *    further, so no utterance can end); the figure is what each one beyond the pool adds;
  *  - after: everything closed (what pools keep).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -12,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
 import { decodeWav } from '../src/audio/wav.js';
 import { RealtimeClient } from '../src/client/realtime-client.js';
 
@@ -20,6 +24,10 @@ const AUDIO_DIR = resolve(process.env.HARKEN_BENCH_AUDIO_DIR ?? join(ROOT, '..',
 const VAD_MODEL = resolve(process.env.HARKEN_BENCH_VAD_MODEL ?? join(ROOT, '..', 'shared', 'models', 'vad', 'silero_vad_v4.onnx'));
 const IDLE_SESSIONS = Number(process.env.HARKEN_BENCH_IDLE_SESSIONS ?? 200);
 const ACTIVE_SESSIONS = Number(process.env.HARKEN_BENCH_ACTIVE_SESSIONS ?? 10);
+/** The recogniser pool's bound (the default of stt.pocketsphinxMaxDecoders). */
+const DECODERS = Number(process.env.HARKEN_BENCH_DECODERS ?? 4);
+/** goforward.wav up to the middle of "meters": still speech, so the utterance stays open. */
+const MID_UTTERANCE_S = 1.8;
 
 interface Reading {
   readonly rssMb: number;
@@ -36,6 +44,14 @@ const readMemory = (): Reading => {
   const { heapUsed, external } = process.memoryUsage();
   return { rssMb: kb('Rss') / 1024, pssMb: kb('Pss') / 1024, jsMb: (heapUsed + external) / 1048576 };
 };
+
+const mallocTrim = (() => {
+  try {
+    return koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+  } catch {
+    return undefined; // not glibc
+  }
+})();
 
 /** The child: a real Harken that answers `measure` with its memory after a full GC. */
 const serve = async (): Promise<void> => {
@@ -55,6 +71,7 @@ const serve = async (): Promise<void> => {
       HARKEN_RATE_LIMIT_REQUESTS: '1000000',
       HARKEN_RATE_LIMIT_REQUESTS_PER_IP: '1000000',
       HARKEN_REALTIME_IDLE_TIMEOUT_MS: '600000',
+      HARKEN_STT_POCKETSPHINX_MAX_DECODERS: String(DECODERS),
     },
   });
   const harken = await createHarken(config, createLogger({ level: 'warn', format: 'json' }));
@@ -66,6 +83,9 @@ const serve = async (): Promise<void> => {
         (globalThis as { gc?: () => void }).gc?.();
         await new Promise((done) => setTimeout(done, 100));
       }
+      // The server trims after each decoder load, on the busy thread pool; settle it here so a
+      // reading does not catch a load's freed scratch (and the next one its release).
+      mallocTrim?.(0);
       process.send?.({ type: 'memory', ...readMemory() } satisfies FromServer);
     } else if (message.type === 'stop') {
       await harken.close();
@@ -87,10 +107,14 @@ const measure = async (child: ChildProcess): Promise<Reading> => {
 export interface SessionMemory {
   readonly idleSessions: number;
   readonly activeSessions: number;
+  readonly decoders: number;
   readonly runs: number;
   /** Lowest and highest active RSS per session over the runs. */
   readonly activeRangeMb: readonly [number, number];
   readonly idlePerSessionMb: Reading;
+  /** The decoders at their bound, each with its speaking session (total). */
+  readonly recogniserPoolMb: Reading;
+  /** Each speaking session beyond the pool's. */
   readonly activePerSessionMb: Reading;
   readonly keptAfterCloseMb: Reading;
   readonly baselineMb: Reading;
@@ -110,9 +134,11 @@ export const sessionMemoryBenchmark = async (): Promise<SessionMemory> => {
   return {
     idleSessions: IDLE_SESSIONS,
     activeSessions: ACTIVE_SESSIONS,
+    decoders: DECODERS,
     runs: runs.length,
     baselineMb: reading((m) => m.baselineMb),
     idlePerSessionMb: reading((m) => m.idlePerSessionMb),
+    recogniserPoolMb: reading((m) => m.recogniserPoolMb),
     activePerSessionMb: reading((m) => m.activePerSessionMb),
     activeRangeMb: [Math.min(...runs.map((m) => m.activePerSessionMb.rssMb)), Math.max(...runs.map((m) => m.activePerSessionMb.rssMb))],
     keptAfterCloseMb: reading((m) => m.keptAfterCloseMb),
@@ -145,26 +171,38 @@ const oneMemoryRun = async (): Promise<SessionMemory> => {
     for (const id of conversations) clients.push(await connect(id));
     const idle = await measure(child);
 
-    // Mid-utterance: the recording streamed at real-time pace with no pause after it, so every
-    // utterance stays open; read once each has a partial transcript (its recogniser is working).
-    const speakers = clients.slice(0, ACTIVE_SESSIONS);
-    await Promise.all(speakers.map((client) => client.streamAudio(speech.samples)));
-    // Ten recognisers load one at a time (PocketSphinx model loads are serialised): allow for it on a busy machine.
-    await Promise.all(speakers.map((client) => client.waitFor('transcript', { timeoutMs: 120_000 })));
+    // Mid-utterance: speech up to the middle of a word and nothing after it (no silence, so the
+    // detector cannot end the utterance). The first DECODERS speakers fill the recogniser pool:
+    // read once each has a partial transcript (its decoder loaded and working).
+    const midUtterance = speech.samples.subarray(0, Math.round(MID_UTTERANCE_S * speech.sampleRate));
+    const speak = (client: RealtimeClient) => client.streamAudio(midUtterance);
+    const poolSpeakers = clients.slice(0, DECODERS);
+    const heard = poolSpeakers.map((client) => client.waitFor('transcript', { timeoutMs: 120_000 }));
+    await Promise.all(poolSpeakers.map(speak));
+    // Decoders load one at a time (PocketSphinx model loads are serialised): allow for it on a busy machine.
+    await Promise.all(heard);
+    const pool = await measure(child);
+    // The rest speak too: their utterances open and wait, audio buffered, for a decoder.
+    const others = clients.slice(DECODERS, ACTIVE_SESSIONS);
+    const started = others.map((client) => client.waitFor('speech_started', { timeoutMs: 30_000 }));
+    await Promise.all(others.map(speak));
+    await Promise.all(started);
     const active = await measure(child);
     await Promise.all(clients.map((client) => client.close()));
     await new Promise((done) => setTimeout(done, 1_000));
     const after = await measure(child);
 
     const per = (from: Reading, to: Reading, count: number): Reading => ({ rssMb: (to.rssMb - from.rssMb) / count, pssMb: (to.pssMb - from.pssMb) / count, jsMb: (to.jsMb - from.jsMb) / count });
-    const activePerSessionMb = per(idle, active, ACTIVE_SESSIONS);
+    const activePerSessionMb = per(pool, active, ACTIVE_SESSIONS - DECODERS);
     return {
       idleSessions: IDLE_SESSIONS,
       activeSessions: ACTIVE_SESSIONS,
+      decoders: DECODERS,
       runs: 1,
       activeRangeMb: [activePerSessionMb.rssMb, activePerSessionMb.rssMb],
       baselineMb,
       idlePerSessionMb: per(baselineMb, idle, IDLE_SESSIONS),
+      recogniserPoolMb: per(idle, pool, 1),
       activePerSessionMb,
       keptAfterCloseMb: per(baselineMb, after, 1),
     };
@@ -184,7 +222,8 @@ export const sessionMemoryMarkdown = (memory: SessionMemory): string => {
     '| Sessions | RSS per session | PSS per session | JS heap + external per session |',
     '|---|---|---|---|',
     `| ${memory.idleSessions} started, silent (idle) | ${mb(memory.idlePerSessionMb.rssMb)} | ${mb(memory.idlePerSessionMb.pssMb)} | ${mb(memory.idlePerSessionMb.jsMb)} |`,
-    `| ${memory.activeSessions} of them speaking at once, mid-utterance (active, beyond idle) | ${mb(memory.activePerSessionMb.rssMb)} | ${mb(memory.activePerSessionMb.pssMb)} | ${mb(memory.activePerSessionMb.jsMb)} |`,
+    `| The recogniser pool at its bound: ${memory.decoders} sessions speaking, ${memory.decoders} decoders working (total, shared) | ${mb(memory.recogniserPoolMb.rssMb)} | ${mb(memory.recogniserPoolMb.pssMb)} | ${mb(memory.recogniserPoolMb.jsMb)} |`,
+    `| ${memory.activeSessions} speaking at once, mid-utterance: each one beyond the pool's (active, beyond idle) | ${mb(memory.activePerSessionMb.rssMb)} | ${mb(memory.activePerSessionMb.pssMb)} | ${mb(memory.activePerSessionMb.jsMb)} |`,
     `| Kept after all closed (pooled detectors and decoders; total, not per session) | ${mb(memory.keptAfterCloseMb.rssMb)} | ${mb(memory.keptAfterCloseMb.pssMb)} | ${mb(memory.keptAfterCloseMb.jsMb)} |`,
   ].join('\n');
 };

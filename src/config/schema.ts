@@ -135,6 +135,13 @@ export const ConfigSchema = Type.Object(
             'Speech recogniser. `pocketsphinx` is embedded (Debian); `sherpa` runs a downloaded sherpa-onnx model (streaming zipformer transducer or CTC, Whisper or Moonshine, told apart by its files); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
         }),
         pocketsphinxModelDir: Type.String({ default: '/usr/share/pocketsphinx/model/en-us', description: 'PocketSphinx model directory (hmm `en-us`, `en-us.lm.bin`, `cmudict-en-us.dict`).' }),
+        pocketsphinxMaxDecoders: Type.Integer({
+          default: 4,
+          minimum: 1,
+          maximum: 64,
+          description:
+            'PocketSphinx decoders at once (each ~90 MB: its own language model, dictionary and search), shared by every session. An utterance beyond them buffers its audio until one is free, then decodes faster than real time.',
+        }),
         sherpaModelDir: Type.String({ default: '', description: 'sherpa-onnx model folder for `sherpa`. Empty means `<models.dir>/sherpa-onnx-streaming-zipformer-en-20M-2023-02-17`.' }),
         sherpaThreads: Type.Integer({ default: 1, minimum: 1, maximum: 16, description: 'CPU threads sherpa-onnx uses per recognition.' }),
         sherpaLanguage: Type.String({ default: 'en', minLength: 2, description: 'Language code for multilingual Whisper models.' }),

@@ -67,7 +67,7 @@ const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
     if (layout.kind === 'transducer' || layout.kind === 'streaming-ctc') return SherpaOnlineStt.create({ layout, numThreads });
     return SherpaOfflineStt.create({ layout, numThreads, language: config.stt.sherpaLanguage });
   }
-  return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir });
+  return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir, maxDecoders: config.stt.pocketsphinxMaxDecoders });
 };
 
 const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {

@@ -56,6 +56,52 @@ describe('PocketSphinx speech recognition', () => {
     expect(stt.decoders.busy).toBe(0);
   });
 
+  it('never holds more decoders than its bound: later utterances wait with their audio and come out right', async () => {
+    const bounded = await PocketSphinxStt.create({ modelDir: MODEL_DIR, maxDecoders: 2 });
+    try {
+      const files = ['goforward.wav', 'librivox-0880.wav', 'LJ002-0020.wav', 'goforward.wav', '1089-134686-0001.wav'];
+      let most = 0;
+      const watch = setInterval(() => (most = Math.max(most, bounded.decoders.busy + bounded.decoders.idle)), 5);
+      const pending = files.map((file) => bounded.transcribe(recording(file)));
+      expect(bounded.decoders).toEqual({ busy: 2, idle: 0, waiting: 3 });
+      const texts = (await Promise.all(pending)).map((transcript) => transcript.text);
+      clearInterval(watch);
+      expect(most).toBeLessThanOrEqual(2);
+      expect(texts[0]).toBe('go forward ten meters');
+      expect(texts[3]).toBe('go forward ten meters');
+      expect(wordErrorRate(files.map(referenceTranscript).join(' '), texts.join(' '))).toBeLessThan(0.5);
+      expect(bounded.decoders).toMatchObject({ busy: 0, waiting: 0 });
+    } finally {
+      await bounded.close();
+    }
+  });
+
+  it('a waiting stream that is cancelled leaves the queue and never takes a decoder', async () => {
+    const bounded = await PocketSphinxStt.create({ modelDir: MODEL_DIR, maxDecoders: 1 });
+    try {
+      const first = bounded.createStream();
+      const queued = bounded.createStream();
+      const abandoned = bounded.createStream();
+      expect(bounded.decoders).toEqual({ busy: 1, idle: 0, waiting: 2 });
+      abandoned.push(recording('goforward.wav').samples);
+      abandoned.cancel();
+      const finishing = bounded.createStream();
+      finishing.push(recording('goforward.wav').samples);
+      const failed = finishing.finish();
+      finishing.cancel();
+      await expect(failed).rejects.toThrow(/cancelled/);
+      expect(bounded.decoders.waiting).toBe(1);
+      first.push(recording('goforward.wav').samples);
+      expect((await first.finish()).text).toBe('go forward ten meters');
+      // The decoder went to the one stream still in line.
+      queued.push(recording('goforward.wav').samples);
+      expect((await queued.finish()).text).toBe('go forward ten meters');
+      expect(bounded.decoders).toEqual({ busy: 0, idle: 1, waiting: 0 });
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('decodes off the event loop', async () => {
     const longestGap = await longestEventLoopGapDuring(() => stt.transcribe(recording('1089-134686-0001.wav')));
     expect(longestGap).toBeLessThan(100);

@@ -12,6 +12,12 @@ export interface PocketSphinxOptions {
   readonly modelDir: string;
   /** Decoders kept for reuse (default 2): creating one takes ~0.5 s of pool time, but each holds ~90 MB (its own language model, dictionary and search). */
   readonly idleDecoders?: number;
+  /**
+   * Decoders that may exist at once (default 4). A stream beyond them buffers its audio until
+   * one is free and then decodes faster than real time; without a bound every speaking caller
+   * would load ~90 MB (100 callers: 9 GB).
+   */
+  readonly maxDecoders?: number;
   /** Least time between partial hypotheses. */
   readonly partialIntervalMs?: number;
 }
@@ -27,7 +33,10 @@ export class PocketSphinxStt implements SpeechToText {
   readonly sampleRate = SAMPLE_RATE;
   readonly capabilities: SttCapabilities = { streaming: true, interimResults: true, hints: true };
   private readonly idle: Decoder[] = [];
+  /** Decoders handed to streams or being created for them. */
   private busy = 0;
+  /** Streams waiting for a decoder, first come first served. */
+  private readonly waiting: DecoderWaiter[] = [];
   private closed = false;
 
   private constructor(private readonly files: { hmm: string; lm: string; dict: string }, private readonly options: PocketSphinxOptions) {}
@@ -43,9 +52,9 @@ export class PocketSphinxStt implements SpeechToText {
     return engine;
   }
 
-  /** Decoders in use and idle; for tests and metrics. */
-  get decoders(): { busy: number; idle: number } {
-    return { busy: this.busy, idle: this.idle.length };
+  /** Decoders in use and idle, and streams waiting for one; for tests and metrics. */
+  get decoders(): { busy: number; idle: number; waiting: number } {
+    return { busy: this.busy, idle: this.idle.length, waiting: this.waiting.length };
   }
 
   check(): void {
@@ -67,7 +76,8 @@ export class PocketSphinxStt implements SpeechToText {
 
   createStream(options: SttStreamOptions = {}): SttStream {
     if (this.closed) throw new Error('the speech recogniser is closed');
-    return new PocketSphinxStream(this.acquire(), grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, {
+    const waiter = this.acquire();
+    return new PocketSphinxStream(waiter, grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, {
       release: (decoder) => this.release(decoder),
       discard: (decoder) => this.discard(decoder),
     });
@@ -75,30 +85,82 @@ export class PocketSphinxStt implements SpeechToText {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(new Error('the speech recogniser is closed'));
     await Promise.all(this.idle.splice(0).map((decoder) => decoder.free()));
   }
 
-  private async acquire(): Promise<Decoder> {
-    this.busy += 1;
+  /** An idle decoder, a new one while under the bound, or a place in the queue. */
+  private acquire(): DecoderTicket {
+    const idle = this.idle.pop();
+    if (idle) {
+      this.busy += 1;
+      return { decoder: Promise.resolve(idle), abandon: () => false };
+    }
+    if (this.busy + this.idle.length < (this.options.maxDecoders ?? 4)) {
+      this.busy += 1;
+      return { decoder: this.createDecoder(), abandon: () => false };
+    }
+    let waiter!: DecoderWaiter;
+    const decoder = new Promise<Decoder>((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    this.waiting.push(waiter);
+    return {
+      decoder,
+      abandon: () => {
+        const index = this.waiting.indexOf(waiter);
+        if (index < 0) return false;
+        this.waiting.splice(index, 1);
+        waiter.reject(new Error('the transcription was cancelled'));
+        return true;
+      },
+    };
+  }
+
+  private async createDecoder(): Promise<Decoder> {
     try {
-      return this.idle.pop() ?? (await Decoder.create(this.files));
+      return await Decoder.create(this.files);
     } catch (error) {
       this.busy -= 1;
+      this.serveWaiting();
       throw error;
     }
   }
 
-  /** A decoder whose native call failed is not trusted again: freed, not pooled. */
+  /** A decoder whose native call failed is not trusted again: freed, not pooled (a waiting stream gets a new one). */
   private discard(decoder: Decoder): void {
     this.busy = Math.max(0, this.busy - 1);
     void decoder.free();
+    this.serveWaiting();
   }
 
   private release(decoder: Decoder): void {
+    const next = this.closed ? undefined : this.waiting.shift();
+    // Handed straight to the next stream in line: it stays busy.
+    if (next) return next.resolve(decoder);
     this.busy = Math.max(0, this.busy - 1);
     if (this.closed || this.idle.length >= (this.options.idleDecoders ?? 2)) void decoder.free();
     else this.idle.push(decoder);
   }
+
+  /** Room under the bound again: the first waiting stream gets a new decoder. */
+  private serveWaiting(): void {
+    const next = this.closed ? undefined : this.waiting.shift();
+    if (!next) return;
+    this.busy += 1;
+    this.createDecoder().then(next.resolve, next.reject);
+  }
+}
+
+interface DecoderWaiter {
+  resolve(decoder: Decoder): void;
+  reject(error: Error): void;
+}
+
+/** A decoder to come; `abandon` gives up a place in the queue (true if the stream was still waiting). */
+interface DecoderTicket {
+  readonly decoder: Promise<Decoder>;
+  abandon(): boolean;
 }
 
 const CHUNK_SAMPLES = SAMPLE_RATE / 2;
@@ -119,12 +181,13 @@ class PocketSphinxStream implements SttStream {
   private cancelled = false;
 
   constructor(
-    decoder: Promise<Decoder>,
+    private readonly ticket: DecoderTicket,
     private readonly grammar: ReturnType<typeof grammarFor>,
     private readonly onPartial: ((text: string) => void) | undefined,
     private readonly partialIntervalMs: number,
     private readonly pool: { release(decoder: Decoder): void; discard(decoder: Decoder): void },
   ) {
+    const decoder = ticket.decoder;
     this.acquired = decoder;
     this.acquired.catch(() => undefined);
     this.chain = decoder.then((ready) => {
@@ -189,11 +252,18 @@ class PocketSphinxStream implements SttStream {
   cancel(): void {
     if (this.state === 'finishing') {
       this.cancelled = true;
+      // Still in the queue for a decoder: leave it, so finish() fails now and takes none.
+      this.ticket.abandon();
       return;
     }
     if (this.state !== 'open') return;
     this.state = 'done';
     this.pending.length = 0;
+    this.heard.length = 0;
+    if (this.ticket.abandon()) {
+      this.chain.catch(() => undefined);
+      return;
+    }
     void this.chain.then(
       async (decoder) => {
         await decoder.endUtterance().catch(() => undefined);
