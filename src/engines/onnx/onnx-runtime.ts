@@ -52,6 +52,8 @@ interface Runtime {
   readonly env: Pointer;
   readonly cpuMemory: Pointer;
   readonly call: Record<keyof typeof SLOT, Call>;
+  /** Throws the message of a non-null OrtStatus (and releases it). */
+  readonly check: (status: Pointer) => void;
 }
 
 const PROTOTYPES: Record<keyof typeof SLOT, string> = {
@@ -116,7 +118,7 @@ const load = (): Runtime => {
   check(call.CreateEnv(ORT_LOGGING_LEVEL_ERROR, 'harken', env));
   const cpuMemory = [null];
   check(call.CreateCpuMemoryInfo(ORT_DEVICE_ALLOCATOR, ORT_MEM_TYPE_DEFAULT, cpuMemory));
-  runtime = { library, env: env[0], cpuMemory: cpuMemory[0], call };
+  runtime = { library, env: env[0], cpuMemory: cpuMemory[0], call, check };
   return runtime;
 };
 
@@ -147,12 +149,12 @@ export class OnnxTensor<T extends Float32Array | BigInt64Array = Float32Array | 
   }
 
   private static create<A extends Float32Array | BigInt64Array>(shape: readonly number[], type: keyof typeof ELEMENT_TYPE, length: number, view: (buffer: ArrayBuffer) => A): OnnxTensor<A> {
-    const { call, cpuMemory } = load();
+    const { call, check, cpuMemory } = load();
     const bytes = length * (type === 'int64' ? 8 : 4);
     const memory = koffi.alloc('uint8_t', bytes);
     const value = [null];
     try {
-      checker(call)(call.CreateTensorWithDataAsOrtValue(cpuMemory, memory, bytes, shape.map(BigInt), shape.length, ELEMENT_TYPE[type], value));
+      check(call.CreateTensorWithDataAsOrtValue(cpuMemory, memory, bytes, shape.map(BigInt), shape.length, ELEMENT_TYPE[type], value));
     } catch (error) {
       koffi.free(memory);
       throw error;
@@ -177,8 +179,7 @@ export class OnnxSession {
   private constructor(private readonly handle: Pointer, readonly inputCount: number, readonly outputCount: number) {}
 
   static open(modelPath: string): OnnxSession {
-    const { call, env } = load();
-    const check = checker(call);
+    const { call, check, env } = load();
     const options = [null];
     check(call.CreateSessionOptions(options));
     try {
@@ -203,11 +204,11 @@ export class OnnxSession {
   /** Runs the model; each output is written into the given tensor (shapes must match the model's). */
   run(inputs: Readonly<Record<string, OnnxTensor>>, outputs: Readonly<Record<string, OnnxTensor>>): void {
     if (this.closed) throw new Error('the ONNX session is closed');
-    const { call } = load();
+    const { call, check } = load();
     const inputNames = Object.keys(inputs);
     const outputNames = Object.keys(outputs);
     const outputValues = outputNames.map((name) => (outputs[name] as OnnxTensor).handle);
-    checker(call)(
+    check(
       call.Run(
         this.handle,
         null,
