@@ -76,8 +76,8 @@ export class PocketSphinxStt implements SpeechToText {
 
   createStream(options: SttStreamOptions = {}): SttStream {
     if (this.closed) throw new Error('the speech recogniser is closed');
-    const waiter = this.acquire();
-    return new PocketSphinxStream(waiter, grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, {
+    const ticket = this.acquire();
+    return new PocketSphinxStream(ticket, grammarFor(options.hints), options.onPartial, this.options.partialIntervalMs ?? 200, {
       release: (decoder) => this.release(decoder),
       discard: (decoder) => this.discard(decoder),
     });
