@@ -45,6 +45,10 @@ export class GuardedStt extends GuardedEngine<SpeechToText> implements SpeechToT
     return this.inner.capabilities;
   }
 
+  get pool() {
+    return this.inner.pool;
+  }
+
   /**
    * Any rate in; resampled here. Long recordings are recognised in pieces of at most 20 s cut at
    * pauses (each piece its own guarded call, its limit growing with its length; units: seconds).

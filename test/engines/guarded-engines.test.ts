@@ -102,9 +102,14 @@ describe('the shared engine guard: resampling, time limits, health and per-stage
     const hurried = await start({ HARKEN_STT_TIMEOUT_MS: '500', HARKEN_STT_TIMEOUT_PER_UNIT_MS: '0', HARKEN_VOICE_MAX_UPLOAD_BYTES: String(8 * 1024 * 1024) });
     const timedOut = await hurried.inject({ method: 'POST', url: '/v1/transcribe', headers: { 'content-type': 'audio/wav' }, payload: hundredSeconds });
     expect(timedOut.statusCode).toBe(504);
-    // Decodes left running would keep both cores busy for many seconds more (~3 s of CPU in this
-    // window); each must stop within one 0.5 s chunk of audio.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Every decoder is back in the pool soon: those still loading when time ran out finish loading
+    // (one native call, bounded by stt.pocketsphinxMaxDecoders) and decode nothing; running decodes
+    // stop within one 0.5 s chunk of audio. Left running, they would stay busy for ~20 s more.
+    const pool = async () => (await hurried.inject({ method: 'GET', url: '/v1/admin/engines' })).json().sttPool;
+    expect(await pool()).toMatchObject({ max: 4 });
+    await expect.poll(async () => (await pool()).busy, { timeout: 8_000, interval: 100 }).toBe(0);
+    expect(await pool()).toMatchObject({ waiting: 0 });
+    // And nothing untracked runs on: the process is idle (decoding would use both cores).
     const before = process.cpuUsage();
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const used = process.cpuUsage(before);

@@ -43,7 +43,18 @@ export interface SttStream {
   cancel(): void;
 }
 
+/** An engine's pool of native recognisers (e.g. PocketSphinx decoders): saturation shows here first. */
+export interface RecogniserPool {
+  readonly busy: number;
+  readonly idle: number;
+  /** Utterances buffering their audio until a recogniser is free. */
+  readonly waiting: number;
+  readonly max: number;
+}
+
 export interface SpeechToText {
+  /** Engines that keep a bounded pool of native recognisers report it (admin view, tests). */
+  readonly pool?: RecogniserPool;
   /** Throws when the engine can no longer serve (a dead helper thread, closed pool); used by readiness. */
   check?(): void;
   readonly name: string;

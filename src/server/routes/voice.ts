@@ -107,7 +107,20 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
           summary: 'Engines in use and per-stage counters and latency histograms (since start)',
           tags: ['admin'],
           response: {
-            200: Type.Object({ vad: Type.String(), stt: Type.String(), tts: Type.String(), healthy: Type.Boolean(), problem: Type.Optional(Type.String()), stages: Type.Record(Type.String(), Stage) }),
+            200: Type.Object({
+              vad: Type.String(),
+              stt: Type.String(),
+              tts: Type.String(),
+              healthy: Type.Boolean(),
+              problem: Type.Optional(Type.String()),
+              sttPool: Type.Optional(
+                Type.Object(
+                  { busy: Type.Integer(), idle: Type.Integer(), waiting: Type.Integer({ description: 'Utterances buffering until a recogniser is free.' }), max: Type.Integer() },
+                  { description: 'The recogniser pool, for engines that keep one (PocketSphinx decoders).' },
+                ),
+              ),
+              stages: Type.Record(Type.String(), Stage),
+            }),
             ...errorResponses(401, 403),
           },
         },
@@ -121,7 +134,16 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
         } catch (error) {
           problem = (error as Error).message;
         }
-        return { vad: engines.vad.name, stt: engines.stt.name, tts: engines.tts.name, healthy: problem === undefined, ...(problem ? { problem } : {}), stages: engines.metrics.view() };
+        const sttPool = engines.stt.pool;
+        return {
+          vad: engines.vad.name,
+          stt: engines.stt.name,
+          tts: engines.tts.name,
+          healthy: problem === undefined,
+          ...(problem ? { problem } : {}),
+          ...(sttPool ? { sttPool: { ...sttPool } } : {}),
+          stages: engines.metrics.view(),
+        };
       },
     );
     app.post(

@@ -33,7 +33,7 @@ describe('PocketSphinx speech recognition', () => {
     const final = await stream.finish();
     expect(partials.length).toBeGreaterThan(2);
     expect(wordErrorRate(referenceTranscript('1089-134686-0001.wav'), final.text)).toBeLessThan(0.5);
-    expect(stt.decoders.busy).toBe(0);
+    expect(stt.pool.busy).toBe(0);
   });
 
   it('recognises an expected answer exactly when given a grammar, whatever the decoder heard before', async () => {
@@ -49,11 +49,11 @@ describe('PocketSphinx speech recognition', () => {
   it('decodes concurrent streams in parallel, each on its own decoder', async () => {
     const files = ['goforward.wav', 'librivox-0880.wav', 'LJ002-0020.wav'];
     const pending = files.map((file) => stt.transcribe(recording(file)));
-    expect(stt.decoders.busy).toBe(files.length);
+    expect(stt.pool.busy).toBe(files.length);
     const texts = (await Promise.all(pending)).map((transcript) => transcript.text);
     // Live normalisation adapts per decoder, so words may differ from a sequential run; accuracy may not.
     expect(wordErrorRate(files.map(referenceTranscript).join(' '), texts.join(' '))).toBeLessThan(0.5);
-    expect(stt.decoders.busy).toBe(0);
+    expect(stt.pool.busy).toBe(0);
   });
 
   it('never holds more decoders than its bound: later utterances wait with their audio and come out right', async () => {
@@ -61,16 +61,16 @@ describe('PocketSphinx speech recognition', () => {
     try {
       const files = ['goforward.wav', 'librivox-0880.wav', 'LJ002-0020.wav', 'goforward.wav', '1089-134686-0001.wav'];
       let most = 0;
-      const watch = setInterval(() => (most = Math.max(most, bounded.decoders.busy + bounded.decoders.idle)), 5);
+      const watch = setInterval(() => (most = Math.max(most, bounded.pool.busy + bounded.pool.idle)), 5);
       const pending = files.map((file) => bounded.transcribe(recording(file)));
-      expect(bounded.decoders).toEqual({ busy: 2, idle: 0, waiting: 3 });
+      expect(bounded.pool).toEqual({ busy: 2, idle: 0, waiting: 3, max: 2 });
       const texts = (await Promise.all(pending)).map((transcript) => transcript.text);
       clearInterval(watch);
       expect(most).toBeLessThanOrEqual(2);
       expect(texts[0]).toBe('go forward ten meters');
       expect(texts[3]).toBe('go forward ten meters');
       expect(wordErrorRate(files.map(referenceTranscript).join(' '), texts.join(' '))).toBeLessThan(0.5);
-      expect(bounded.decoders).toMatchObject({ busy: 0, waiting: 0 });
+      expect(bounded.pool).toMatchObject({ busy: 0, waiting: 0 });
     } finally {
       await bounded.close();
     }
@@ -82,7 +82,7 @@ describe('PocketSphinx speech recognition', () => {
       const first = bounded.createStream();
       const queued = bounded.createStream();
       const abandoned = bounded.createStream();
-      expect(bounded.decoders).toEqual({ busy: 1, idle: 0, waiting: 2 });
+      expect(bounded.pool).toEqual({ busy: 1, idle: 0, waiting: 2, max: 1 });
       abandoned.push(recording('goforward.wav').samples);
       abandoned.cancel();
       const finishing = bounded.createStream();
@@ -90,13 +90,13 @@ describe('PocketSphinx speech recognition', () => {
       const failed = finishing.finish();
       finishing.cancel();
       await expect(failed).rejects.toThrow(/cancelled/);
-      expect(bounded.decoders.waiting).toBe(1);
+      expect(bounded.pool.waiting).toBe(1);
       first.push(recording('goforward.wav').samples);
       expect((await first.finish()).text).toBe('go forward ten meters');
       // The decoder went to the one stream still in line.
       queued.push(recording('goforward.wav').samples);
       expect((await queued.finish()).text).toBe('go forward ten meters');
-      expect(bounded.decoders).toEqual({ busy: 0, idle: 1, waiting: 0 });
+      expect(bounded.pool).toEqual({ busy: 0, idle: 1, waiting: 0, max: 1 });
     } finally {
       await bounded.close();
     }
@@ -111,7 +111,7 @@ describe('PocketSphinx speech recognition', () => {
     const stream = stt.createStream();
     stream.push(recording('goforward.wav').samples);
     stream.cancel();
-    await expect.poll(() => stt.decoders.busy, { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => stt.pool.busy, { timeout: 10_000 }).toBe(0);
   });
 
   it('names the missing model file and the fix', async () => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { concatPcm, type PcmAudio } from '../../../audio/pcm.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
-import type { RecognitionHints, SpeechToText, SttCapabilities, SttStream, SttStreamOptions, Transcript } from '../speech-to-text.js';
+import type { RecogniserPool, RecognitionHints, SpeechToText, SttCapabilities, SttStream, SttStreamOptions, Transcript } from '../speech-to-text.js';
 import { Decoder } from './decoder.js';
 import { grammarFor } from './grammars.js';
 import { POCKETSPHINX_FIX } from './native.js';
@@ -52,9 +52,9 @@ export class PocketSphinxStt implements SpeechToText {
     return engine;
   }
 
-  /** Decoders in use and idle, and streams waiting for one; for tests and metrics. */
-  get decoders(): { busy: number; idle: number; waiting: number } {
-    return { busy: this.busy, idle: this.idle.length, waiting: this.waiting.length };
+  /** Decoders in use and idle, and streams waiting for one. */
+  get pool(): RecogniserPool {
+    return { busy: this.busy, idle: this.idle.length, waiting: this.waiting.length, max: this.options.maxDecoders ?? 4 };
   }
 
   check(): void {
