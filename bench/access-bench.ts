@@ -8,11 +8,15 @@
  *   - the same with request log lines off, to show what one JSON log line per request costs.
  * Runs are interleaved (bare, health, key, bare, …) so machine drift hits all alike; the table
  * reports medians over runs and each Harken figure as a ratio of the bare server's.
+ * Where taskset exists and there are two cores, every server runs on core 0 and autocannon on
+ * core 1, so a server never shares its core with the load it serves; the servers' CPU time per
+ * request (all their threads, from /proc) is reported beside the rates, since the bare server
+ * is limited by the client rather than by its own CPU.
  * Rate limits stay on, raised above what the bench drives: their cost is part of the measure.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -73,42 +77,75 @@ const serve = async (kind: ServerKind): Promise<void> => {
   process.send!({ url, key } satisfies Ready);
 };
 
-const startChild = (kind: ServerKind): Promise<{ child: ChildProcess; ready: Ready }> =>
+/** Pins this process (the load) to core 1 and says whether servers can have core 0 to themselves. */
+const pinCores = (): boolean => {
+  if (availableParallelism() < 2) return false;
+  try {
+    execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const CLOCK_TICKS_PER_S = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process, all its threads. */
+const cpuSecondsOf = (pid: number): number => {
+  // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+};
+
+const startChild = (kind: ServerKind, pinned: boolean): Promise<{ child: ChildProcess; ready: Ready }> =>
   new Promise((resolve, reject) => {
+    // tsx's own CLI wrapper talks to its children over IPC; load it as a plain loader instead.
+    const loader = ['--import', 'tsx'];
     const child = fork(fileURLToPath(import.meta.url), [], {
       env: { ...process.env, HARKEN_BENCH_ACCESS_SERVER: kind },
-      // tsx's own CLI wrapper talks to its children over IPC; load it as a plain loader instead.
-      execArgv: ['--import', 'tsx'],
+      // taskset execs node in place: same pid, same IPC channel.
+      ...(pinned ? { execPath: 'taskset', execArgv: ['-c', '0', process.execPath, ...loader] } : { execArgv: loader }),
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     child.once('message', (ready) => resolve({ child, ready: ready as Ready }));
     child.once('exit', (code) => reject(new Error(`${kind} server exited (${code}) before it was ready`)));
   });
 
-type Load = { requestsPerSecond: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number };
+type Load = { requestsPerSecond: number; cpuUsPerRequest: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number };
 
-const drive = async (url: string, key: string | undefined, seconds: number): Promise<Load> => {
+const drive = async (serverPid: number, url: string, key: string | undefined, seconds: number): Promise<Load> => {
+  const cpuBefore = cpuSecondsOf(serverPid);
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
     duration: seconds,
     headers: key ? { authorization: `Bearer ${key}` } : {},
   });
-  return { requestsPerSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  const cpuUsPerRequest = ((cpuSecondsOf(serverPid) - cpuBefore) * 1e6) / Math.max(1, result.requests.total);
+  return { requestsPerSecond: result.requests.average, cpuUsPerRequest, p50Ms: result.latency.p50, p99Ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 };
 
 export const accessBenchmark = async (): Promise<string> => {
-  const children = { bare: await startChild('bare'), harken: await startChild('harken'), 'harken-quiet': await startChild('harken-quiet') };
+  const pinned = pinCores();
+  const children = { bare: await startChild('bare', pinned), harken: await startChild('harken', pinned), 'harken-quiet': await startChild('harken-quiet', pinned) };
+  const pidOf = (server: ServerKind): number => children[server].child.pid as number;
   const base = { bare: children.bare.ready, harken: children.harken.ready, 'harken-quiet': children['harken-quiet'].ready };
   const loads = new Map<string, Load[]>(TARGETS.map((target) => [target.name, []]));
   try {
-    for (const target of TARGETS) await drive(`${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, WARMUP_S);
+    for (const target of TARGETS) await drive(pidOf(target.server), `${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, WARMUP_S);
     for (let run = 0; run < RUNS; run += 1) {
       for (const target of TARGETS) {
-        const load = await drive(`${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, DURATION_S);
+        const load = await drive(pidOf(target.server), `${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, DURATION_S);
         if (load.non2xx > 0 || load.errors > 0) throw new Error(`${target.name}: ${load.non2xx} non-2xx responses, ${load.errors} errors — the bench must measure successful requests`);
         loads.get(target.name)!.push(load);
-        console.error(`  run ${run + 1}, ${target.name}: ${load.requestsPerSecond.toFixed(0)} req/s, p50 ${load.p50Ms} ms`);
+        console.error(`  run ${run + 1}, ${target.name}: ${load.requestsPerSecond.toFixed(0)} req/s, ${load.cpuUsPerRequest.toFixed(0)} µs CPU/request, p50 ${load.p50Ms} ms`);
       }
     }
   } finally {
@@ -118,16 +155,19 @@ export const accessBenchmark = async (): Promise<string> => {
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     }
   }
-  const bareRps = median(loads.get(TARGETS[0]!.name)!.map((load) => load.requestsPerSecond));
+  const bare = loads.get(TARGETS[0]!.name)!;
+  const bareRps = median(bare.map((load) => load.requestsPerSecond));
+  const bareCpu = median(bare.map((load) => load.cpuUsPerRequest));
   return [
-    `## Access layer (${new Date().toISOString().slice(0, 10)}, ${RUNS} interleaved runs of ${DURATION_S} s, ${CONNECTIONS} connections, autocannon)`,
+    `## Access layer (${new Date().toISOString().slice(0, 10)}, ${RUNS} interleaved runs of ${DURATION_S} s, ${CONNECTIONS} connections, autocannon${pinned ? '; servers on core 0, load on core 1' : ''})`,
     '',
-    '| Server | Requests/s (median) | Ratio to bare | Latency p50 | p99 |',
-    '|---|---|---|---|---|',
+    '| Server | Requests/s (median) | Ratio to bare | Server CPU per request | Bare ÷ this, by CPU | Latency p50 | p99 |',
+    '|---|---|---|---|---|---|---|',
     ...TARGETS.map((target) => {
       const runs = loads.get(target.name)!;
       const rps = median(runs.map((load) => load.requestsPerSecond));
-      return `| ${target.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(2)} | ${median(runs.map((load) => load.p50Ms)).toFixed(0)} ms | ${median(runs.map((load) => load.p99Ms)).toFixed(0)} ms |`;
+      const cpu = median(runs.map((load) => load.cpuUsPerRequest));
+      return `| ${target.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(2)} | ${cpu.toFixed(0)} µs | ${(bareCpu / cpu).toFixed(2)} | ${median(runs.map((load) => load.p50Ms)).toFixed(0)} ms | ${median(runs.map((load) => load.p99Ms)).toFixed(0)} ms |`;
     }),
   ].join('\n');
 };

@@ -13,7 +13,7 @@ import { VERSION } from '../version.js';
 import { registerErrorHandling } from './error-handler.js';
 import { clientErrorHandler, frameworkErrors } from './client-errors.js';
 import { RequestLog } from './request-log.js';
-import { registerSecurityHeaders } from './security-headers.js';
+import { registerResponseHeaders } from './response-headers.js';
 import { agentRoutes } from './routes/agents.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
@@ -74,14 +74,8 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id);
-    // API answers may carry conversations, transcripts or credentials: never stored by caches or browsers.
-    if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    done(null, payload);
-  });
   registerErrorHandling(app);
-  registerSecurityHeaders(app, {
+  registerResponseHeaders(app, {
     // The API serves JSON and the docs page; nothing needs inline code or other origins.
     contentSecurityPolicy: {
       directives: {

@@ -26,6 +26,9 @@ export interface RunningServer {
   readonly process: ChildProcess;
   readonly stdout: () => string;
   readonly stderr: () => string;
+  /** Stops reading the server's stdout (its log), as a stuck log collector would; `resume` reads on. */
+  pauseStdout(): void;
+  resumeStdout(): void;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -58,6 +61,8 @@ export const startCliServer = (options: { cwd: string; env?: Record<string, stri
           process: child,
           stdout: () => stdout,
           stderr: () => stderr,
+          pauseStdout: () => child.stdout.pause(),
+          resumeStdout: () => child.stdout.resume(),
           stop: (signal = 'SIGTERM') => {
             child.kill(signal);
             return exited;

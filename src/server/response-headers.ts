@@ -39,11 +39,18 @@ const apiHeaders = (page: Record<string, string>): Record<string, string> => ({
   ...(page['strict-transport-security'] ? { 'strict-transport-security': page['strict-transport-security'] } : {}),
 });
 
-/** HTML pages get Helmet's full set (a route's own CSP, e.g. the docs page's, is kept). */
-export const registerSecurityHeaders = (app: FastifyInstance, options: HelmetOptions): void => {
+/**
+ * Every answer's headers, in one onSend hook: its request id, `no-store` on API answers (they
+ * may carry conversations, transcripts or credentials, never to be kept by caches or browsers),
+ * and the security set. HTML pages get Helmet's full set (a route's own CSP, e.g. the docs
+ * page's, is kept).
+ */
+export const registerResponseHeaders = (app: FastifyInstance, options: HelmetOptions): void => {
   const page = helmetHeaders(options);
   const api = apiHeaders(page);
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
+    if (request.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     const type = reply.getHeader('content-type');
     const headers = typeof type === 'string' && type.startsWith('text/html') ? page : api;
     for (const name in headers) if (!reply.hasHeader(name)) reply.header(name, headers[name]);
