@@ -93,6 +93,13 @@ const toEvent = (row: CallEventRow): CallEvent => ({
   details: row.details ? (JSON.parse(row.details) as Record<string, unknown>) : null,
 });
 
+/** A call with this Twilio call sid is already recorded (a webhook delivered twice, perhaps at once). */
+export class DuplicateCallSidError extends Error {
+  constructor(readonly callSid: string) {
+    super(`call ${callSid} is already recorded`);
+  }
+}
+
 /** Call records and their event history. Each change is one transaction, deduplicated by key. */
 export class CallRepository {
   constructor(private readonly db: Kysely<HarkenDatabase>, private readonly now: () => Date = () => new Date()) {}
@@ -101,7 +108,7 @@ export class CallRepository {
     const id = randomUUID();
     const timestamp = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
-      await trx
+      const inserted = await trx
         .insertInto('calls')
         .values({
           id,
@@ -122,7 +129,10 @@ export class CallRepository {
           duration_s: null,
           updated_at: timestamp,
         })
-        .execute();
+        // Checked by the database, so two servers (or two requests) answering one call cannot both record it.
+        .onConflict((conflict) => conflict.column('call_sid').doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new DuplicateCallSidError(input.callSid ?? '');
       await trx.insertInto('call_events').values({ call_id: id, occurred_at: timestamp, source: 'server', status: input.status, answered_by: null, details: null, dedupe_key: 'created' }).execute();
     });
     return (await this.find(id)) as Call;

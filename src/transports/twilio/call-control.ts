@@ -27,6 +27,9 @@ export interface CallControlDependencies {
   readonly logger: Logger;
 }
 
+/** How long a stream that started before its outbound call's create was answered waits for it. */
+const BIND_WAIT_MS = 5_000;
+
 const END_REASONS: Record<CallEndedBy, string> = { caller: 'caller_hung_up', agent: 'agent_ended', server: 'server_closed' };
 
 /**
@@ -47,14 +50,29 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
     }
   };
 
+  /** A call that never reached the agent: failed, with why (the stream closing hangs it up). */
+  const closeRecord = async (callId: string, endReason: string) => {
+    try {
+      await records.apply(callId, { source: 'stream', dedupeKey: 'stream:refused', status: 'failed', endReason });
+    } catch (error) {
+      deps.logger.error({ err: error, callId }, 'closing the call record failed');
+    }
+  };
+  /** Set once Twilio took the redirect: the call goes on with the transfer target, not with us. */
+  let transferred = false;
+
   return {
     async open(start, connection) {
       const token = start.customParameters.token ?? '';
-      const granted = deps.tokens.consume(token, start.callSid);
+      await deps.tokens.whenBound(token, BIND_WAIT_MS);
+      const { granted, burnt } = deps.tokens.consume(token, start.callSid);
       // Used or refused, the token no longer holds a place.
       deps.calls.unreserve(token);
       if (!granted || start.accountSid !== config.twilio.accountSid) {
         deps.refuse(granted ? 'wrong_account' : 'bad_token', { callSid: start.callSid });
+        // The call the token was for can no longer connect: its record ends here.
+        const spent = granted ?? burnt;
+        if (spent) await closeRecord(spent.callId, 'stream_refused');
         throw new Error('the stream token is missing, used, expired or for another call');
       }
       if (granted.direction === 'outbound') deps.outbound.settled(start.callSid);
@@ -80,6 +98,7 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
         return opened;
       } catch (error) {
         if (error instanceof SessionRefusedError) deps.refuse(error.code, { callSid: start.callSid });
+        await closeRecord(granted.callId, error instanceof SessionRefusedError ? `refused:${error.code}` : 'session_failed');
         throw error;
       }
     },
@@ -97,8 +116,15 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
 
     async finish(start, outcome, reason) {
       if (outcome?.status === 'transferred' && outcome.transferTarget) {
+        try {
+          await deps.api.redirect(start.callSid, dialTwiml(outcome.transferTarget));
+        } catch (error) {
+          // Not transferred: closing the stream ends the call, and the record says why.
+          await record({ source: 'server', dedupeKey: 'end', endReason: 'transfer_failed', error: (error as Error).message.slice(0, 200), details: { transferTo: outcome.transferTo ?? null } });
+          throw error;
+        }
+        transferred = true;
         await record({ source: 'server', dedupeKey: 'end', endReason: 'transferred', details: { transferTo: outcome.transferTo ?? null } });
-        await deps.api.redirect(start.callSid, dialTwiml(outcome.transferTarget));
         return;
       }
       const endReason = reason === 'machine' ? 'machine' : outcome?.status === 'voicemail' ? 'voicemail_left' : 'agent_ended';
@@ -107,15 +133,15 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
     },
 
     async closed(connection, summary) {
+      const byApi = summary.start !== undefined && deps.calls.wasHungUpByApi(summary.start.callSid);
       deps.calls.remove(connection);
       if (!grant || summary.refused) return;
-      const transferred = summary.outcome?.status === 'transferred' && summary.outcome.transferTarget !== undefined;
       // A transferred call goes on without us; Twilio's status callback ends its record.
       await record({
         source: 'stream',
         dedupeKey: 'stream:end',
         ...(transferred ? {} : { status: 'completed' }),
-        endReason: END_REASONS[summary.endedBy],
+        endReason: byApi ? 'api_hangup' : END_REASONS[summary.endedBy],
         ...(summary.conversationId ? { conversationId: summary.conversationId } : {}),
       });
     },

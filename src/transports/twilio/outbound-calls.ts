@@ -102,7 +102,12 @@ export class OutboundCalls {
       },
       ttlMs,
     ) as string;
-    calls.reserve(token, ttlMs);
+    calls.reserve(token, ttlMs, () => {
+      // Neither a stream nor a final status came in time (callbacks unreachable?): the call is not ours to carry.
+      for (const [sid, pendingToken] of this.pending) if (pendingToken === token) this.pending.delete(sid);
+      tokens.revoke(token);
+      void records.apply(call.id, { source: 'server', dedupeKey: 'stream:never', status: 'failed', endReason: 'stream_not_started' }).catch((error: unknown) => this.deps.logger.error({ err: error, callId: call.id }, 'closing the call record failed'));
+    });
     let placed;
     try {
       placed = await this.deps.api.placeCall({
@@ -123,6 +128,8 @@ export class OutboundCalls {
     tokens.bind(token, placed.sid);
     this.pending.set(placed.sid, token);
     const { call: updated } = await records.apply(call.id, { source: 'api', dedupeKey: 'placed', callSid: placed.sid, status: placed.status, details: { machineDetection } });
+    // Twilio's final callback (busy, failed) can come before its answer to the create: nothing will settle it later.
+    if (isFinalStatus(updated.status)) this.settled(placed.sid);
     this.deps.logger.info({ callId: call.id, callSid: placed.sid, agent, machineDetection }, 'outbound call placed');
     return updated;
   }
@@ -144,14 +151,17 @@ export class OutboundCalls {
     if (!call.callSid) throw conflict('call_not_placed', 'Twilio has not accepted this call yet');
     const live = calls.connection(call.callSid) !== undefined;
     const ringing = !live && ['queued', 'initiated', 'ringing'].includes(call.status);
-    await records.apply(call.id, { source: 'api', dedupeKey: `hangup:${Date.now()}`, endReason: 'api_hangup' });
+    // The stream stops as soon as Twilio hangs up, perhaps before Twilio's answer reaches us: it must know why.
+    calls.hangingUpByApi(call.callSid, true);
     let status: string;
     try {
       status = await api.hangUp(call.callSid, ringing ? 'canceled' : 'completed');
     } catch (error) {
+      // The call goes on: nothing about an API hang-up is recorded.
+      calls.hangingUpByApi(call.callSid, false);
       throw asHarkenError(error, 'Twilio did not end the call');
     }
-    const { call: updated } = await records.apply(call.id, { source: 'api', dedupeKey: `hangup-status:${status}`, status });
+    const { call: updated } = await records.apply(call.id, { source: 'api', dedupeKey: `hangup-status:${status}`, status, endReason: 'api_hangup' });
     if (isFinalStatus(status)) this.settled(call.callSid);
     return updated;
   }

@@ -20,6 +20,7 @@ export class PhoneCalls {
   private readonly reserved = new Map<string, NodeJS.Timeout>();
   /** Twilio's answering-machine verdicts, which may arrive before or after the stream starts. */
   private readonly verdicts = new Map<string, Verdict>();
+  private readonly apiHangups = new Set<string>();
 
   get size(): number {
     return this.open.size + this.reserved.size;
@@ -29,10 +30,29 @@ export class PhoneCalls {
     return this.reserved.size;
   }
 
-  reserve(token: string, ttlMs: number): void {
-    const timer = setTimeout(() => this.reserved.delete(token), ttlMs);
+  /** Holds a place for `ttlMs` under `key`; `onExpire` runs if it is still held then (the stream never came). */
+  reserve(key: string, ttlMs: number, onExpire?: () => void): void {
+    clearTimeout(this.reserved.get(key));
+    const timer = setTimeout(() => {
+      this.reserved.delete(key);
+      onExpire?.();
+    }, ttlMs);
     timer.unref();
-    this.reserved.set(token, timer);
+    this.reserved.set(key, timer);
+  }
+
+  isReserved(key: string): boolean {
+    return this.reserved.has(key);
+  }
+
+  /** A hang-up asked of Twilio through the API: when its stream then stops, that is why. */
+  hangingUpByApi(callSid: string, asked: boolean): void {
+    if (asked) this.apiHangups.add(callSid);
+    else this.apiHangups.delete(callSid);
+  }
+
+  wasHungUpByApi(callSid: string): boolean {
+    return this.apiHangups.has(callSid);
   }
 
   unreserve(token: string): void {
@@ -47,7 +67,11 @@ export class PhoneCalls {
 
   remove(connection: TwilioConnection): void {
     this.open.delete(connection);
-    for (const [sid, open] of this.bySid) if (open === connection) this.bySid.delete(sid);
+    for (const [sid, open] of this.bySid) {
+      if (open !== connection) continue;
+      this.bySid.delete(sid);
+      this.apiHangups.delete(sid);
+    }
   }
 
   connection(callSid: string): TwilioConnection | undefined {

@@ -2,7 +2,8 @@ import type { CallChange } from '../../store/calls.js';
 
 /** What Twilio posts to a statusCallback (call progress) or asyncAmdStatusCallback (AMD verdict). */
 export type StatusCallback =
-  | { readonly kind: 'status'; readonly callSid: string; readonly change: CallChange }
+  /** `answeredBy`: status callbacks of calls placed with detection carry the verdict too. */
+  | { readonly kind: 'status'; readonly callSid: string; readonly answeredBy?: string; readonly change: CallChange }
   | { readonly kind: 'machine'; readonly callSid: string; readonly answeredBy: string; readonly change: CallChange };
 
 const SID = /^CA[0-9a-fA-F]{32}$/;
@@ -20,8 +21,9 @@ export const readStatusCallback = (params: Readonly<Record<string, string>>): St
   const callSid = params.CallSid ?? '';
   if (!SID.test(callSid)) return undefined;
   const answeredBy = params.AnsweredBy;
-  if (answeredBy !== undefined) {
-    if (!ANSWERED_BY.test(answeredBy)) return undefined;
+  if (answeredBy !== undefined && !ANSWERED_BY.test(answeredBy)) return undefined;
+  // The answering-machine callback has no CallStatus; a status callback with AnsweredBy is still a status.
+  if (answeredBy !== undefined && params.CallStatus === undefined) {
     const detectionMs = integer(params.MachineDetectionDuration);
     return {
       kind: 'machine',
@@ -38,10 +40,12 @@ export const readStatusCallback = (params: Readonly<Record<string, string>>): St
   return {
     kind: 'status',
     callSid,
+    ...(answeredBy !== undefined ? { answeredBy } : {}),
     change: {
       source: 'twilio',
       dedupeKey: `status:${status}:${sequence ?? ''}`,
       status,
+      ...(answeredBy !== undefined ? { answeredBy } : {}),
       ...(durationS !== undefined && status === 'completed' ? { durationS } : {}),
       ...(errorCode !== undefined ? { error: `Twilio error ${errorCode}` } : {}),
       details: {

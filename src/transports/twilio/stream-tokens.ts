@@ -28,6 +28,8 @@ export class StreamTokens {
   private readonly grants = new Map<string, StreamGrant & { expiresAt: number }>();
   /** Calls already answered: a replayed webhook gets no second token (kept for hours, bounded). */
   private readonly answered = new Map<string, number>();
+  /** Streams of outbound calls that started before Twilio's answer to the create bound their token. */
+  private readonly bindWaiters = new Map<string, Array<() => void>>();
 
   constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
 
@@ -48,28 +50,58 @@ export class StreamTokens {
   bind(token: string, callSid: string): void {
     const grant = this.grants.get(token);
     if (grant && !grant.callSid) this.grants.set(token, { ...grant, callSid });
+    this.wakeBindWaiters(token);
   }
 
   revoke(token: string): void {
     this.grants.delete(token);
+    this.wakeBindWaiters(token);
   }
 
   /**
-   * The grant, removed so it cannot be replayed; undefined when unknown, used, expired or for
-   * another call. Any attempt uses the token up (fail closed: someone holding a leaked TwiML gets one try).
+   * Resolves once the token is bound to its call (or gone), at most after `timeoutMs`. A callee
+   * can pick up and the stream start before Twilio's answer to the create has reached us.
    */
-  consume(token: string, callSid: string): StreamGrant | undefined {
+  whenBound(token: string, timeoutMs: number): Promise<void> {
     const grant = this.grants.get(token);
-    if (!grant) return undefined;
+    if (!grant || grant.callSid) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      const waiters = this.bindWaiters.get(token) ?? [];
+      waiters.push(done);
+      this.bindWaiters.set(token, waiters);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  /**
+   * The grant, removed so it cannot be replayed; none when unknown, used, expired or for
+   * another call (then `burnt` is the call the token was for, if it was one). Any attempt uses the token up (fail closed: someone holding a leaked TwiML gets one try).
+   */
+  consume(token: string, callSid: string): { readonly granted?: StreamGrant; readonly burnt?: StreamGrant } {
+    const grant = this.grants.get(token);
+    if (!grant) return {};
     this.grants.delete(token);
-    if (grant.expiresAt < this.now() || !grant.callSid || grant.callSid !== callSid) return undefined;
-    const { expiresAt: _expiresAt, ...rest } = grant;
-    return rest;
+    const { expiresAt, ...rest } = grant;
+    // Refused, the token is still known to be that call's: its record can be closed.
+    if (expiresAt < this.now() || !grant.callSid || grant.callSid !== callSid) return { burnt: rest };
+    return { granted: rest };
+  }
+
+  private wakeBindWaiters(token: string): void {
+    const waiters = this.bindWaiters.get(token);
+    this.bindWaiters.delete(token);
+    for (const wake of waiters ?? []) wake();
   }
 
   private sweep(): void {
     const now = this.now();
     for (const [token, grant] of this.grants) if (grant.expiresAt < now) this.grants.delete(token);
+    for (const token of [...this.bindWaiters.keys()]) if (!this.grants.has(token)) this.wakeBindWaiters(token);
     for (const [callSid, until] of this.answered) {
       if (until >= now) break; // insertion order is expiry order
       this.answered.delete(callSid);

@@ -112,6 +112,8 @@ export class TwilioConnection implements SessionTransport {
 
   /** The session is done (the conversation ended): Twilio hangs up or transfers, then the stream closes. */
   end(reason: string): void {
+    // The line is already gone (the caller hung up): there is nothing left to hang up or transfer.
+    if (this.state === 'closed') return;
     this.endedBy ??= 'agent';
     void this.finishThenClose(reason);
   }

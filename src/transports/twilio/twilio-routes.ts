@@ -8,7 +8,7 @@ import type { HarkenConfig } from '../../config/schema.js';
 import type { Access } from '../../security/access.js';
 import type { AuditAction } from '../../security/audit-log.js';
 import { ALL_TENANTS } from '../../security/tenants.js';
-import type { Call } from '../../store/calls.js';
+import { DuplicateCallSidError, type Call } from '../../store/calls.js';
 import type { SessionFactory } from '../session-factory.js';
 import { callControl } from './call-control.js';
 import { CallPolicy } from './call-policy.js';
@@ -112,22 +112,39 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
           refuse(request, 'twilio.call_rejected', decision.reason, { callSid });
           return sendTwiml(reply, rejectTwiml('rejected'));
         }
+        const replayed = () => {
+          refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
+          return sendTwiml(reply, rejectTwiml('rejected'));
+        };
+        // The same webhook delivered twice at once: the second waits for nothing and gets no token.
+        const answering = `answering:${callSid}`;
+        if (calls.isReserved(answering)) return replayed();
         if (calls.size >= config.twilio.maxConcurrentCalls || serverFull()) {
           refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: serverFull() ? config.realtime.maxSessions : config.twilio.maxConcurrentCalls });
           return sendTwiml(reply, rejectTwiml('busy'));
         }
-        if (await records.findBySid(callSid)) {
-          refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
-          return sendTwiml(reply, rejectTwiml('rejected'));
+        // Counted and held in the same tick as the check, so simultaneous calls cannot all pass it.
+        calls.reserve(answering, config.twilio.streamTokenTtlMs);
+        try {
+          let call: Call;
+          try {
+            call = await records.create({ tenant: config.twilio.tenant, callSid, direction: 'inbound', from, to, agent: decision.agent, status: 'ringing' });
+          } catch (error) {
+            if (error instanceof DuplicateCallSidError) return replayed();
+            throw error;
+          }
+          const token = tokens.issue({ callSid, callId: call.id, tenant: config.twilio.tenant, agent: decision.agent, from, to, direction: 'inbound' });
+          if (!token) return replayed();
+          calls.unreserve(answering);
+          calls.reserve(token, config.twilio.streamTokenTtlMs, () => {
+            // Answered, but no stream brought the token back in time: the call never reached the agent.
+            tokens.revoke(token);
+            void records.apply(call.id, { source: 'server', dedupeKey: 'stream:never', status: 'failed', endReason: 'stream_not_started' }).catch((error: unknown) => deps.logger.error({ err: error, callId: call.id }, 'closing the call record failed'));
+          });
+          return sendTwiml(reply, streamTwiml(streamUrl, token, decision.agent));
+        } finally {
+          calls.unreserve(answering);
         }
-        const call = await records.create({ tenant: config.twilio.tenant, callSid, direction: 'inbound', from, to, agent: decision.agent, status: 'ringing' });
-        const token = tokens.issue({ callSid, callId: call.id, tenant: config.twilio.tenant, agent: decision.agent, from, to, direction: 'inbound' });
-        if (!token) {
-          refuse(request, 'twilio.call_rejected', 'replayed', { callSid });
-          return sendTwiml(reply, rejectTwiml('rejected'));
-        }
-        calls.reserve(token, config.twilio.streamTokenTtlMs);
-        return sendTwiml(reply, streamTwiml(streamUrl, token, decision.agent));
       },
     );
 
@@ -156,8 +173,9 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
           refuse(request, 'twilio.callback_refused', 'other_call', { callSid: callback.callSid });
           return reply.status(400).send({ error: { code: 'other_call', message: 'this callback is for another call' } });
         }
+        // The agent may be waiting for the verdict to greet: it is told before the record is written.
+        if (callback.answeredBy) calls.machineVerdict(callback.callSid, callback.answeredBy);
         const { call: updated } = await records.apply(call.id, { ...callback.change, ...(call.callSid ? {} : { callSid: callback.callSid }) });
-        if (callback.kind === 'machine') calls.machineVerdict(callback.callSid, callback.answeredBy);
         if (isFinalStatus(updated.status)) outbound.settled(callback.callSid);
         return reply.status(204).send();
       },
