@@ -20,6 +20,8 @@ interface FakeCall {
   sequence: number;
   stream?: SimulatedCall;
   answeredAt?: number;
+  /** The AMD verdict once given: Twilio repeats it on the status callbacks that follow. */
+  answeredBy?: string;
   readonly updates: Array<Record<string, string | string[]>>;
 }
 
@@ -39,6 +41,13 @@ export class FakeTwilioRest {
   readonly calls = new Map<string, FakeCall>();
   /** The next create answers with this Twilio error instead. */
   failNextCreate: { status: number; code: number; message: string } | undefined;
+  /** The next call update (hang-up, redirect) answers with this Twilio error and changes nothing. */
+  failNextUpdate: { status: number; code: number; message: string } | undefined;
+  /**
+   * Runs after a call is created and before Twilio's answer to the create is sent: what Twilio
+   * may do meanwhile (the callee picks up, the line is busy) reaches Harken first.
+   */
+  beforeCreateAnswer: ((sid: string) => Promise<unknown>) | undefined;
   private server: Server | undefined;
   url = '';
 
@@ -136,6 +145,7 @@ export class FakeTwilioRest {
       SequenceNumber: String(call.sequence - 1),
       Timestamp: new Date().toUTCString(),
       CallbackSource: 'call-progress-events',
+      ...(call.answeredBy ? { AnsweredBy: call.answeredBy } : {}),
       ...(final ? { CallDuration: String(call.answeredAt ? Math.round((Date.now() - call.answeredAt) / 1000) : 0) } : {}),
     });
   }
@@ -143,6 +153,7 @@ export class FakeTwilioRest {
   private async amd(call: FakeCall, answeredBy: string): Promise<void> {
     const url = first(call.params.AsyncAmdStatusCallback);
     if (!url) return;
+    call.answeredBy = answeredBy;
     await this.post(call, { AccountSid: this.accountSid, CallSid: call.sid, AnsweredBy: answeredBy, MachineDetectionDuration: '2150' }, url);
   }
 
@@ -189,12 +200,21 @@ export class FakeTwilioRest {
       const sid = twilioSid('CA');
       const call: FakeCall = { sid, to, from, status: 'queued', params, sequence: 0, updates: [] };
       this.calls.set(sid, call);
-      return send(201, this.resource(call));
+      const meanwhile = this.beforeCreateAnswer;
+      this.beforeCreateAnswer = undefined;
+      const resource = this.resource(call);
+      if (meanwhile) await meanwhile(sid);
+      return send(201, resource);
     }
     const update = new RegExp(`^${base}/(CA[0-9a-f]{32})\\.json$`).exec(path);
     if (request.method === 'POST' && update) {
       const call = this.calls.get(update[1] as string);
       if (!call) return error(404, 20404, `The requested resource ${path} was not found`);
+      if (this.failNextUpdate) {
+        const failure = this.failNextUpdate;
+        this.failNextUpdate = undefined;
+        return error(failure.status, failure.code, failure.message);
+      }
       call.updates.push(params);
       const status = first(params.Status);
       const live = call.status === 'in-progress';

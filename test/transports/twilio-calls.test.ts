@@ -110,6 +110,44 @@ describe('phone calls through Twilio Media Streams', () => {
     await call.waitFor(() => call.mediaReceived > 0, 20_000, 'greeting audio');
   }, 30_000);
 
+  it('answers a webhook delivered twice at once only once, and lets no more calls through at once than twilio.maxConcurrentCalls', async () => {
+    const { server, simulator } = await setup({ HARKEN_TWILIO_MAX_CONCURRENT_CALLS: '2' });
+    const params = { AccountSid: ACCOUNT_SID, CallSid: twilioSid('CA'), From: '+15557654321', To: '+15550100', CallStatus: 'ringing', Direction: 'inbound' };
+    const twice = await Promise.all([simulator.webhook(params), simulator.webhook(params)]);
+    expect(twice.map((answer) => answer.kind).sort()).toEqual(['reject', 'stream']);
+    const records = async () => (await server.inject({ method: 'GET', url: '/v1/calls?limit=100' })).json().calls as Array<{ callSid: string; status: string; endReason: string | null }>;
+    expect((await records()).filter((call) => call.callSid === params.CallSid)).toHaveLength(1);
+
+    // One place is taken by the call above (answered, its stream not started yet): of five
+    // webhooks at once, exactly one more gets a stream, whatever the database makes them wait.
+    const five = await Promise.all(Array.from({ length: 5 }, () => simulator.webhook({ ...params, CallSid: twilioSid('CA') })));
+    expect(five.filter((answer) => answer.kind === 'stream')).toHaveLength(1);
+    expect(five.filter((answer) => answer.kind === 'reject' && answer.reason === 'busy')).toHaveLength(4);
+  }, 30_000);
+
+  it('closes the record of a call whose stream never came, or whose token another stream used up', async () => {
+    const { server, simulator } = await setup({ HARKEN_TWILIO_STREAM_TOKEN_TTL_MS: '1000' });
+    const record = async (callSid: string) => ((await server.inject({ method: 'GET', url: '/v1/calls?limit=100' })).json().calls as Array<{ callSid: string; status: string; endReason: string | null; endedAt: string | null }>).find((call) => call.callSid === callSid);
+    const webhook = async (callSid: string) => {
+      const answer = await simulator.webhook({ AccountSid: ACCOUNT_SID, CallSid: callSid, From: '+15557654321', To: '+15550100' });
+      if (answer.kind !== 'stream') throw new Error('not answered');
+      return answer;
+    };
+    const neverStreamed = twilioSid('CA');
+    await webhook(neverStreamed);
+    expect(await record(neverStreamed)).toMatchObject({ status: 'ringing', endedAt: null });
+    await expect.poll(async () => (await record(neverStreamed))?.status, { timeout: 5_000 }).toBe('failed');
+    expect(await record(neverStreamed)).toMatchObject({ endReason: 'stream_not_started', endedAt: expect.any(String) });
+    // And its place is free again.
+    expect(server.harken.voice!.calls.size).toBe(0);
+
+    const victim = twilioSid('CA');
+    const answer = await webhook(victim);
+    const foreign = await simulator.connect(answer.streamUrl, { callSid: twilioSid('CA'), parameters: answer.parameters });
+    expect((await foreign.closed).code).toBe(1008);
+    expect(await record(victim)).toMatchObject({ status: 'failed', endReason: 'stream_refused' });
+  }, 30_000);
+
   it('closes a signed stream that never starts when its token’s time is up, however chatty, without it holding a call slot', async () => {
     const { server, simulator } = await setup({ HARKEN_TWILIO_STREAM_TOKEN_TTL_MS: '1000', HARKEN_TWILIO_MAX_CONCURRENT_CALLS: '1' });
     const idle = await simulator.connect('wss://voice.example.test/v1/twilio/media', { callSid: twilioSid('CA'), parameters: {}, start: false });

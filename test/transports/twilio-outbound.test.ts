@@ -223,7 +223,7 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
   }, 30_000);
 
   it('answering-machine detection: a machine is hung up on without the agent speaking; a person is greeted once Twilio says so', async () => {
-    const { rest, place, until } = await setup({ HARKEN_TWILIO_MACHINE_DETECTION: 'true' });
+    const { server, rest, caller, as, place, until } = await setup({ HARKEN_TWILIO_MACHINE_DETECTION: 'true' });
     const machine = (await place({ to: '+15557654321' })).json() as CallBody;
     const create = rest.requests.find((request) => request.path.endsWith('/Calls.json'))!;
     expect(create.params).toMatchObject({ MachineDetection: 'Enable', AsyncAmd: 'true', AsyncAmdStatusCallback: `${PUBLIC_URL}/v1/twilio/status?call=${machine.id}`, AsyncAmdStatusCallbackMethod: 'POST', MachineDetectionTimeout: '30' });
@@ -241,6 +241,46 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     // The agent waited for the verdict before greeting.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     expect((await until(person.id, (call) => call.answeredBy !== null, 'verdict')).answeredBy).toBe('human');
+    // Status callbacks after the verdict repeat AnsweredBy: they are still statuses, stored as such.
+    expect((await server.inject({ method: 'POST', url: `/v1/calls/${person.id}/hangup`, headers: as(caller) })).statusCode).toBe(200);
+    const personEnded = await until(person.id, (call) => call.events!.some((event) => event.source === 'twilio' && event.status === 'completed'), 'Twilio’s completed callback');
+    expect(personEnded).toMatchObject({ status: 'completed', answeredBy: 'human', endReason: 'api_hangup' });
+  }, 60_000);
+
+  it('Twilio ahead of its own answer: a callee who picks up before the create is answered is greeted, and a busy line reported before it frees the place at once', async () => {
+    const { server, rest, place, show } = await setup({ HARKEN_TWILIO_MAX_CONCURRENT_CALLS: '1' });
+    let stream: SimulatedCall | undefined;
+    rest.beforeCreateAnswer = async (sid) => {
+      stream = await rest.answer(sid);
+    };
+    const picked = (await place({ to: '+15557654321' })).json() as CallBody;
+    await stream!.waitFor(() => stream!.heardMs > 1_000, 20_000, 'the agent speaking first');
+    stream!.hangUp();
+    await stream!.closed;
+    await expect.poll(() => server.harken.voice!.calls.size, { timeout: 5_000 }).toBe(0);
+    expect((await show(picked.id)).status).toBe('completed');
+
+    rest.beforeCreateAnswer = (sid) => rest.unanswered(sid, 'busy');
+    const busy = (await place({ to: '+15557654322' })).json() as CallBody;
+    expect((await show(busy.id)).status).toBe('busy');
+    // Nothing will settle it later: the place is free now, not when its token would expire.
+    expect(server.harken.voice!.calls.size).toBe(0);
+    expect((await place({ to: '+15557654323' })).statusCode).toBe(201);
+  }, 60_000);
+
+  it('a hang-up Twilio refuses is not recorded: the call goes on, and a later hang-up is', async () => {
+    const { server, rest, caller, as, place, show, until } = await setup();
+    const placed = (await place({ to: '+15557654321' })).json() as CallBody;
+    const stream = await rest.answer(placed.callSid!);
+    await stream.waitFor(() => stream.heardMs > 500, 20_000, 'greeting');
+    rest.failNextUpdate = { status: 503, code: 20503, message: 'Service Unavailable' };
+    const refused = await server.inject({ method: 'POST', url: `/v1/calls/${placed.id}/hangup`, headers: as(caller) });
+    expect(refused.statusCode).toBe(502);
+    expect(await show(placed.id)).toMatchObject({ status: 'in-progress', endReason: null });
+    expect(server.harken.voice!.calls.connection(placed.callSid!)).toBeDefined();
+    // The callee hangs up themselves: that is the reason on record, not the API hang-up that failed.
+    stream.hangUp();
+    expect(await until(placed.id, (call) => call.status === 'completed', 'completed')).toMatchObject({ endReason: 'caller_hung_up' });
   }, 60_000);
 
   it('leaves a voicemail after the beep with twilio.onMachine=voicemail, stores it, then hangs up', async () => {
@@ -304,7 +344,18 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     expect(ending.heardMs).toBeGreaterThan(1_500);
     const endRecord = ((await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as CallBody[]).find((record) => record.callSid === ending.callSid)!;
     expect(endRecord).toMatchObject({ status: 'completed', endReason: 'agent_ended' });
-  }, 90_000);
+
+    // Twilio refuses the redirect: not recorded as transferred; the call ends, and its record says why.
+    llm.queue.push({ kind: 'stream', toolCalls: [{ name: 'transfer', arguments: '{"destination":"desk"}' }] }, { kind: 'stream', text: ['Transferring you to the desk now.'] });
+    const failing = await inbound();
+    rest.failNextUpdate = { status: 503, code: 20503, message: 'Service Unavailable' };
+    await speak(failing, 'Put me through to the desk please');
+    await failing.closed;
+    expect(rest.find(failing.callSid)!.updates).toEqual([]);
+    const failedTransfer = async () => ((await server.inject({ method: 'GET', url: '/v1/calls?direction=inbound' })).json().calls as CallBody[]).find((record) => record.callSid === failing.callSid)!;
+    await expect.poll(async () => (await failedTransfer()).status, { timeout: 5_000 }).toBe('completed');
+    expect(await failedTransfer()).toMatchObject({ endReason: 'transfer_failed', error: expect.stringContaining('Service Unavailable') });
+  }, 120_000);
 
   it('harken calls place|list|show|hangup drive the same API, with --json and exit codes', async () => {
     const { server, rest, caller } = await setup();
