@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { badRequest, conflict, HarkenError } from '../errors.js';
-import { ConfigError, LOCKED_SETTINGS, loadConfig, provenanceOf, type ConfigProvenance, type SettingSource } from './load.js';
+import { ConfigError, CREDENTIAL_DESTINATIONS, LOCKED_SETTINGS, loadConfig, provenanceOf, type ConfigProvenance, type SettingSource } from './load.js';
 import { SECRET, type HarkenConfig } from './schema.js';
 import { allowedValues, descriptorByPath, settingDescriptors, type SettingDescriptor } from './settings.js';
 
@@ -78,7 +78,12 @@ export class ConfigService {
   private readonly applied = new Map<string, unknown>();
   private readonly provenance: ConfigProvenance | undefined;
 
-  constructor(private readonly running: HarkenConfig, private readonly logger: Logger) {
+  constructor(
+    private readonly running: HarkenConfig,
+    private readonly logger: Logger,
+    /** What a start checks beyond the schema (throws ConfigError): a change that would fail it is refused. */
+    private readonly startupChecks: (candidate: HarkenConfig) => void = () => undefined,
+  ) {
     this.provenance = provenanceOf(running);
     this.saved = running;
     this.adminSettings = structuredClone(this.provenance?.adminSettings ?? {});
@@ -105,7 +110,7 @@ export class ConfigService {
         source: this.adminSettings[descriptor.section] && descriptor.key in (this.adminSettings[descriptor.section] as object) && !pinned ? 'settings file' : source,
         ...(differs ? { pending: isSecret(descriptor) ? true : saved } : {}),
         pinned,
-        editable: this.provenance !== undefined && !pinned && !LOCKED_SETTINGS.has(descriptor.path),
+        editable: this.provenance !== undefined && !pinned && !LOCKED_SETTINGS.has(descriptor.path) && !CREDENTIAL_DESTINATIONS.has(descriptor.path),
         live: LIVE_SETTINGS.has(descriptor.path),
       };
     });
@@ -129,6 +134,7 @@ export class ConfigService {
       }
       const source = this.provenance.sources.get(path);
       if (LOCKED_SETTINGS.has(path)) problems.push({ setting: path, message: 'cannot be changed here; use the config file or the environment' });
+      else if (CREDENTIAL_DESTINATIONS.has(path)) problems.push({ setting: path, message: 'receives credentials, so it changes only through the config file or the environment' });
       else if (source === 'environment' || source === 'command line') problems.push({ setting: path, message: `is set by the ${source} (${descriptor.envName}), which the settings file cannot override` });
       else if (value === null) delete next[descriptor.section]?.[descriptor.key];
       else (next[descriptor.section] ??= {})[descriptor.key] = value;
@@ -139,6 +145,7 @@ export class ConfigService {
     let candidate: HarkenConfig;
     try {
       candidate = loadConfig({ ...this.provenance.options, adminSettings: next });
+      this.startupChecks(candidate);
     } catch (error) {
       if (error instanceof ConfigError) {
         const issues = error.issues.map((issue) => `${issue.setting}: ${issue.message}`);

@@ -55,6 +55,14 @@ export const ADMIN_SETTINGS_FILE = 'settings.json';
 /** Settings the admin API may not change: where the data, the database and the signing key live. */
 export const LOCKED_SETTINGS: ReadonlySet<string> = new Set(['data.dir', 'store.sqlitePath', 'auth.tokenSecretFile']);
 
+/**
+ * Where credentials are sent (Twilio's auth token, LLM and speech API keys). A session that can
+ * change settings must not be able to point them at a server of its choosing and collect the
+ * keys: these change through the config file or the environment only. (Unlike LOCKED_SETTINGS,
+ * a settings file written before they were locked still loads.)
+ */
+export const CREDENTIAL_DESTINATIONS: ReadonlySet<string> = new Set(['twilio.apiBaseUrl', 'llm.baseUrl', 'llm.fallbackBaseUrl', 'stt.openaiBaseUrl', 'tts.openaiBaseUrl']);
+
 export interface ConfigProvenance {
   /** How the config was loaded, so a change can be validated the same way. */
   readonly options: LoadConfigOptions;

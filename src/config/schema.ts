@@ -53,7 +53,7 @@ export const ConfigSchema = Type.Object(
           default: '',
           description: 'Comma-separated origins (e.g. `https://app.example.com`) besides the server’s own from which cookie-authenticated requests and WebSocket upgrades are accepted; others get 403.',
         }),
-        configPublic: Type.Boolean({ default: false, description: 'Whether `GET /v1/config` (every setting, secrets as set/unset only) answers without credentials; otherwise any valid credentials read it.' }),
+        configPublic: Type.Boolean({ default: false, description: 'Whether `GET /v1/config` (every setting, secrets as set/unset only) answers without credentials; otherwise only admin credentials (scope `admin`, or an admin login) read it.' }),
         docsPublic: Type.Union([Type.Literal('auto'), Type.Literal('true'), Type.Literal('false')], {
           default: 'auto',
           description: 'Whether /docs is open without credentials. `auto`: open in development, credentials (any valid ones) needed in production.',

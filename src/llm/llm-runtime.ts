@@ -30,7 +30,13 @@ const hostOf = (url: string): string => {
   }
 };
 
-const parseTargets = (value: string): Record<string, string> => {
+/** What a start refuses in the LLM settings beyond their schema. */
+export const checkLlmSettings = (config: HarkenConfig): void => {
+  if (config.llm.transferTargets) parseTransferTargets(config.llm.transferTargets);
+  if (config.llm.lookupUrl && !config.llm.lookupSecret) throw new ConfigError([{ setting: 'llm.lookupSecret', source: 'HARKEN_LLM_LOOKUP_SECRET', message: 'is required with llm.lookupUrl (requests are signed)' }]);
+};
+
+export const parseTransferTargets = (value: string): Record<string, string> => {
   const targets: Record<string, string> = {};
   for (const pair of value.split(',').map((item) => item.trim()).filter(Boolean)) {
     const [name, target] = pair.split('=').map((part) => part.trim());
@@ -61,9 +67,9 @@ export const createLlmRuntime = async (
     providers.push(new ChatProvider({ ...common, label: `${llm.fallbackModel}@${hostOf(baseUrl)}`, baseUrl, apiKey: llm.fallbackApiKey || llm.apiKey, model: llm.fallbackModel }));
   }
   const tools = new ToolRegistry().register(endCallTool);
-  if (llm.transferTargets) tools.register(transferTool(parseTargets(llm.transferTargets)));
+  if (llm.transferTargets) tools.register(transferTool(parseTransferTargets(llm.transferTargets)));
+  checkLlmSettings(config);
   if (llm.lookupUrl) {
-    if (!llm.lookupSecret) throw new ConfigError([{ setting: 'llm.lookupSecret', source: 'HARKEN_LLM_LOOKUP_SECRET', message: 'is required with llm.lookupUrl (requests are signed)' }]);
     tools.register(httpLookupTool({ url: llm.lookupUrl, secret: llm.lookupSecret, timeoutMs: llm.lookupTimeoutMs }));
   }
   for (const tool of extraTools) tools.register(tool);

@@ -30,6 +30,7 @@ import { callRoutes } from './routes/calls.js';
 import { configRoutes } from './routes/config.js';
 import { webAppRoutes } from './routes/web-app.js';
 import { ConfigService } from '../config/config-service.js';
+import { checkStartupSettings } from '../startup-checks.js';
 import type { Access } from '../security/access.js';
 import type { SetupCode } from '../security/setup-code.js';
 import { registerAccessControl } from './access-control.js';
@@ -137,7 +138,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(webAppRoutes());
   await app.register(healthRoutes(deps.readiness, VERSION));
-  await app.register(configRoutes(new ConfigService(deps.config, deps.logger), deps.access.audit, deps.config.server.configPublic));
+  await app.register(configRoutes(new ConfigService(deps.config, deps.logger, checkStartupSettings), deps.access.audit, deps.config.server.configPublic));
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
   await app.register(adminAccountRoutes(deps.access));

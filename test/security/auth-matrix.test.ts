@@ -39,7 +39,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'DELETE /v1/admin/service-accounts/:id': 'admin',
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/engines': 'admin',
-  'GET /v1/config': 'authenticated',
+  'GET /v1/config': 'admin',
   'PUT /v1/admin/config': 'admin',
   'POST /v1/auth/password': 'admin',
   'GET /v1/auth/sessions': 'admin',

@@ -44,18 +44,19 @@ describe('configuration API: GET /v1/config and PUT /v1/admin/config', () => {
     const key = (await harken.access.keys.create({ name: 'reader', scopes: ['transcribe'] })).key;
     const adminKey = (await harken.access.keys.create({ name: 'admin key', scopes: ['admin'] })).key;
     const read = async () => {
-      const response = await harken.app.inject({ method: 'GET', url: '/v1/config', headers: { authorization: `Bearer ${key}` } });
+      const response = await harken.app.inject({ method: 'GET', url: '/v1/config', headers: { authorization: `Bearer ${adminKey}` } });
       expect(response.statusCode).toBe(200);
       return { body: response.body, settings: new Map((response.json().settings as Setting[]).map((setting) => [setting.path, setting])) };
     };
     const put = (settings: Record<string, unknown>, headers: Record<string, string> = { cookie, 'x-csrf-token': csrf }) => harken.app.inject({ method: 'PUT', url: '/v1/admin/config', headers, payload: { settings } });
-    return { harken, logs, read, put, adminKey, cookie };
+    return { harken, logs, read, put, key, adminKey, cookie };
   };
 
-  it('shows every setting with its value and source, secrets only as set or not; any credentials read it, none do not', async () => {
+  it('shows every setting with its value and source, secrets only as set or not; admin credentials read it, a non-admin key does not', async () => {
     const dataDir = tempDir();
-    const { harken, read } = await start(dataDir);
+    const { harken, read, key } = await start(dataDir);
     expect((await harken.app.inject({ method: 'GET', url: '/v1/config' })).statusCode).toBe(401);
+    expect((await harken.app.inject({ method: 'GET', url: '/v1/config', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(403);
     const { body, settings } = await read();
     expect(settings.get('voice.endOfTurnSilenceMs')).toMatchObject({ value: 700, source: 'config file', pinned: false, editable: true });
     expect(settings.get('server.port')).toMatchObject({ value: 8080, source: 'default' });
@@ -82,6 +83,18 @@ describe('configuration API: GET /v1/config and PUT /v1/admin/config', () => {
     // Pinned by the environment, or where the data lives: not here.
     expect((await put({ 'twilio.authToken': 'x' })).json().error).toMatchObject({ code: 'setting_not_editable' });
     expect((await put({ 'data.dir': '/tmp/elsewhere' })).json().error).toMatchObject({ code: 'setting_not_editable' });
+    // Where credentials are sent: a login session cannot redirect the Twilio token or an API key to a server of its own.
+    for (const destination of ['twilio.apiBaseUrl', 'llm.baseUrl', 'llm.fallbackBaseUrl', 'stt.openaiBaseUrl', 'tts.openaiBaseUrl']) {
+      const refused = (await put({ [destination]: 'https://collector.evil.example' })).json().error;
+      expect(refused).toMatchObject({ code: 'setting_not_editable' });
+      expect(refused.message).toContain('receives credentials');
+    }
+    expect((await read()).settings.get('llm.baseUrl')).toMatchObject({ editable: false });
+    // Valid for the schema, refused by a start: refused here too, so the next start still works.
+    const wouldNotStart = await put({ 'llm.lookupUrl': 'https://lookup.example/patients' });
+    expect(wouldNotStart.statusCode).toBe(400);
+    expect(wouldNotStart.json().error).toMatchObject({ code: 'invalid_setting', message: 'llm.lookupSecret: is required with llm.lookupUrl (requests are signed)' });
+    expect((await put({ 'llm.transferTargets': 'desk' })).json().error.message).toContain('llm.transferTargets');
 
     const changed = await put({ 'log.level': 'debug', 'voice.endOfTurnSilenceMs': 450, 'llm.apiKey': SECRET_BY_ADMIN });
     expect(changed.statusCode).toBe(200);

@@ -25,8 +25,8 @@ const SettingView = Type.Object({
 const Change = Type.Object({ path: Type.String(), from: Type.Unknown(), to: Type.Unknown() });
 
 /**
- * The configuration: `GET /v1/config` reads every setting (no secret values; public when
- * server.configPublic), `PUT /v1/admin/config` changes some (admin login session + CSRF only),
+ * The configuration: `GET /v1/config` reads every setting (no secret values; admin credentials,
+ * or anyone when server.configPublic), `PUT /v1/admin/config` changes some (admin login session + CSRF only),
  * validated like a start, audited old → new, saved to the data dir's settings file (0600).
  */
 export const configRoutes = (service: ConfigService, audit: AuditLog, configPublic: boolean): FastifyPluginAsyncTypebox =>
@@ -34,7 +34,8 @@ export const configRoutes = (service: ConfigService, audit: AuditLog, configPubl
     app.get(
       '/v1/config',
       {
-        config: { access: configPublic ? 'public' : 'authenticated' },
+        // Every URL, number and engine of the server: not for a tenant's key or a realtime token.
+        config: { access: configPublic ? 'public' : 'admin' },
         schema: {
           summary: 'Every setting, its value in effect and where it comes from',
           description: 'Secrets are shown as set or not, never their value.',

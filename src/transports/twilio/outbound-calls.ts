@@ -59,16 +59,23 @@ export class OutboundCalls {
   /** Placed calls whose stream has not started: the token that holds their place, by call sid. */
   private readonly pending = new Map<string, string>();
 
-  constructor(private readonly deps: OutboundDependencies) {
-    const { twilio } = deps.config;
+  /** The outbound settings, checked (one clear line per problem): the patterns `to` must match. */
+  static allowedPatterns(config: HarkenConfig): string[] {
+    const { twilio } = config;
     const problems: Array<{ setting: string; source: string; message: string }> = [];
-    this.allowed = list(twilio.outboundAllow).filter((pattern) => {
+    const allowed = list(twilio.outboundAllow).filter((pattern) => {
       if (PATTERN.test(pattern)) return true;
       problems.push({ setting: 'twilio.outboundAllow', source: 'HARKEN_TWILIO_OUTBOUND_ALLOW', message: `"${pattern}" is not an E.164 number or prefix ending in *` });
       return false;
     });
     if (twilio.callerId && !E164.test(twilio.callerId)) problems.push({ setting: 'twilio.callerId', source: 'HARKEN_TWILIO_CALLER_ID', message: 'must be one of your Twilio numbers in E.164 (+15550100)' });
     if (problems.length > 0) throw new ConfigError(problems);
+    return allowed;
+  }
+
+  constructor(private readonly deps: OutboundDependencies) {
+    const { twilio } = deps.config;
+    this.allowed = OutboundCalls.allowedPatterns(deps.config);
     this.callerIds = [...new Set([...(twilio.callerId ? [twilio.callerId] : []), ...deps.policy.ownNumbers])];
   }
 

@@ -1,0 +1,19 @@
+import type { HarkenConfig } from './config/schema.js';
+import { checkLlmSettings } from './llm/llm-runtime.js';
+import { CallPolicy } from './transports/twilio/call-policy.js';
+import { OutboundCalls } from './transports/twilio/outbound-calls.js';
+import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
+
+/**
+ * The checks a start makes on settings beyond their schema (Twilio URLs and numbers, outbound
+ * patterns, LLM tools), in one place, so that a change through the settings API is refused
+ * when the next start would refuse it, instead of leaving a server that cannot start again.
+ * Throws ConfigError.
+ */
+export const checkStartupSettings = (config: HarkenConfig): void => {
+  checkLlmSettings(config);
+  if (!config.twilio.enabled) return;
+  checkTwilioSettings(config);
+  new CallPolicy(config);
+  OutboundCalls.allowedPatterns(config);
+};
