@@ -52,6 +52,16 @@ describe('web app in a real browser: login, session, health', () => {
     await page.getByRole('table', { name: 'Readiness checks' }).waitFor();
     expect(await page.getByLabel('Username').count()).toBe(0);
 
+    // Site data cleared but the cookie kept: no CSRF token to make changes with, so log in again.
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await page.getByText('Log in again to make changes in this browser.').waitFor();
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('table', { name: 'Readiness checks' }).waitFor();
+    expect(await page.evaluate(() => localStorage.getItem('harken.csrf'))).toMatch(/.{20,}/);
+
     // The session ends under the page (revoked, as an expiry would): back to login, then back here.
     const alice = (await server.harken.access.admins.byUsername('alice'))!;
     await server.harken.access.admins.revokeSessions(alice.id);

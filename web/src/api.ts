@@ -33,6 +33,8 @@ export const api = async <T>(method: string, path: string, body?: unknown): Prom
   if (!response.ok) {
     const code = data.error?.code ?? 'error';
     if (response.status === 401 && path !== '/v1/auth/login' && path !== '/v1/auth/setup') onSessionEnded?.();
+    // The session is fine but this browser lost its CSRF token: only a new login gives one.
+    if (response.status === 403 && code === 'csrf_failed') onSessionEnded?.();
     const retry = Number(response.headers.get('retry-after'));
     throw new ApiError(response.status, code, data.error?.message ?? `${response.status}`, Number.isFinite(retry) && retry > 0 ? retry : undefined);
   }

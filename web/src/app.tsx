@@ -26,7 +26,13 @@ export const App = () => {
   useEffect(() => {
     whenSessionEnds(() => setSession({ kind: 'out', notice: 'Your session has ended. Log in again to go on where you were.' }));
     api<Me>('GET', '/v1/auth/me')
-      .then((me) => setSession(me.via === 'session' ? { kind: 'in', actor: me.actor } : { kind: 'out' }))
+      .then((me) => {
+        if (me.via !== 'session') return setSession({ kind: 'out' });
+        // The cookie outlived this browser's stored CSRF token (storage cleared): every change would
+        // be refused, so log in again rather than show pages that cannot save.
+        if (!csrf.get()) return setSession({ kind: 'out', notice: 'Log in again to make changes in this browser.' });
+        setSession({ kind: 'in', actor: me.actor });
+      })
       .catch(() => setSession({ kind: 'out' }));
   }, []);
 
