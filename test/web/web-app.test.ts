@@ -53,14 +53,14 @@ describe('web app in a real browser: login, session, health', () => {
     expect(await page.getByLabel('Username').count()).toBe(0);
 
     // Site data cleared but the cookie kept: no CSRF token to make changes with, so log in again.
-    await page.evaluate(() => localStorage.clear());
+    await page.evaluate('localStorage.clear()');
     await page.reload();
     await page.getByText('Log in again to make changes in this browser.').waitFor();
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('table', { name: 'Readiness checks' }).waitFor();
-    expect(await page.evaluate(() => localStorage.getItem('harken.csrf'))).toMatch(/.{20,}/);
+    expect(await page.evaluate("localStorage.getItem('harken.csrf')")).toMatch(/.{20,}/);
 
     // The session ends under the page (revoked, as an expiry would): back to login, then back here.
     const alice = (await server.harken.access.admins.byUsername('alice'))!;
@@ -76,6 +76,43 @@ describe('web app in a real browser: login, session, health', () => {
     await page.getByText('You are logged out.').waitFor();
     await page.reload();
     await page.getByLabel('Username').waitFor();
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('pages through the audit log, filtered by action family and outcome', async () => {
+    const server = await start();
+    // Real rows in the real audit log: 70 refused API calls, then one key created.
+    for (let index = 0; index < 70; index += 1) {
+      await server.harken.access.audit.record({ action: 'auth.denied', outcome: 'failure', actor: `key:probe${String(index).padStart(2, '0')}`, ip: '203.0.113.9', details: { reason: 'unknown_credentials' } });
+    }
+    await server.harken.access.audit.record({ action: 'key.created', outcome: 'success', actor: 'admin:alice', target: 'key:reporting' });
+    const { page, problems } = await openPage(browser, `${server.url}/#/audit`);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const table = page.getByRole('table', { name: /Audit events/ });
+    await table.waitFor();
+    const rows = table.locator('tbody tr');
+    // Newest first, one page of 50; the login itself is the newest event.
+    await expect.poll(() => rows.count()).toBe(50);
+    expect(await rows.first().locator('td').nth(1).textContent()).toBe('auth.login');
+    await page.getByRole('button', { name: 'Older events' }).click();
+    // 70 + 1 + the login = 72 events in all: the second page brings the last 22, and no more pages.
+    await expect.poll(() => rows.count()).toBe(72);
+    expect(await page.getByRole('button', { name: 'Older events' }).count()).toBe(0);
+    expect(await rows.last().locator('td').nth(3).textContent()).toBe('key:probe00');
+
+    await page.getByLabel('Action').fill('auth.*');
+    await page.getByLabel('Outcome').selectOption('failure');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => rows.count()).toBe(50);
+    const actions = await rows.locator('td:nth-child(2)').allTextContents();
+    expect(new Set(actions)).toEqual(new Set(['auth.denied']));
+    await page.getByLabel('Action').fill('key.created');
+    await page.getByLabel('Outcome').selectOption('');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().locator('td').nth(4).textContent()).toBe('key:reporting');
     expect(problems).toEqual([]);
   }, 60_000);
 

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, csrf, whenSessionEnds } from './api.js';
+import { AuditPage } from './pages/audit.js';
 import { HealthPage } from './pages/health.js';
 import { LoginPage } from './pages/login.js';
 import { navigate, useRoute } from './router.js';
@@ -10,7 +11,10 @@ interface Me {
   readonly kind: string;
 }
 
-const PAGES: ReadonlyArray<{ route: string; title: string }> = [{ route: '/health', title: 'Health' }];
+const PAGES: ReadonlyArray<{ route: string; title: string }> = [
+  { route: '/health', title: 'Health' },
+  { route: '/audit', title: 'Audit' },
+];
 
 type SessionState = { readonly kind: 'checking' } | { readonly kind: 'out'; readonly notice?: string } | { readonly kind: 'in'; readonly actor: string };
 
@@ -71,7 +75,10 @@ export const App = () => {
           Log out
         </button>
       </header>
-      <main>{page.route === '/health' && <HealthPage />}</main>
+      <main>
+        {page.route === '/health' && <HealthPage />}
+        {page.route === '/audit' && <AuditPage />}
+      </main>
     </div>
   );
 };
