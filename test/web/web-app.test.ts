@@ -46,6 +46,7 @@ describe('web app in a real browser: login, session, health', () => {
     await page.getByRole('table', { name: 'Readiness checks' }).waitFor();
     expect(await page.getByRole('cell', { name: 'database' }).count()).toBe(1);
     await page.getByText(/Engines: /).waitFor();
+    await page.getByText(/Recognisers: 0 of 4 busy, \d idle, 0 utterances waiting for one/).waitFor();
     await screenshot('health');
 
     await page.reload();

@@ -32,6 +32,7 @@ interface Engines {
   readonly tts: string;
   readonly healthy: boolean;
   readonly problem?: string;
+  readonly sttPool?: { readonly busy: number; readonly idle: number; readonly waiting: number; readonly max: number };
   readonly stages: Readonly<Record<string, Stage>>;
 }
 
@@ -98,6 +99,12 @@ export const HealthPage = () => {
         </table>
       )}
       {engines === 'voice off' && <p>Voice is off (voice.enabled): no speech engines.</p>}
+      {engines && engines !== 'voice off' && engines.sttPool && (
+        <p>
+          Recognisers: {engines.sttPool.busy} of {engines.sttPool.max} busy, {engines.sttPool.idle} idle,{' '}
+          <span class={engines.sttPool.waiting > 0 ? 'bad' : undefined}>{engines.sttPool.waiting} utterances waiting for one</span>
+        </p>
+      )}
       {engines && engines !== 'voice off' && (
         <table>
           <caption>
