@@ -11,7 +11,8 @@ import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
  * Throws ConfigError.
  */
 export const checkStartupSettings = (config: HarkenConfig): void => {
-  checkLlmSettings(config);
+  // A start checks the LLM settings only when a model is configured (no model: no LLM agents).
+  if (config.llm.model || config.llm.localModelPath) checkLlmSettings(config);
   if (!config.twilio.enabled) return;
   checkTwilioSettings(config);
   new CallPolicy(config);

@@ -129,8 +129,18 @@ export class SimulatedCall {
       },
       streamSid: this.streamSid,
     });
-    // Twilio plays buffered audio in real time: 160 samples per 20 ms.
-    this.player = setInterval(() => this.play(160), 20);
+    // Twilio plays buffered audio in real time, 8 samples per ms. Counted from the clock, not per
+    // timer tick: on a loaded machine the ticks come late, and playback must not fall behind.
+    let lastTick = performance.now();
+    let owed = 0;
+    this.player = setInterval(() => {
+      const now = performance.now();
+      owed += (now - lastTick) * 8;
+      lastTick = now;
+      const samples = Math.floor(owed);
+      owed -= samples;
+      this.play(samples);
+    }, 20);
   }
 
   /** Reply audio received and not yet played (with the marks after it not yet echoed). */

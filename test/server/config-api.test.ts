@@ -91,10 +91,10 @@ describe('configuration API: GET /v1/config and PUT /v1/admin/config', () => {
     }
     expect((await read()).settings.get('llm.baseUrl')).toMatchObject({ editable: false });
     // Valid for the schema, refused by a start: refused here too, so the next start still works.
-    const wouldNotStart = await put({ 'llm.lookupUrl': 'https://lookup.example/patients' });
+    const wouldNotStart = await put({ 'llm.model': 'clinic-model', 'llm.lookupUrl': 'https://lookup.example/patients' });
     expect(wouldNotStart.statusCode).toBe(400);
     expect(wouldNotStart.json().error).toMatchObject({ code: 'invalid_setting', message: 'llm.lookupSecret: is required with llm.lookupUrl (requests are signed)' });
-    expect((await put({ 'llm.transferTargets': 'desk' })).json().error.message).toContain('llm.transferTargets');
+    expect((await put({ 'llm.model': 'clinic-model', 'llm.transferTargets': 'desk' })).json().error.message).toContain('llm.transferTargets');
 
     const changed = await put({ 'log.level': 'debug', 'voice.endOfTurnSilenceMs': 450, 'llm.apiKey': SECRET_BY_ADMIN });
     expect(changed.statusCode).toBe(200);

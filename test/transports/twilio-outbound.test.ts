@@ -260,6 +260,17 @@ describe('outbound phone calls and call records (Twilio REST on its wire format)
     await expect.poll(() => server.harken.voice!.calls.size, { timeout: 5_000 }).toBe(0);
     expect((await show(picked.id)).status).toBe('completed');
 
+    // Picked up and hung up again before the create's answer came: the line that is gone holds no place.
+    rest.beforeCreateAnswer = async (sid) => {
+      const brief = await rest.answer(sid);
+      brief.hangUp();
+      await brief.closed;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    };
+    await place({ to: '+15557654324' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.harken.voice!.calls.size).toBe(0);
+
     rest.beforeCreateAnswer = (sid) => rest.unanswered(sid, 'busy');
     const busy = (await place({ to: '+15557654322' })).json() as CallBody;
     expect((await show(busy.id)).status).toBe('busy');

@@ -60,14 +60,16 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
   };
   /** Set once Twilio took the redirect: the call goes on with the transfer target, not with us. */
   let transferred = false;
+  /** The redirect in flight: Twilio may stop the stream before its answer reaches us. */
+  let transfer: Promise<unknown> | undefined;
 
   return {
     async open(start, connection) {
       const token = start.customParameters.token ?? '';
       await deps.tokens.whenBound(token, BIND_WAIT_MS);
       const { granted, burnt } = deps.tokens.consume(token, start.callSid);
-      // Used or refused, the token no longer holds a place.
-      deps.calls.unreserve(token);
+      // Used or refused, the token no longer holds a place (only a token's own place: not another key).
+      if (granted || burnt) deps.calls.unreserve(token);
       if (!granted || start.accountSid !== config.twilio.accountSid) {
         deps.refuse(granted ? 'wrong_account' : 'bad_token', { callSid: start.callSid });
         // The call the token was for can no longer connect: its record ends here.
@@ -76,6 +78,15 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
         throw new Error('the stream token is missing, used, expired or for another call');
       }
       if (granted.direction === 'outbound') deps.outbound.settled(start.callSid);
+      // Hung up while waiting for the bind: nothing may be counted for a line that is gone (it would never be removed).
+      if (connection.isClosed) {
+        try {
+          await records.apply(granted.callId, { source: 'stream', dedupeKey: 'stream:end', status: 'completed', endReason: 'caller_hung_up' });
+        } catch (error) {
+          deps.logger.error({ err: error, callId: granted.callId }, 'closing the call record failed');
+        }
+        throw new Error('the caller hung up before the call was ready');
+      }
       try {
         const opened = deps.factory.open(
           {
@@ -117,7 +128,8 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
     async finish(start, outcome, reason) {
       if (outcome?.status === 'transferred' && outcome.transferTarget) {
         try {
-          await deps.api.redirect(start.callSid, dialTwiml(outcome.transferTarget));
+          transfer = deps.api.redirect(start.callSid, dialTwiml(outcome.transferTarget));
+          await transfer;
         } catch (error) {
           // Not transferred: closing the stream ends the call, and the record says why.
           await record({ source: 'server', dedupeKey: 'end', endReason: 'transfer_failed', error: (error as Error).message.slice(0, 200), details: { transferTo: outcome.transferTo ?? null } });
@@ -133,6 +145,8 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
     },
 
     async closed(connection, summary) {
+      // The stream may stop because the redirect took effect: wait for Twilio's answer (bounded by its timeout) to know.
+      await transfer?.catch(() => undefined);
       const byApi = summary.start !== undefined && deps.calls.wasHungUpByApi(summary.start.callSid);
       deps.calls.remove(connection);
       if (!grant || summary.refused) return;

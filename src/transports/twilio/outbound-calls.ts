@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentRegistry } from '../../agents/registry.js';
 import { isFinalStatus } from '../../calls/call-status.js';
@@ -80,7 +81,7 @@ export class OutboundCalls {
   }
 
   async place(owner: { tenant: string }, request: PlaceCallRequest): Promise<Call> {
-    const { config, records, tokens, calls } = this.deps;
+    const { config, calls } = this.deps;
     if (!E164.test(request.to)) throw badRequest('invalid_number', '`to` must be an E.164 number such as +15550100');
     if (!this.allowed.some((pattern) => matches(pattern, request.to))) {
       throw new HarkenError(403, 'number_not_allowed', this.allowed.length === 0 ? 'outbound calls are off: list the numbers they may dial in twilio.outboundAllow' : `${request.to} is not in twilio.outboundAllow`);
@@ -92,6 +93,18 @@ export class OutboundCalls {
     if (!this.deps.agents.get(agent)) throw badRequest('unknown_agent', `no agent named "${agent}"; available: ${this.deps.agents.names().join(', ')}`);
     if (calls.size >= config.twilio.maxConcurrentCalls || this.deps.serverFull()) throw new HarkenError(429, 'too_many_calls', `${config.twilio.maxConcurrentCalls} calls are in progress; try again when one has ended`);
 
+    // Held in the same tick as the check, so simultaneous requests cannot all pass it.
+    const placing = `placing:${randomUUID()}`;
+    calls.reserve(placing, 60_000);
+    try {
+      return await this.dial(owner, request, from, agent);
+    } finally {
+      calls.unreserve(placing);
+    }
+  }
+
+  private async dial(owner: { tenant: string }, request: PlaceCallRequest, from: string, agent: string): Promise<Call> {
+    const { config, records, tokens, calls } = this.deps;
     const machineDetection = request.machineDetection ?? config.twilio.machineDetection;
     const call = await records.create({ tenant: owner.tenant, direction: 'outbound', from, to: request.to, agent, status: 'queued' });
     // It may ring for twilio.ringTimeoutS before it is answered and the stream starts.
@@ -168,6 +181,8 @@ export class OutboundCalls {
       calls.hangingUpByApi(call.callSid, false);
       throw asHarkenError(error, 'Twilio did not end the call');
     }
+    // A live stream clears the mark when it closes; a call without one here has nothing to clear it.
+    if (!live) calls.hangingUpByApi(call.callSid, false);
     const { call: updated } = await records.apply(call.id, { source: 'api', dedupeKey: `hangup-status:${status}`, status, endReason: 'api_hangup' });
     if (isFinalStatus(status)) this.settled(call.callSid);
     return updated;

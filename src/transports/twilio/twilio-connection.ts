@@ -100,6 +100,10 @@ export class TwilioConnection implements SessionTransport {
     return this.sink;
   }
 
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
   get callSid(): string | undefined {
     return this.callStart?.callSid;
   }
