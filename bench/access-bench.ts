@@ -1,11 +1,15 @@
 /**
  * Access-layer benchmark, part of `npm run bench` (alone: `npm run bench:access`).
- * Three servers, each in its own child process, loaded in turn by autocannon from this one:
+ * Four servers, each in its own child process, loaded in turn by autocannon from this one:
  *   - a bare Fastify server answering the same JSON as GET /v1/agents (the floor),
+ *   - the same with Fastify's default request logging (pino at info, two lines per request): what
+ *     any server that logs its requests pays, for scale,
  *   - Harken's GET /health (no credentials: routing, logging, headers, per-address limits),
  *   - Harken's GET /v1/agents with an API key (authentication, scopes, tenant, rate limits,
  *     daily quota, usage recording — everything a real API call pays).
- *   - the same with request log lines off, to show what one JSON log line per request costs.
+ *   - the same with request log lines off, to show what one JSON log line per request costs,
+ *   - the key path of HARKEN_BENCH_BASELINE (a git revision, default HEAD~1; empty for none), the
+ *     same server code run against that revision's sources, so a change shows as a ratio in one run.
  * Runs are interleaved (bare, health, key, bare, …) so machine drift hits all alike; the table
  * reports medians over runs and each Harken figure as a ratio of the bare server's.
  * Where taskset exists and there are two cores, every server runs on core 0 and autocannon on
@@ -20,6 +24,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { baselineTree } from './baseline-tree.js';
 
 const RUNS = Number(process.env.HARKEN_BENCH_RUNS ?? 3);
 const CONNECTIONS = Number(process.env.HARKEN_BENCH_CONNECTIONS ?? 20);
@@ -27,11 +32,12 @@ const DURATION_S = Number(process.env.HARKEN_BENCH_ACCESS_SECONDS ?? 5);
 const WARMUP_S = 2;
 
 type Ready = { url: string; key?: string };
-type ServerKind = 'bare' | 'harken' | 'harken-quiet';
-type Target = { name: string; path: string; server: ServerKind; withKey: boolean };
+type ServerKind = 'bare' | 'bare-logged' | 'harken' | 'harken-quiet';
+type Target = { name: string; path: string; server: ServerKind | 'baseline'; withKey: boolean };
 
 const TARGETS: Target[] = [
   { name: 'Bare Fastify, same JSON as /v1/agents', path: '/v1/agents', server: 'bare', withKey: false },
+  { name: 'Same, with Fastify’s default request logging (info)', path: '/v1/agents', server: 'bare-logged', withKey: false },
   { name: 'Harken GET /health (no credentials)', path: '/health', server: 'harken', withKey: false },
   { name: 'Harken GET /v1/agents with an API key', path: '/v1/agents', server: 'harken', withKey: true },
   { name: 'Same, request log lines off (log.level warn)', path: '/v1/agents', server: 'harken-quiet', withKey: true },
@@ -45,10 +51,11 @@ const median = (values: number[]): number => {
 
 /** Child: serve until the parent disconnects. */
 const serve = async (kind: ServerKind): Promise<void> => {
-  if (kind === 'bare') {
+  if (kind === 'bare' || kind === 'bare-logged') {
     process.on('disconnect', () => process.exit(0));
     const { default: Fastify } = await import('fastify');
-    const app = Fastify({ logger: false });
+    // Logged: pino's JSON lines to stdout (/dev/null here), as Harken's go.
+    const app = Fastify({ logger: kind === 'bare-logged' ? { level: 'info' } : false });
     app.get('/v1/agents', async () => ({ agents: [{ name: 'echo', description: 'Repeats what you say.', default: true }] }));
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     process.send!({ url } satisfies Ready);
@@ -104,11 +111,11 @@ const cpuSecondsOf = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 };
 
-const startChild = (kind: ServerKind, pinned: boolean): Promise<{ child: ChildProcess; ready: Ready }> =>
+const startChild = (kind: ServerKind, pinned: boolean, benchFile = fileURLToPath(import.meta.url)): Promise<{ child: ChildProcess; ready: Ready }> =>
   new Promise((resolve, reject) => {
     // tsx's own CLI wrapper talks to its children over IPC; load it as a plain loader instead.
     const loader = ['--import', 'tsx'];
-    const child = fork(fileURLToPath(import.meta.url), [], {
+    const child = fork(benchFile, [], {
       env: { ...process.env, HARKEN_BENCH_ACCESS_SERVER: kind },
       // taskset execs node in place: same pid, same IPC channel.
       ...(pinned ? { execPath: 'taskset', execArgv: ['-c', '0', process.execPath, ...loader] } : { execArgv: loader }),
@@ -134,15 +141,29 @@ const drive = async (serverPid: number, url: string, key: string | undefined, se
 
 export const accessBenchmark = async (): Promise<string> => {
   const pinned = pinCores();
-  const children = { bare: await startChild('bare', pinned), harken: await startChild('harken', pinned), 'harken-quiet': await startChild('harken-quiet', pinned) };
-  const pidOf = (server: ServerKind): number => children[server].child.pid as number;
-  const base = { bare: children.bare.ready, harken: children.harken.ready, 'harken-quiet': children['harken-quiet'].ready };
-  const loads = new Map<string, Load[]>(TARGETS.map((target) => [target.name, []]));
+  const rev = process.env.HARKEN_BENCH_BASELINE ?? 'HEAD~1';
+  const tree = rev ? baselineTree(rev, fileURLToPath(import.meta.url)) : undefined;
+  const targets: Target[] = [...TARGETS, ...(tree ? [{ name: `${tree.label} (baseline): GET /v1/agents with an API key`, path: '/v1/agents', server: 'baseline' as const, withKey: true }] : [])];
+  const children = {
+    bare: await startChild('bare', pinned),
+    'bare-logged': await startChild('bare-logged', pinned),
+    harken: await startChild('harken', pinned),
+    'harken-quiet': await startChild('harken-quiet', pinned),
+    ...(tree ? { baseline: await startChild('harken', pinned, tree.benchFile) } : {}),
+  };
+  const childOf = (server: Target['server']) => {
+    const started = children[server];
+    if (!started) throw new Error(`no ${server} server`);
+    return started;
+  };
+  const urlOf = (target: Target): string => `${childOf(target.server).ready.url}${target.path}`;
+  const keyOf = (target: Target): string | undefined => (target.withKey ? childOf(target.server).ready.key : undefined);
+  const loads = new Map<string, Load[]>(targets.map((target) => [target.name, []]));
   try {
-    for (const target of TARGETS) await drive(pidOf(target.server), `${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, WARMUP_S);
+    for (const target of targets) await drive(childOf(target.server).child.pid as number, urlOf(target), keyOf(target), WARMUP_S);
     for (let run = 0; run < RUNS; run += 1) {
-      for (const target of TARGETS) {
-        const load = await drive(pidOf(target.server), `${base[target.server].url}${target.path}`, target.withKey ? base[target.server].key : undefined, DURATION_S);
+      for (const target of targets) {
+        const load = await drive(childOf(target.server).child.pid as number, urlOf(target), keyOf(target), DURATION_S);
         if (load.non2xx > 0 || load.errors > 0) throw new Error(`${target.name}: ${load.non2xx} non-2xx responses, ${load.errors} errors — the bench must measure successful requests`);
         loads.get(target.name)!.push(load);
         console.error(`  run ${run + 1}, ${target.name}: ${load.requestsPerSecond.toFixed(0)} req/s, ${load.cpuUsPerRequest.toFixed(0)} µs CPU/request, p50 ${load.p50Ms} ms`);
@@ -154,6 +175,7 @@ export const accessBenchmark = async (): Promise<string> => {
       child.disconnect();
       setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     }
+    tree?.remove();
   }
   const bare = loads.get(TARGETS[0]!.name)!;
   const bareRps = median(bare.map((load) => load.requestsPerSecond));
@@ -163,7 +185,7 @@ export const accessBenchmark = async (): Promise<string> => {
     '',
     '| Server | Requests/s (median) | Ratio to bare | Server CPU per request | Bare ÷ this, by CPU | Latency p50 | p99 |',
     '|---|---|---|---|---|---|---|',
-    ...TARGETS.map((target) => {
+    ...targets.map((target) => {
       const runs = loads.get(target.name)!;
       const rps = median(runs.map((load) => load.requestsPerSecond));
       const cpu = median(runs.map((load) => load.cpuUsPerRequest));
@@ -173,5 +195,5 @@ export const accessBenchmark = async (): Promise<string> => {
 };
 
 const serverKind = process.env.HARKEN_BENCH_ACCESS_SERVER;
-if (serverKind === 'bare' || serverKind === 'harken' || serverKind === 'harken-quiet') await serve(serverKind);
+if (serverKind === 'bare' || serverKind === 'bare-logged' || serverKind === 'harken' || serverKind === 'harken-quiet') await serve(serverKind);
 else if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await accessBenchmark());

@@ -3,14 +3,15 @@
  * HARKEN_BENCH_AUDIO_DIR) through a real in-process Harken on loopback and reports
  * medians and p95 over several runs. Not a test: it prints numbers, it asserts nothing.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { durationMs, type PcmAudio } from '../src/audio/pcm.js';
+import { baselineTree } from './baseline-tree.js';
 import { decodeWav } from '../src/audio/wav.js';
 import { RealtimeClient } from '../src/client/realtime-client.js';
 import { loadConfig } from '../src/config/load.js';
@@ -148,24 +149,6 @@ const latencyPass = async (runs: number): Promise<LatencyResult> => {
   return { totals, overheads, stages };
 };
 
-/** A checkout of `rev` beside this one, sharing node_modules, running this bench file against its sources. */
-const baselineTree = (rev: string): { dir: string; label: string; remove(): void } => {
-  const dir = mkdtempSync(join(tmpdir(), 'harken-bench-baseline-'));
-  const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
-  const label = git('rev-parse', '--short', rev);
-  git('worktree', 'add', '--detach', '--force', dir, rev);
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  copyFileSync(fileURLToPath(import.meta.url), join(dir, 'bench', 'voice-bench.ts'));
-  return {
-    dir,
-    label,
-    remove: () => {
-      git('worktree', 'remove', '--force', dir);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-};
-
 const runLatencyChild = async (benchFile: string): Promise<LatencyResult> => {
   const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, benchFile], {
     cwd: dirname(dirname(benchFile)),
@@ -194,13 +177,13 @@ const merge = (results: LatencyResult[]): LatencyResult => ({
  */
 const latencyBenchmark = async (): Promise<{ current: LatencyResult; baseline?: { label: string; result: LatencyResult } }> => {
   const rev = process.env.HARKEN_BENCH_BASELINE ?? 'HEAD~1';
-  const tree = rev ? baselineTree(rev) : undefined;
+  const tree = rev ? baselineTree(rev, fileURLToPath(import.meta.url)) : undefined;
   const current: LatencyResult[] = [];
   const baseline: LatencyResult[] = [];
   try {
     for (let run = 0; run < RUNS; run += 1) {
       current.push(await runLatencyChild(fileURLToPath(import.meta.url)));
-      if (tree) baseline.push(await runLatencyChild(join(tree.dir, 'bench', 'voice-bench.ts')));
+      if (tree) baseline.push(await runLatencyChild(tree.benchFile));
       console.error(`  run ${run + 1}: voice-to-voice median ${fmt(median(current.at(-1)!.totals))} ms${tree ? `, baseline ${tree.label} ${fmt(median(baseline.at(-1)!.totals))} ms` : ''}`);
     }
   } finally {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ApiKeyRow, HarkenDatabase } from '../store/tables.js';
-import { CredentialCache } from './credential-cache.js';
-import { issueCredential, KEY_PREFIX, parseCredential, secretMatches } from './credentials.js';
+import { CredentialCache, NOT_CACHED, type SecretMatch } from './credential-cache.js';
+import { issueCredential, KEY_PREFIX } from './credentials.js';
 import type { Scope } from './scopes.js';
 import { DEFAULT_TENANT } from './tenants.js';
 import { UsageRecorder } from './usage-recorder.js';
@@ -69,6 +69,7 @@ export class ApiKeyRepository {
   private readonly usage: UsageRecorder;
   /** Rows for verify/active (every authenticated request); see CredentialCache for why revocation stays immediate. */
   private readonly cache: CredentialCache<ApiKeyRow>;
+  private readonly activeViews = new WeakMap<ApiKeyRow, ApiKeyView>();
 
   constructor(
     private readonly db: Kysely<HarkenDatabase>,
@@ -139,22 +140,42 @@ export class ApiKeyRepository {
    * so only its holder learns that a key is expired or revoked.
    */
   async verify(presented: string): Promise<KeyCheck> {
-    const parsed = parseCredential(presented, KEY_PREFIX);
-    if (!parsed) return { ok: false, reason: 'malformed' };
-    const row = await this.cachedRow(parsed.id);
-    if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
-    const view = toView(row, this.now());
-    if (view.status !== 'active') return { ok: false, reason: view.status, keyId: row.id };
-    return { ok: true, key: view };
+    return this.checkMatch(await this.cache.match(presented, KEY_PREFIX, (id) => this.row(id)));
+  }
+
+  /** The same answer as `verify` when it needs no query (the row is cached); undefined otherwise. */
+  verifyCached(presented: string): KeyCheck | undefined {
+    const match = this.cache.matchCached(presented, KEY_PREFIX);
+    return match === NOT_CACHED ? undefined : this.checkMatch(match);
+  }
+
+  private checkMatch(match: SecretMatch<ApiKeyRow>): KeyCheck {
+    if (match === 'malformed') return { ok: false, reason: 'malformed' };
+    return match ? this.checkState(match) : { ok: false, reason: 'unknown' };
+  }
+
+  private checkState(row: ApiKeyRow): KeyCheck {
+    const now = this.now();
+    const status = statusOf(row, now);
+    if (status !== 'active') return { ok: false, reason: status, keyId: row.id };
+    return { ok: true, key: this.activeView(row, now) };
+  }
+
+  /** A cached row is never changed (a write replaces it), so its active view is built once, not per request. */
+  private activeView(row: ApiKeyRow, now: Date): ApiKeyView {
+    let view = this.activeViews.get(row);
+    if (view === undefined) {
+      view = toView(row, now);
+      this.activeViews.set(row, view);
+    }
+    return view;
   }
 
   /** Looks a key up by id for token checks and open sessions (the token proves the secret was held). */
   async active(id: string): Promise<KeyCheck> {
     const row = await this.cachedRow(id);
     if (!row) return { ok: false, reason: 'unknown' };
-    const view = toView(row, this.now());
-    if (view.status !== 'active') return { ok: false, reason: view.status, keyId: id };
-    return { ok: true, key: view };
+    return this.checkState(row);
   }
 
   recordUse(id: string): void {

@@ -1,8 +1,8 @@
 import type { AdminRepository, AdminSession } from './admins.js';
-import { looksLikeApiKey, type ApiKeyRepository, type ApiKeyView } from './api-keys.js';
+import { looksLikeApiKey, type ApiKeyRepository, type ApiKeyView, type KeyCheck } from './api-keys.js';
 import type { CredentialSource } from './credential-source.js';
 import { SCOPES, type Scope } from './scopes.js';
-import { looksLikeServiceAccountSecret, type ServiceAccountRepository, type ServiceAccountView } from './service-accounts.js';
+import { looksLikeServiceAccountSecret, type ServiceAccountCheck, type ServiceAccountRepository, type ServiceAccountView } from './service-accounts.js';
 import { ALL_TENANTS, DEFAULT_TENANT, tenantScope, type TenantScope } from './tenants.js';
 import { looksLikeJwt, type TokenIssuer } from './tokens.js';
 
@@ -102,6 +102,8 @@ export interface AuthenticatorOptions {
  * for tokens too; `recheck` lets open sessions do the same.
  */
 export class Authenticator {
+  private readonly secretCallers = new WeakMap<object, Caller>();
+
   constructor(
     private readonly keys: ApiKeyRepository,
     private readonly accounts: ServiceAccountRepository,
@@ -141,23 +143,44 @@ export class Authenticator {
     return { ok: true, caller };
   }
 
-  private async bearer(value: string): Promise<Authentication> {
+  /**
+   * The same answer as `authenticate` when it needs no I/O: an API key or service-account
+   * secret whose row is cached (every request of a key in use). Undefined otherwise: tokens,
+   * sessions and rows not yet loaded go through `authenticate`.
+   */
+  authenticateCached(presented: PresentedCredentials): Authentication | undefined {
+    const value = presented.bearer;
+    if (value === undefined || presented.unsupportedScheme) return undefined;
     if (looksLikeApiKey(value)) {
-      const check = await this.keys.verify(value);
-      if (check.ok) return { ok: true, caller: keyCaller(check.key, 'secret') };
-      return this.refused(check.reason, 'API key', check.keyId ? `key:${check.keyId}` : undefined);
+      const check = this.keys.verifyCached(value);
+      return check && this.keyAuthentication(check);
     }
     if (looksLikeServiceAccountSecret(value)) {
-      const check = await this.accounts.verify(value);
-      if (check.ok) return { ok: true, caller: accountCaller(check.account, 'secret') };
-      return this.refused(check.reason, 'service account secret', check.accountId ? `service-account:${check.accountId}` : undefined);
+      const check = this.accounts.verifyCached(value);
+      return check && this.accountAuthentication(check);
     }
+    return undefined;
+  }
+
+  private async bearer(value: string): Promise<Authentication> {
+    if (looksLikeApiKey(value)) return this.keyAuthentication(await this.keys.verify(value));
+    if (looksLikeServiceAccountSecret(value)) return this.accountAuthentication(await this.accounts.verify(value));
     if (looksLikeJwt(value)) {
       const check = await this.tokens.verify(value);
       if (!check.ok) return this.refused(check.reason === 'invalid' ? 'unknown' : check.reason, 'token');
       return this.tokenSource(check.token.source, check.token.scopes);
     }
     return fail('malformed_credentials', 'credentials are not an API key (hk_…), a service account secret (hksa_…) or a token');
+  }
+
+  private keyAuthentication(check: KeyCheck): Authentication {
+    if (check.ok) return { ok: true, caller: this.secretCaller(check.key, keyCaller) };
+    return this.refused(check.reason, 'API key', check.keyId ? `key:${check.keyId}` : undefined);
+  }
+
+  private accountAuthentication(check: ServiceAccountCheck): Authentication {
+    if (check.ok) return { ok: true, caller: this.secretCaller(check.account, accountCaller) };
+    return this.refused(check.reason, 'service account secret', check.accountId ? `service-account:${check.accountId}` : undefined);
   }
 
   private async tokenSource(source: CredentialSource, scopes: readonly Scope[]): Promise<Authentication> {
@@ -182,6 +205,16 @@ export class Authenticator {
     const session = await this.admins.session(cookie, this.options.sessionIdleMs);
     if (!session) return fail('invalid_credentials', 'the login session is unknown, expired or logged out; log in again');
     return { ok: true, caller: adminCaller(session, 'session', ['admin'], this.options.requireTotp) };
+  }
+
+  /** Views of cached rows are reused request after request, and so is the caller made from one. */
+  private secretCaller<View extends object>(view: View, make: (view: View, via: Caller['via']) => Caller): Caller {
+    let caller = this.secretCallers.get(view);
+    if (caller === undefined) {
+      caller = make(view, 'secret');
+      this.secretCallers.set(view, caller);
+    }
+    return caller;
   }
 
   private refused(reason: 'malformed' | 'unknown' | 'expired' | 'revoked', what: string, actor?: string): AuthFailure {

@@ -36,12 +36,15 @@ export const issueCredential = (prefix: string, id = newId()): IssuedCredential 
 
 export type ParsedCredential = { readonly prefix: string; readonly id: string; readonly secret: string };
 
-/** Splits a presented credential; undefined when it is not shaped like one of ours. */
+/** Splits a presented credential; undefined when it is not shaped like one of ours. Runs on every request: no split/join. */
 export const parseCredential = (value: string, prefix: string): ParsedCredential | undefined => {
-  const parts = value.split('_');
-  if (parts.length < 3 || parts[0] !== prefix) return undefined;
-  const id = parts[1] as string;
-  const secret = parts.slice(2).join('_');
+  const idStart = prefix.length + 1;
+  if (!value.startsWith(prefix) || value.charCodeAt(prefix.length) !== 0x5f /* _ */) return undefined;
+  const idEnd = value.indexOf('_', idStart);
+  if (idEnd < 0) return undefined;
+  const id = value.slice(idStart, idEnd);
+  // The secret is base64url, which may itself contain "_".
+  const secret = value.slice(idEnd + 1);
   if (!ID_PATTERN.test(id) || !SECRET_PATTERN.test(secret)) return undefined;
   return { prefix, id, secret };
 };

@@ -43,9 +43,21 @@ export class DailyQuotas {
     return this.day.name;
   }
 
+  /** Draws one request from today's count once it is in memory (every request after a key's first of the day); undefined until then. */
+  tryConsume(keyId: string, limit: number): QuotaDecision | undefined {
+    const nowMs = this.now().getTime();
+    const entry = this.counts.get(keyId);
+    if (entry === undefined || entry.day !== this.currentDay(nowMs)) return undefined;
+    return this.draw(entry, limit, nowMs);
+  }
+
+  /** Draws one request, first loading today's stored count when it is not in memory yet. */
   async consume(keyId: string, limit: number): Promise<QuotaDecision> {
     const nowMs = this.now().getTime();
-    const entry = await this.today(keyId, this.currentDay(nowMs));
+    return this.draw(await this.today(keyId, this.currentDay(nowMs)), limit, nowMs);
+  }
+
+  private draw(entry: DayCount, limit: number, nowMs: number): QuotaDecision {
     const resetSeconds = Math.max(1, Math.ceil((this.day.endsAtMs - nowMs) / 1000));
     if (entry.count >= limit) {
       const firstRefusal = !entry.refused;

@@ -1,5 +1,3 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-
 /** One counter a request draws from: e.g. the caller's general allowance, or a route's. */
 export interface Bucket {
   /** Stable name, shown in errors and the audit log (`caller`, `ip`, `route:/v1/voice-chat`). */
@@ -20,47 +18,57 @@ export interface RateDecision {
   readonly firstRefusal: boolean;
 }
 
+interface Window {
+  count: number;
+  endsAtMs: number;
+}
+
 /**
- * Fixed windows counted in memory (rate-limiter-flexible). The store sits behind
- * this class so a shared one (Redis) can replace it when Harken runs on several machines.
+ * Fixed windows counted in memory, synchronously: a window starts at a key's first request and
+ * lasts `windowSeconds`. Every authenticated request draws from two or three buckets, so this
+ * runs on the hot path without a promise per bucket (rate-limiter-flexible's memory store, used
+ * here before, cost a promise and a result object per bucket and per request). A store shared
+ * between servers (Redis) would sit behind the same class, asynchronously.
  */
 export class RateLimits {
-  private readonly limiters = new Map<string, RateLimiterMemory>();
+  /** Keyed by bucket name, limit and key: a key whose limit changes starts a fresh window. */
+  private readonly windows = new Map<string, Window>();
+  private readonly windowMs: number;
+  private nextSweepMs = 0;
 
-  constructor(readonly windowSeconds: number) {}
-
-  private limiter(bucket: Bucket): RateLimiterMemory {
-    const id = `${bucket.name}@${bucket.limit}`;
-    let limiter = this.limiters.get(id);
-    if (!limiter) {
-      limiter = new RateLimiterMemory({ keyPrefix: id, points: bucket.limit, duration: this.windowSeconds });
-      this.limiters.set(id, limiter);
-    }
-    return limiter;
+  constructor(readonly windowSeconds: number, private readonly nowMs: () => number = Date.now) {
+    this.windowMs = windowSeconds * 1000;
   }
 
   /** Draws one request from every bucket; refused if any bucket is empty. */
-  async consume(buckets: readonly Bucket[]): Promise<RateDecision | undefined> {
+  consume(buckets: readonly Bucket[]): RateDecision | undefined {
+    const now = this.nowMs();
+    if (now >= this.nextSweepMs) this.sweep(now);
     let tightest: RateDecision | undefined;
     for (const bucket of buckets) {
-      let result: RateLimiterRes;
-      let allowed = true;
-      try {
-        result = await this.limiter(bucket).consume(bucket.key, 1);
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        result = rejection;
-        allowed = false;
+      const id = `${bucket.name}@${bucket.limit}|${bucket.key}`;
+      let window = this.windows.get(id);
+      if (window === undefined || now >= window.endsAtMs) {
+        window = { count: 0, endsAtMs: now + this.windowMs };
+        this.windows.set(id, window);
       }
+      window.count += 1;
+      const allowed = window.count <= bucket.limit;
       const decision: RateDecision = {
         allowed,
         bucket,
-        remaining: Math.max(0, result.remainingPoints),
-        resetSeconds: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
-        firstRefusal: !allowed && result.consumedPoints === bucket.limit + 1,
+        remaining: Math.max(0, bucket.limit - window.count),
+        resetSeconds: Math.max(1, Math.ceil((window.endsAtMs - now) / 1000)),
+        firstRefusal: window.count === bucket.limit + 1,
       };
       if (!tightest || (tightest.allowed && (!allowed || decision.remaining < tightest.remaining))) tightest = decision;
     }
     return tightest;
+  }
+
+  /** Forgets ended windows, at most once a window, so memory follows the callers of the last window only. */
+  private sweep(now: number): void {
+    for (const [id, window] of this.windows) if (now >= window.endsAtMs) this.windows.delete(id);
+    this.nextSweepMs = now + this.windowMs;
   }
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { HarkenDatabase, ServiceAccountRow } from '../store/tables.js';
-import { CredentialCache } from './credential-cache.js';
-import { issueCredential, parseCredential, secretMatches, SERVICE_ACCOUNT_PREFIX } from './credentials.js';
+import { CredentialCache, NOT_CACHED, type SecretMatch } from './credential-cache.js';
+import { issueCredential, SERVICE_ACCOUNT_PREFIX } from './credentials.js';
 import type { Scope } from './scopes.js';
 import { DEFAULT_TENANT } from './tenants.js';
 import { UsageRecorder } from './usage-recorder.js';
@@ -44,6 +44,7 @@ export class ServiceAccountRepository {
   private readonly usage: UsageRecorder;
   /** Rows for verify/active; see CredentialCache for why rotation and disabling stay immediate. */
   private readonly cache: CredentialCache<ServiceAccountRow>;
+  private readonly views = new WeakMap<ServiceAccountRow, ServiceAccountView>();
 
   constructor(
     private readonly db: Kysely<HarkenDatabase>,
@@ -112,23 +113,43 @@ export class ServiceAccountRepository {
   }
 
   async verify(presented: string): Promise<ServiceAccountCheck> {
-    const parsed = parseCredential(presented, SERVICE_ACCOUNT_PREFIX);
-    if (!parsed) return { ok: false, reason: 'malformed' };
-    const row = await this.cachedRow(parsed.id);
-    if (!row || !secretMatches(parsed.secret, row.secret_hash)) return { ok: false, reason: 'unknown' };
+    return this.checkMatch(await this.cache.match(presented, SERVICE_ACCOUNT_PREFIX, (id) => this.loadRow(id)));
+  }
+
+  /** The same answer as `verify` when it needs no query (the row is cached); undefined otherwise. */
+  verifyCached(presented: string): ServiceAccountCheck | undefined {
+    const match = this.cache.matchCached(presented, SERVICE_ACCOUNT_PREFIX);
+    return match === NOT_CACHED ? undefined : this.checkMatch(match);
+  }
+
+  private checkMatch(match: SecretMatch<ServiceAccountRow>): ServiceAccountCheck {
+    if (match === 'malformed') return { ok: false, reason: 'malformed' };
+    return match ? this.checkState(match) : { ok: false, reason: 'unknown' };
+  }
+
+  private checkState(row: ServiceAccountRow): ServiceAccountCheck {
     if (row.disabled_at) return { ok: false, reason: 'revoked', accountId: row.id };
-    return { ok: true, account: toView(row) };
+    // A cached row is never changed (a write replaces it), so its view is built once, not per request.
+    let view = this.views.get(row);
+    if (view === undefined) {
+      view = toView(row);
+      this.views.set(row, view);
+    }
+    return { ok: true, account: view };
   }
 
   async active(id: string): Promise<ServiceAccountCheck> {
     const row = await this.cachedRow(id);
     if (!row) return { ok: false, reason: 'unknown' };
-    if (row.disabled_at) return { ok: false, reason: 'revoked', accountId: id };
-    return { ok: true, account: toView(row) };
+    return this.checkState(row);
   }
 
   private cachedRow(id: string): Promise<ServiceAccountRow | undefined> {
-    return this.cache.get(id, (account) => this.db.selectFrom('service_accounts').selectAll().where('id', '=', account).executeTakeFirst());
+    return this.cache.get(id, (account) => this.loadRow(account));
+  }
+
+  private loadRow(id: string): Promise<ServiceAccountRow | undefined> {
+    return this.db.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   recordUse(id: string): void {

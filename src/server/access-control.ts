@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HarkenConfig } from '../config/schema.js';
 import type { Access as AccessServices } from '../security/access.js';
-import type { Caller, PresentedCredentials } from '../security/authenticator.js';
+import type { Authentication, Caller, PresentedCredentials } from '../security/authenticator.js';
+import type { QuotaDecision } from '../security/daily-quotas.js';
 import { secretMatches } from '../security/credentials.js';
 import { limitKeyOf } from '../security/ip-mask.js';
-import type { Bucket } from '../security/rate-limits.js';
+import type { Bucket, RateDecision } from '../security/rate-limits.js';
 import { grants, type Access } from '../security/scopes.js';
 import type { ErrorBody } from './error-handler.js';
 
@@ -141,29 +142,24 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     }
   });
 
-  const limit = async (request: FastifyRequest, reply: FastifyReply, buckets: Bucket[], actor: string, daily?: { keyId: string; limit: number }): Promise<boolean> => {
-    if (!config.rateLimit.enabled || buckets.length === 0) return true;
-    const decision = await access.rateLimits.consume(buckets);
-    if (!decision) return true;
-    if (decision.allowed && daily) {
-      const quota = await access.quotas.consume(daily.keyId, daily.limit);
-      // The daily quota binds when it has fewer requests left than the window.
-      if (!quota.allowed || quota.remaining < decision.remaining) {
-        reply.header('ratelimit-limit', quota.limit);
-        reply.header('ratelimit-remaining', quota.remaining);
-        reply.header('ratelimit-reset', quota.resetSeconds);
-        reply.header('ratelimit-policy', `${quota.limit};w=86400;name="daily"`);
-        if (quota.allowed) return true;
-        reply.header('retry-after', quota.resetSeconds);
-        if (quota.firstRefusal) void access.audit.record({ action: 'quota.exhausted', outcome: 'failure', actor, ip: request.ip, details: { limit: quota.limit } });
-        deny(reply, 429, 'quota_exhausted', `this key's daily quota of ${quota.limit} requests is used up; it resets at 00:00 UTC (in ${quota.resetSeconds} s)`);
-        return false;
-      }
-    }
-    reply.header('ratelimit-limit', decision.bucket.limit);
-    reply.header('ratelimit-remaining', decision.remaining);
-    reply.header('ratelimit-reset', decision.resetSeconds);
-    reply.header('ratelimit-policy', `${decision.bucket.limit};w=${config.rateLimit.windowSeconds};name="${decision.bucket.name}"`);
+  const rateHeaders = (reply: FastifyReply, limit: number, remaining: number, resetSeconds: number, policy: string): void => {
+    reply.header('ratelimit-limit', limit);
+    reply.header('ratelimit-remaining', remaining);
+    reply.header('ratelimit-reset', resetSeconds);
+    reply.header('ratelimit-policy', policy);
+  };
+
+  const draw = (buckets: readonly Bucket[]): RateDecision | undefined => (config.rateLimit.enabled ? access.rateLimits.consume(buckets) : undefined);
+
+  /** Draws one request from each bucket; false once a 429 was sent. */
+  const admitRate = (request: FastifyRequest, reply: FastifyReply, buckets: readonly Bucket[], actor: string): boolean => {
+    const decision = draw(buckets);
+    return decision === undefined || applyRate(request, reply, decision, actor);
+  };
+
+  /** Names the tightest bucket in the RateLimit-* headers; refused: 429, audited once a window. */
+  const applyRate = (request: FastifyRequest, reply: FastifyReply, decision: RateDecision, actor: string): boolean => {
+    rateHeaders(reply, decision.bucket.limit, decision.remaining, decision.resetSeconds, `${decision.bucket.limit};w=${config.rateLimit.windowSeconds};name="${decision.bucket.name}"`);
     if (decision.allowed) return true;
     reply.header('retry-after', decision.resetSeconds);
     if (decision.firstRefusal) {
@@ -173,64 +169,113 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     return false;
   };
 
-  app.addHook('onRequest', async (request, reply) => {
+  /** The daily quota binds when it has fewer requests left than the window (or none). */
+  const applyQuota = (request: FastifyRequest, reply: FastifyReply, decision: RateDecision, quota: QuotaDecision, actor: string): boolean => {
+    if (quota.allowed && quota.remaining >= decision.remaining) return applyRate(request, reply, decision, actor);
+    rateHeaders(reply, quota.limit, quota.remaining, quota.resetSeconds, `${quota.limit};w=86400;name="daily"`);
+    if (quota.allowed) return true;
+    reply.header('retry-after', quota.resetSeconds);
+    if (quota.firstRefusal) void access.audit.record({ action: 'quota.exhausted', outcome: 'failure', actor, ip: request.ip, details: { limit: quota.limit } });
+    deny(reply, 429, 'quota_exhausted', `this key's daily quota of ${quota.limit} requests is used up; it resets at 00:00 UTC (in ${quota.resetSeconds} s)`);
+    return false;
+  };
+
+  /** Limits, then the checks that need to know who calls; true when the route may run. */
+  const admitCaller = (request: FastifyRequest, reply: FastifyReply, result: Authentication, byAddress: RateDecision | undefined, effective: Exclude<Access, 'public'>, routeKey: string): boolean | Promise<boolean> => {
+    if (!result.ok) {
+      if (byAddress) applyRate(request, reply, byAddress, 'anonymous');
+      if (result.presented) {
+        void access.audit.record({ action: 'auth.denied', outcome: 'failure', actor: result.actor ?? 'anonymous', ip: request.ip, details: { reason: result.code, route: `${request.method} ${routeKey}` } });
+      }
+      deny(reply, 401, result.code, result.message);
+      return false;
+    }
+    const caller = result.caller;
+    const route = request.routeOptions;
+    const routeLimit = route.config?.routeRateLimit?.(config);
+    const buckets: Bucket[] = [{ name: 'caller', key: caller.label, limit: caller.rateLimit ?? config.rateLimit.requests }];
+    if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, limit: routeLimit });
+    const dailyLimit = caller.kind === 'api-key' ? (caller.dailyLimit ?? config.rateLimit.dailyRequests) : 0;
+    const decision = draw(buckets);
+    if (decision && decision.allowed && dailyLimit > 0) {
+      // Today's count is in memory after a key's first request of the day; only that first one waits for the database.
+      const known = access.quotas.tryConsume(caller.id, dailyLimit);
+      if (!known) return access.quotas.consume(caller.id, dailyLimit).then((loaded) => applyQuota(request, reply, decision, loaded, caller.label) && authorise(request, reply, caller, effective, routeKey));
+      if (!applyQuota(request, reply, decision, known, caller.label)) return false;
+    } else if (decision && !applyRate(request, reply, decision, caller.label)) {
+      return false;
+    }
+    return authorise(request, reply, caller, effective, routeKey);
+  };
+
+  /** Origin, scope, CSRF, second factor and credential management, for a caller within its limits. */
+  const authorise = (request: FastifyRequest, reply: FastifyReply, caller: Caller, effective: Exclude<Access, 'public'>, routeKey: string): boolean => {
+    const route = request.routeOptions;
+    if (caller.via === 'session') {
+      const refusal = originRefusal(request, String(request.headers.upgrade ?? '').toLowerCase() === 'websocket');
+      if (refusal) {
+        void access.audit.record({ action: 'origin.refused', outcome: 'failure', actor: caller.label, ip: request.ip, details: { origin: String(request.headers.origin ?? '(none)').slice(0, 100), route: `${request.method} ${routeKey}` } });
+        deny(reply, 403, 'origin_not_allowed', refusal);
+        return false;
+      }
+    }
+    if (effective !== 'authenticated' && !grants(caller.scopes, effective)) {
+      void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { needed: effective, route: `${request.method} ${routeKey}` } });
+      deny(reply, 403, 'insufficient_scope', `this route needs the "${effective}" scope; these credentials have: ${caller.scopes.join(', ') || 'none'}`);
+      return false;
+    }
+    if (caller.via === 'session' && !SAFE_METHODS.has(request.method)) {
+      const header = request.headers[CSRF_HEADER];
+      if (typeof header !== 'string' || !caller.csrfHash || !secretMatches(header, caller.csrfHash)) {
+        void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'csrf', route: `${request.method} ${routeKey}` } });
+        deny(reply, 403, 'csrf_failed', `a change made with a login session needs the ${CSRF_HEADER} header from the login response`);
+        return false;
+      }
+    }
+    if (caller.mustEnrolTotp && !route.config?.beforeTotpEnrolment) {
+      deny(reply, 403, 'totp_enrolment_required', 'this server requires a second factor: enrol one with POST /v1/auth/totp first');
+      return false;
+    }
+    if (route.config?.credentialManagement && caller.via !== 'session') {
+      void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });
+      deny(reply, 403, 'session_required', 'managing credentials and changing settings need an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
+      return false;
+    }
+    request.caller = caller;
+    if (caller.kind === 'api-key') access.keys.recordUse(caller.id);
+    else if (caller.kind === 'service-account') access.accounts.recordUse(caller.id);
+    return true;
+  };
+
+  /** True when the route may run; false once a refusal was sent. Synchronous unless something must be loaded. */
+  const admit = (request: FastifyRequest, reply: FastifyReply): boolean | Promise<boolean> => {
     const route = request.routeOptions;
     const path = pathOf(request.url);
     const effective = accessOf(path, route.config?.access);
     const exempt = route.config?.rateLimitExempt === true;
     const routeKey = route.url ?? path;
 
-    if (effective === 'public' && exempt) return;
+    if (effective === 'public' && exempt) return true;
     const address = limitKeyOf(request.ip);
-    if (!exempt && !(await limit(request, reply, [{ name: 'ip', key: address, limit: config.rateLimit.requestsPerIp }], 'anonymous'))) return reply;
+    // The address's allowance is drawn before credentials are checked (bad credentials count too); its
+    // headers are sent only when nothing tighter follows (an authentication failure).
+    const byAddress = exempt ? undefined : draw([{ name: 'ip', key: address, limit: config.rateLimit.requestsPerIp }]);
+    if (byAddress && !byAddress.allowed) return applyRate(request, reply, byAddress, 'anonymous');
     if (effective === 'public') {
       const routeLimit = route.config?.routeRateLimit?.(config);
-      if (!exempt && !(await limit(request, reply, [{ name: 'caller', key: `ip:${address}`, limit: config.rateLimit.requests }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${address}`, limit: routeLimit }] : [])], 'anonymous'))) return reply;
-      return;
+      return admitRate(request, reply, [{ name: 'caller', key: `ip:${address}`, limit: config.rateLimit.requests }, ...(routeLimit ? [{ name: `route:${routeKey}`, key: `ip:${address}`, limit: routeLimit }] : [])], 'anonymous');
     }
+    const presented = presentedCredentials(request);
+    // A key or service account in use is checked from memory; tokens, sessions and first uses need I/O.
+    const cached = access.authenticator.authenticateCached(presented);
+    if (cached) return admitCaller(request, reply, cached, byAddress, effective, routeKey);
+    return access.authenticator.authenticate(presented).then((result) => admitCaller(request, reply, result, byAddress, effective, routeKey));
+  };
 
-    const result = await access.authenticator.authenticate(presentedCredentials(request));
-    if (!result.ok) {
-      if (result.presented) {
-        void access.audit.record({ action: 'auth.denied', outcome: 'failure', actor: result.actor ?? 'anonymous', ip: request.ip, details: { reason: result.code, route: `${request.method} ${routeKey}` } });
-      }
-      return deny(reply, 401, result.code, result.message);
-    }
-    const caller = result.caller;
-    const routeLimit = route.config?.routeRateLimit?.(config);
-    const buckets: Bucket[] = [{ name: 'caller', key: caller.label, limit: caller.rateLimit ?? config.rateLimit.requests }];
-    if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, limit: routeLimit });
-    const dailyLimit = caller.kind === 'api-key' ? (caller.dailyLimit ?? config.rateLimit.dailyRequests) : 0;
-    if (!(await limit(request, reply, buckets, caller.label, dailyLimit > 0 ? { keyId: caller.id, limit: dailyLimit } : undefined))) return reply;
-
-    if (caller.via === 'session') {
-      const refusal = originRefusal(request, String(request.headers.upgrade ?? '').toLowerCase() === 'websocket');
-      if (refusal) {
-        void access.audit.record({ action: 'origin.refused', outcome: 'failure', actor: caller.label, ip: request.ip, details: { origin: String(request.headers.origin ?? '(none)').slice(0, 100), route: `${request.method} ${routeKey}` } });
-        return deny(reply, 403, 'origin_not_allowed', refusal);
-      }
-    }
-
-    if (effective !== 'authenticated' && !grants(caller.scopes, effective)) {
-      void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { needed: effective, route: `${request.method} ${routeKey}` } });
-      return deny(reply, 403, 'insufficient_scope', `this route needs the "${effective}" scope; these credentials have: ${caller.scopes.join(', ') || 'none'}`);
-    }
-    if (caller.via === 'session' && !SAFE_METHODS.has(request.method)) {
-      const header = request.headers[CSRF_HEADER];
-      if (typeof header !== 'string' || !caller.csrfHash || !secretMatches(header, caller.csrfHash)) {
-        void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'csrf', route: `${request.method} ${routeKey}` } });
-        return deny(reply, 403, 'csrf_failed', `a change made with a login session needs the ${CSRF_HEADER} header from the login response`);
-      }
-    }
-    if (caller.mustEnrolTotp && !route.config?.beforeTotpEnrolment) {
-      return deny(reply, 403, 'totp_enrolment_required', 'this server requires a second factor: enrol one with POST /v1/auth/totp first');
-    }
-    if (route.config?.credentialManagement && caller.via !== 'session') {
-      void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });
-      return deny(reply, 403, 'session_required', 'managing credentials and changing settings need an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
-    }
-    request.caller = caller;
-    if (caller.kind === 'api-key') access.keys.recordUse(caller.id);
-    else if (caller.kind === 'service-account') access.accounts.recordUse(caller.id);
+  // A callback hook, not an async one: a request whose checks need no I/O passes without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    const admitted = admit(request, reply);
+    if (admitted === true) done();
+    else if (admitted !== false) admitted.then((go) => go && done(), done);
   });
 };

@@ -65,7 +65,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default generics.
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdOf,
-    logController: new RequestLog(),
+    logController: new RequestLog(deps.logger),
     bodyLimit: deps.config.server.bodyLimitBytes,
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,

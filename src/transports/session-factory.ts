@@ -184,7 +184,7 @@ export class SessionFactory {
       },
       admitText: async () => {
         if (!config.rateLimit.enabled) return { ok: true };
-        const decision = await access.rateLimits.consume([{ name: 'caller', key: actor, limit: caller.rateLimit ?? config.rateLimit.requests }]);
+        const decision = access.rateLimits.consume([{ name: 'caller', key: actor, limit: caller.rateLimit ?? config.rateLimit.requests }]);
         if (!decision || decision.allowed) return { ok: true };
         return { ok: false, code: 'rate_limited', message: `too many requests (${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s, typed turns included); retry in ${decision.resetSeconds} s` };
       },

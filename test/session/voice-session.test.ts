@@ -97,7 +97,6 @@ describe('the voice session through a test transport', () => {
     return { server, repository, open };
   };
 
-  const segmentsOf = (transport: TestTransport, replyId: string) => transport.ofType('reply_segment').filter((event) => event.replyId === replyId);
   const writtenMs = (sink: TestSink, replyId: string) => sink.chunks.filter((chunk) => chunk.replyId === replyId).reduce((sum, chunk) => sum + chunk.durationMs, 0);
 
   it('on barge-in clears the sink and stores exactly the text the listener acknowledged', async () => {

@@ -4,7 +4,6 @@ import type { CallRecords } from '../../calls/call-records.js';
 import type { HarkenConfig } from '../../config/schema.js';
 import { tenantScope } from '../../security/tenants.js';
 import { SessionRefusedError, type SessionFactory } from '../session-factory.js';
-import type { StreamStart } from './media-streams.js';
 import type { OutboundCalls } from './outbound-calls.js';
 import type { PhoneCalls } from './phone-calls.js';
 import type { StreamGrant, StreamTokens } from './stream-tokens.js';
