@@ -11,8 +11,25 @@ const out = join(root, 'dist', 'web');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, 'assets'), { recursive: true });
 
+// The microphone's AudioWorklet is a module of its own (the page's CSP allows scripts from this
+// origin only, so it cannot be a blob): built first, its hashed URL compiled into the app.
+const worklet = await build({
+  entryPoints: { 'capture-worklet': join(root, 'web', 'worklet', 'capture-worklet.ts') },
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  entryNames: '[name]-[hash]',
+  outdir: join(out, 'assets'),
+  metafile: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const workletName = basename(Object.keys(worklet.metafile.outputs)[0]);
+
 const result = await build({
   entryPoints: { app: join(root, 'web', 'src', 'main.tsx') },
+  define: { HARKEN_CAPTURE_WORKLET_URL: JSON.stringify(`/assets/${workletName}`) },
   bundle: true,
   format: 'esm',
   target: 'es2022',
@@ -33,7 +50,7 @@ const style = outputs.find((name) => name.endsWith('.css'));
 if (!script || !style) throw new Error(`the web build made ${outputs.join(', ')}, not one .js and one .css`);
 const html = readFileSync(join(root, 'web', 'index.html'), 'utf8').replace('/assets/app.js', `/assets/${script}`).replace('/assets/app.css', `/assets/${style}`);
 writeFileSync(join(out, 'index.html'), html);
-const sizes = [script, style].map((name) => {
+const sizes = [script, style, workletName].map((name) => {
   const bytes = readFileSync(join(out, 'assets', name));
   return { name, bytes: bytes.length, gzip: gzipSync(bytes).length };
 });

@@ -2,7 +2,9 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, csrf, whenSessionEnds } from './api.js';
 import { AuditPage } from './pages/audit.js';
 import { HealthPage } from './pages/health.js';
+import { KeysPage } from './pages/keys.js';
 import { LoginPage } from './pages/login.js';
+import { TalkPage } from './pages/talk.js';
 import { navigate, useRoute } from './router.js';
 
 interface Me {
@@ -12,6 +14,8 @@ interface Me {
 }
 
 const PAGES: ReadonlyArray<{ route: string; title: string }> = [
+  { route: '/talk', title: 'Talk' },
+  { route: '/keys', title: 'Keys and accounts' },
   { route: '/health', title: 'Health' },
   { route: '/audit', title: 'Audit' },
 ];
@@ -76,6 +80,8 @@ export const App = () => {
         </button>
       </header>
       <main>
+        {page.route === '/talk' && <TalkPage />}
+        {page.route === '/keys' && <KeysPage me={session.actor.replace(/^admin:/, '')} />}
         {page.route === '/health' && <HealthPage />}
         {page.route === '/audit' && <AuditPage />}
       </main>
