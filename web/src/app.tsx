@@ -4,6 +4,7 @@ import { AuditPage } from './pages/audit.js';
 import { HealthPage } from './pages/health.js';
 import { KeysPage } from './pages/keys.js';
 import { LoginPage } from './pages/login.js';
+import { SettingsPage } from './pages/settings.js';
 import { TalkPage } from './pages/talk.js';
 import { navigate, useRoute } from './router.js';
 
@@ -18,6 +19,7 @@ const PAGES: ReadonlyArray<{ route: string; title: string }> = [
   { route: '/keys', title: 'Keys and accounts' },
   { route: '/health', title: 'Health' },
   { route: '/audit', title: 'Audit' },
+  { route: '/settings', title: 'Settings' },
 ];
 
 type SessionState = { readonly kind: 'checking' } | { readonly kind: 'out'; readonly notice?: string } | { readonly kind: 'in'; readonly actor: string };
@@ -84,6 +86,7 @@ export const App = () => {
         {page.route === '/keys' && <KeysPage me={session.actor.replace(/^admin:/, '')} />}
         {page.route === '/health' && <HealthPage />}
         {page.route === '/audit' && <AuditPage />}
+        {page.route === '/settings' && <SettingsPage />}
       </main>
     </div>
   );
