@@ -6,6 +6,7 @@ import {
   ConcurrentUpdateError,
   type Conversation,
   type ConversationRepository,
+  type ListOptions,
   type Message,
   type NewMessage,
   type TurnMetrics,
@@ -79,10 +80,10 @@ export class ConversationService {
   }
 
   /** `tenant` filters further; a caller bound to one tenant never sees another's. */
-  async list(scope: TenantScope, options: { limit: number; before?: { updatedAt: string; id: string }; tenant?: string }): Promise<Conversation[]> {
+  async list(scope: TenantScope, options: ListOptions): Promise<Conversation[]> {
     const tenant = 'tenant' in scope ? scope.tenant : options.tenant;
     if ('tenant' in scope && options.tenant !== undefined && options.tenant !== scope.tenant) return [];
-    return this.repository.list({ limit: options.limit, ...(options.before ? { before: options.before } : {}), ...(tenant !== undefined ? { tenant } : {}) });
+    return this.repository.list({ ...options, tenant });
   }
 
   /** Erases the conversation, its messages and its answers. */

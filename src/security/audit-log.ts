@@ -23,6 +23,7 @@ export type AuditAction =
   | 'session.ended'
   | 'session.closed_revoked'
   | 'conversation.deleted'
+  | 'conversation.exported'
   | 'conversations.purged'
   | 'origin.refused'
   | 'admin.updated'

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { ConversationRow, HarkenDatabase, MessageRow, MessagesTable } from './tables.js';
 
 export type JsonObject = { [key: string]: unknown };
@@ -110,7 +110,17 @@ export interface ListOptions {
   readonly before?: { updatedAt: string; id: string };
   /** Only this tenant's conversations. */
   readonly tenant?: string;
+  readonly agent?: string;
+  readonly status?: string;
+  /** Created at or after / before these instants (ISO 8601). */
+  readonly createdFrom?: string;
+  readonly createdBefore?: string;
+  /** Some message contains this text (case-insensitive for ASCII, as SQLite's LIKE). */
+  readonly text?: string;
 }
+
+/** A LIKE pattern matching `text` anywhere, its own % and _ taken literally. */
+const containsPattern = (text: string): string => `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
 
 /** Conversations and their messages. Every write of a turn is one transaction. */
 export class ConversationRepository {
@@ -158,6 +168,16 @@ export class ConversationRepository {
   async list(options: ListOptions): Promise<Conversation[]> {
     let query = this.db.selectFrom('conversations').selectAll();
     if (options.tenant !== undefined) query = query.where('tenant', '=', options.tenant);
+    if (options.agent !== undefined) query = query.where('agent', '=', options.agent);
+    if (options.status !== undefined) query = query.where('status', '=', options.status);
+    if (options.createdFrom !== undefined) query = query.where('created_at', '>=', options.createdFrom);
+    if (options.createdBefore !== undefined) query = query.where('created_at', '<', options.createdBefore);
+    const text = options.text;
+    if (text !== undefined) {
+      query = query.where(({ exists, selectFrom }) =>
+        exists(selectFrom('messages').select('messages.id').whereRef('messages.conversation_id', '=', 'conversations.id').where(sql<boolean>`messages.text like ${containsPattern(text)} escape '\\'`)),
+      );
+    }
     const before = options.before;
     if (before) {
       query = query.where((eb) =>

@@ -20,6 +20,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'POST /v1/conversations': 'conversations',
   'GET /v1/conversations': 'conversations',
   'GET /v1/conversations/:id': 'conversations',
+  'GET /v1/conversations/:id/export': 'conversations',
   'POST /v1/conversations/:id/messages': 'conversations',
   'DELETE /v1/conversations/:id': 'conversations',
   'POST /v1/transcribe': 'transcribe',

@@ -30,9 +30,10 @@ describe('tenants own their conversations; patient data, quotas, errors and logs
     await server.inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, headers: bearer(acme), payload: { text: 'Ada Lovelace' } });
     const unknown = '00000000-0000-4000-8000-000000000000';
 
-    const asOwner = { get: 200, send: 200 };
+    const asOwner = { get: 200, export: 200, send: 200 };
     const routes = (conversation: string) => [
       { name: 'get', method: 'GET' as const, url: `/v1/conversations/${conversation}` },
+      { name: 'export', method: 'GET' as const, url: `/v1/conversations/${conversation}/export?format=csv` },
       { name: 'send', method: 'POST' as const, url: `/v1/conversations/${conversation}/messages`, payload: { text: 'no' } },
     ];
     for (const route of routes(id)) {
@@ -41,7 +42,7 @@ describe('tenants own their conversations; patient data, quotas, errors and logs
       expect(other.statusCode, route.name).toBe(404);
       expect(other.json(), route.name).toEqual(missing.json());
       expect(other.body).not.toContain('Ada');
-      expect((await server.inject({ ...route, headers: bearer(acme) })).statusCode, route.name).toBe(asOwner[route.name as 'get' | 'send']);
+      expect((await server.inject({ ...route, headers: bearer(acme) })).statusCode, route.name).toBe(asOwner[route.name as keyof typeof asOwner]);
     }
     expect((await server.inject({ method: 'DELETE', url: `/v1/conversations/${id}`, headers: bearer(globex) })).json()).toEqual(
       (await server.inject({ method: 'DELETE', url: `/v1/conversations/${unknown}`, headers: bearer(globex) })).json(),
@@ -49,6 +50,9 @@ describe('tenants own their conversations; patient data, quotas, errors and logs
     const listed = (credential: string, query = '') => server.inject({ method: 'GET', url: `/v1/conversations${query}`, headers: bearer(credential) }).then((response) => response.json().conversations.map((item: { id: string }) => item.id));
     expect(await listed(globex)).toEqual([]);
     expect(await listed(globex, '?tenant=acme')).toEqual([]);
+    // A text search reaches only the caller's tenant too.
+    expect(await listed(globex, '?q=Lovelace')).toEqual([]);
+    expect(await listed(acme, '?q=lovelace')).toEqual([id]);
     expect(await listed(acme)).toEqual([id]);
     // Admins see every tenant and may filter by one.
     await server.inject({ method: 'POST', url: '/v1/conversations', headers: bearer(globex) });

@@ -175,4 +175,46 @@ describe('conversation API', () => {
     expect(server.logs.lines.length).toBeGreaterThan(0);
     expect(server.logs.text).not.toContain('zebra');
   });
+
+  it('filters the list by agent, status, creation time and text (its % and _ taken literally)', async () => {
+    const sure = await start('echo');
+    await inject({ method: 'POST', url: `/v1/conversations/${sure.id}/messages`, payload: { text: 'I am 100% sure' } });
+    const other = await start('echo');
+    await inject({ method: 'POST', url: `/v1/conversations/${other.id}/messages`, payload: { text: 'one hundred, not sure_ly' } });
+    const intake = await start('intake');
+    const ids = async (query: string) => ((await inject({ method: 'GET', url: `/v1/conversations?${query}` })).json() as { conversations: Array<{ id: string }> }).conversations.map((item) => item.id).sort();
+    expect(await ids('agent=echo')).toEqual([sure.id, other.id].sort());
+    expect(await ids('agent=intake&status=active')).toEqual([intake.id]);
+    expect(await ids('status=completed')).toEqual([]);
+    expect(await ids('q=100%25')).toEqual([sure.id]);
+    expect(await ids('q=SURE')).toEqual([sure.id, other.id].sort());
+    expect(await ids('q=sure_')).toEqual([other.id]);
+    expect(await ids('q=1_0')).toEqual([]);
+    expect(await ids(`from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
+    expect(await ids(`to=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}&agent=intake`)).toEqual([intake.id]);
+    expect((await inject({ method: 'GET', url: '/v1/conversations?from=yesterday' })).statusCode).toBe(400);
+  });
+
+  it('exports a conversation as CSV a spreadsheet cannot be tricked by, and as JSON, audited', async () => {
+    const { id } = await start('echo');
+    await inject({ method: 'POST', url: `/v1/conversations/${id}/messages`, payload: { text: '=HYPERLINK("http://x.example","click"), then "quotes"' } });
+    const csv = await inject({ method: 'GET', url: `/v1/conversations/${id}/export?format=csv` });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.headers['content-disposition']).toBe(`attachment; filename="conversation-${id}.csv"`);
+    const lines = csv.body.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('seq,created_at,role,source,interrupted,text,stt_latency_ms,agent_latency_ms,tts_first_audio_ms,voice_to_voice_ms,llm_model,prompt_tokens,completion_tokens');
+    expect(lines).toHaveLength(4);
+    expect(lines[2]).toMatch(/^2,[^,]+,user,text,false,"'=HYPERLINK\(""http:\/\/x\.example"",""click""\), then ""quotes""",/);
+    expect(lines[3]).toMatch(/^3,[^,]+,assistant,text,false,"You said: =HYPERLINK/);
+    const json = await inject({ method: 'GET', url: `/v1/conversations/${id}/export` });
+    expect(json.headers['content-disposition']).toBe(`attachment; filename="conversation-${id}.json"`);
+    expect(JSON.parse(json.body)).toMatchObject({ id, agent: 'echo', messages: [{ seq: 1 }, { seq: 2, role: 'user' }, { seq: 3, role: 'assistant' }] });
+    const audit = (await inject({ method: 'GET', url: '/v1/admin/audit?action=conversation.exported' })).json() as { events: Array<{ target: string; details: { format: string } }> };
+    expect(audit.events.map((event) => [event.target, event.details.format])).toEqual([
+      [`conversation:${id}`, 'json'],
+      [`conversation:${id}`, 'csv'],
+    ]);
+    expect((await inject({ method: 'GET', url: `/v1/conversations/${id}/export?format=xml` })).statusCode).toBe(400);
+  });
 });

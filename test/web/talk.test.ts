@@ -67,6 +67,14 @@ describe('Talk: the browser voice client, with a fake microphone playing a real 
     await page.getByRole('button', { name: 'Hang up' }).click();
     await page.getByRole('status').getByText('The conversation ended.').waitFor({ timeout: 10_000 });
 
+    // The Conversations page has the call: the spoken turn and the typed one.
+    await page.getByRole('link', { name: 'Conversations' }).click();
+    await page.getByRole('table', { name: 'Stored conversations, most recent first' }).getByRole('button', { name: /^Open/ }).first().click();
+    const transcript = page.getByRole('list', { name: 'Transcript' });
+    await transcript.getByText(heard, { exact: true }).waitFor();
+    await transcript.getByText('hello from the keyboard', { exact: true }).waitFor();
+    expect(await transcript.getByText(/^\(voice, /).count()).toBeGreaterThan(0);
+
     // The socket was opened with a short-lived token minted for realtime alone, from the login session.
     const audit = (await server.inject({ method: 'GET', url: '/v1/admin/audit?action=token.issued&actor=admin:alice' })).json() as { events: Array<{ details: { scopes: string[] } }> };
     expect(audit.events.map((event) => event.details.scopes)).toEqual([['realtime']]);

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, csrf, whenSessionEnds } from './api.js';
 import { AuditPage } from './pages/audit.js';
+import { ConversationsPage } from './pages/conversations.js';
 import { HealthPage } from './pages/health.js';
 import { KeysPage } from './pages/keys.js';
 import { LoginPage } from './pages/login.js';
@@ -16,6 +17,7 @@ interface Me {
 
 const PAGES: ReadonlyArray<{ route: string; title: string }> = [
   { route: '/talk', title: 'Talk' },
+  { route: '/conversations', title: 'Conversations' },
   { route: '/keys', title: 'Keys and accounts' },
   { route: '/health', title: 'Health' },
   { route: '/audit', title: 'Audit' },
@@ -83,6 +85,7 @@ export const App = () => {
       </header>
       <main>
         {page.route === '/talk' && <TalkPage />}
+        {page.route === '/conversations' && <ConversationsPage />}
         {page.route === '/keys' && <KeysPage me={session.actor.replace(/^admin:/, '')} />}
         {page.route === '/health' && <HealthPage />}
         {page.route === '/audit' && <AuditPage />}

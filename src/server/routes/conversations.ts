@@ -5,6 +5,7 @@ import { badRequest } from '../../errors.js';
 import type { AuditLog } from '../../security/audit-log.js';
 import { tenantScopeOf, type Caller } from '../../security/authenticator.js';
 import type { Conversation } from '../../store/conversations.js';
+import { conversationCsv } from '../conversation-csv.js';
 import { toExpectation, toMessageView, toSummary } from '../views.js';
 import {
   ConversationId,
@@ -72,13 +73,18 @@ export const conversationRoutes = (service: ConversationService, audit: AuditLog
         config: { access: 'conversations' },
         schema: {
           summary: 'List conversations',
-          description: 'Most recently updated first, only the caller’s tenant (admins: every tenant, or the one named by `tenant`). Pass nextCursor back as cursor for the next page.',
+          description: 'Most recently updated first, only the caller’s tenant (admins: every tenant, or the one named by `tenant`), filtered by agent, status, creation time and text. Pass nextCursor back as cursor for the next page.',
           tags: ['conversations'],
           querystring: Type.Object(
             {
               limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
               cursor: Type.Optional(Type.String({ maxLength: 200 })),
               tenant: Type.Optional(TenantName),
+              agent: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+              status: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+              from: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after (ISO 8601).' })),
+              to: Type.Optional(Type.String({ format: 'date-time', description: 'Created before (ISO 8601).' })),
+              q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Some message contains this text (case-insensitive).' })),
             },
             { additionalProperties: false },
           ),
@@ -89,8 +95,17 @@ export const conversationRoutes = (service: ConversationService, audit: AuditLog
         },
       },
       async (request) => {
-        const { limit, cursor, tenant } = request.query;
-        const page = await service.list(tenantScopeOf(callerOf(request)), { limit, ...(cursor ? { before: decodeCursor(cursor) } : {}), ...(tenant ? { tenant } : {}) });
+        const { limit, cursor, tenant, agent, status, from, to, q } = request.query;
+        const page = await service.list(tenantScopeOf(callerOf(request)), {
+          limit,
+          ...(cursor ? { before: decodeCursor(cursor) } : {}),
+          ...(tenant ? { tenant } : {}),
+          ...(agent ? { agent } : {}),
+          ...(status ? { status } : {}),
+          ...(from ? { createdFrom: new Date(from).toISOString() } : {}),
+          ...(to ? { createdBefore: new Date(to).toISOString() } : {}),
+          ...(q ? { text: q } : {}),
+        });
         const last = page.at(-1);
         return { conversations: page.map(toSummary), nextCursor: page.length === limit && last ? encodeCursor(last) : null };
       },
@@ -110,6 +125,36 @@ export const conversationRoutes = (service: ConversationService, audit: AuditLog
       async (request) => {
         const { conversation, messages } = await service.get(request.params.id, tenantScopeOf(callerOf(request)));
         return { ...toSummary(conversation), data: conversation.data, messages: messages.map(toMessageView) };
+      },
+    );
+
+    app.get(
+      '/v1/conversations/:id/export',
+      {
+        config: { access: 'conversations' },
+        schema: {
+          summary: 'Download a conversation as JSON or CSV (one row per message)',
+          description: 'Audited as conversation.exported. A file download (Content-Disposition: attachment); CSV cells that a spreadsheet would run as a formula are quoted with a leading apostrophe.',
+          tags: ['conversations'],
+          params: Type.Object({ id: ConversationId }),
+          querystring: Type.Object({ format: Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }) }, { additionalProperties: false }),
+          produces: ['application/json', 'text/csv'],
+          response: { 200: Type.String({ description: 'The file.' }), ...errorResponses(400, 404) },
+        },
+      },
+      async (request, reply) => {
+        const caller = callerOf(request);
+        const { conversation, messages } = await service.get(request.params.id, tenantScopeOf(caller));
+        const { format } = request.query;
+        await audit.record({ action: 'conversation.exported', outcome: 'success', actor: caller.label, target: `conversation:${conversation.id}`, ip: request.ip, details: { tenant: conversation.tenant, format } });
+        const body =
+          format === 'csv'
+            ? conversationCsv(messages)
+            : `${JSON.stringify({ ...toSummary(conversation), data: conversation.data, messages: messages.map(toMessageView) }, null, 2)}\n`;
+        return reply
+          .header('content-disposition', `attachment; filename="conversation-${conversation.id}.${format}"`)
+          .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+          .send(body);
       },
     );
 
