@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createAgentRegistry, type AgentRegistry } from './agents/registry.js';
 import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
+import { LiveFeed } from './ops/live-feed.js';
 import { Readiness } from './ops/readiness.js';
 import { EngineThreadPriority } from './ops/thread-priority.js';
 import { buildApp } from './server/app.js';
@@ -86,6 +87,8 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);
+    const live = new LiveFeed(now);
+    access.audit.tap((event) => live.audit(event));
     const setup = new SetupCode();
     const setupCode = await ensureFirstAdmin(config, access, setup);
     const conversations = new ConversationService(new ConversationRepository(database.kysely, now), agents, config.conversations);
@@ -123,7 +126,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, ...(voice ? { voice } : {}) });
     return {
       app,
       voice,

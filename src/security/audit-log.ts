@@ -93,10 +93,18 @@ const toView = (row: AuditEventRow): AuditEventView => ({
  * that caused it: a failed write is logged as an error.
  */
 export class AuditLog {
+  private listener: ((event: AuditEvent) => void) | undefined;
+
   constructor(private readonly db: Kysely<HarkenDatabase>, private readonly logger: Logger, private readonly now: () => Date = () => new Date()) {}
+
+  /** Told of every event as it is recorded (the admins' live feed). */
+  tap(listener: (event: AuditEvent) => void): void {
+    this.listener = listener;
+  }
 
   async record(event: AuditEvent): Promise<void> {
     const ip = maskIp(event.ip);
+    this.listener?.(event);
     this.logger.info({ audit: { action: event.action, outcome: event.outcome, actor: event.actor ?? null, target: event.target ?? null, ip, ...event.details } }, 'audit');
     try {
       await this.db

@@ -37,6 +37,8 @@ import { registerAccessControl } from './access-control.js';
 import { adminRoutes } from './routes/admin.js';
 import { adminAccountRoutes } from './routes/admin-accounts.js';
 import { authRoutes } from './routes/auth.js';
+import { liveRoutes } from './routes/live.js';
+import type { LiveFeed } from '../ops/live-feed.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -47,6 +49,8 @@ export interface AppDependencies {
   readonly callRecords: CallRecords;
   readonly access: Access;
   readonly setupCode: SetupCode;
+  /** Sessions in progress and what happens in them (the Live page). */
+  readonly live: LiveFeed;
   /** Present when voice is enabled and its engines loaded. */
   readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls };
 }
@@ -142,13 +146,14 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
   await app.register(adminAccountRoutes(deps.access));
+  await app.register(liveRoutes(deps.live));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   let outbound: OutboundCalls | undefined;
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
-    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger });
+    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live });
     registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
     if (deps.config.twilio.enabled) {
       outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger });

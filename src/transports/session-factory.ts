@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { HarkenConfig } from '../config/schema.js';
 import type { ConversationService } from '../conversations/service.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
-import type { SessionTransport } from '../session/events.js';
+import type { LiveFeed } from '../ops/live-feed.js';
+import type { SessionEvent, SessionTransport } from '../session/events.js';
 import { VoiceSession, type SessionOverrides, type TurnDetection } from '../session/voice-session.js';
 import type { Access } from '../security/access.js';
 import { tenantScopeOf, type Caller } from '../security/authenticator.js';
@@ -50,8 +51,10 @@ export interface SessionCaller {
    * stream comes from a Twilio media server shared by many calls, so each call counts alone.
    */
   readonly limitAddress?: string;
-  /** Names the connection in the audit log (`session:<id>`). */
+  /** Names the connection in the audit log (`session:<id>`) and the live feed. */
   readonly connectionId: string;
+  /** How the caller came: `realtime` or `phone` (the live feed shows it). */
+  readonly channel?: string;
   /** The connection's logger (with its request id); the factory's otherwise. */
   readonly logger?: Logger;
 }
@@ -71,6 +74,20 @@ export interface SessionRequest {
   readonly audioLeadMs?: number;
 }
 
+/** The transport as the session sees it, with each event also shown to `watch` first. */
+const observed = (transport: SessionTransport, watch: (event: SessionEvent) => void): SessionTransport => ({
+  send(event) {
+    watch(event);
+    transport.send(event);
+  },
+  get audio() {
+    return transport.audio;
+  },
+  end(reason) {
+    transport.end(reason);
+  },
+});
+
 /** A caller with credentials (API key, service account, token, admin login) as a session caller. */
 export const credentialedCaller = (caller: Caller, connection: { ip: string; connectionId: string; logger?: Logger }): SessionCaller => ({
   label: caller.label,
@@ -87,6 +104,8 @@ export interface SessionFactoryDependencies {
   readonly engines: VoiceEngines;
   readonly access: Access;
   readonly logger: Logger;
+  /** Sessions in progress and their events, for the admins' Live page. */
+  readonly live?: LiveFeed;
 }
 
 /** A session with the slot it holds; `close()` ends the session, frees the slot and audits the end. */
@@ -121,11 +140,14 @@ export class SessionFactory {
       const holder = slot.scope === 'caller' ? 'these credentials' : 'this address';
       throw this.refuse(who, slot.scope, slot.limit, 'too_many_sessions', `${holder} already have ${slot.limit} concurrent sessions`);
     }
+    const live = this.deps.live;
+    live?.sessionStarted({ id: who.connectionId, channel: who.channel ?? 'voice', actor, tenant: who.tenant, agent: request.agent ?? (request.conversationId ? null : this.deps.config.agents.default) });
     let session: VoiceSession;
     try {
-      session = this.session(who, request, transport);
+      session = this.session(who, request, live ? observed(transport, (event) => live.observe(who.connectionId, event)) : transport);
     } catch (error) {
       slot.release();
+      live?.sessionEnded(who.connectionId, 0);
       throw error;
     }
     const startedAt = Date.now();
@@ -136,7 +158,9 @@ export class SessionFactory {
       close: () =>
         (closing ??= session.close().finally(() => {
           slot.release();
-          void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds: Math.round((Date.now() - startedAt) / 1000) } });
+          const seconds = Math.round((Date.now() - startedAt) / 1000);
+          live?.sessionEnded(who.connectionId, seconds);
+          void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds } });
         })),
     };
   }

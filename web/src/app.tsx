@@ -4,6 +4,7 @@ import { AuditPage } from './pages/audit.js';
 import { ConversationsPage } from './pages/conversations.js';
 import { HealthPage } from './pages/health.js';
 import { KeysPage } from './pages/keys.js';
+import { LivePage } from './pages/live.js';
 import { LoginPage } from './pages/login.js';
 import { SettingsPage } from './pages/settings.js';
 import { TalkPage } from './pages/talk.js';
@@ -17,6 +18,7 @@ interface Me {
 
 const PAGES: ReadonlyArray<{ route: string; title: string }> = [
   { route: '/talk', title: 'Talk' },
+  { route: '/live', title: 'Live' },
   { route: '/conversations', title: 'Conversations' },
   { route: '/keys', title: 'Keys and accounts' },
   { route: '/health', title: 'Health' },
@@ -85,6 +87,7 @@ export const App = () => {
       </header>
       <main>
         {page.route === '/talk' && <TalkPage />}
+        {page.route === '/live' && <LivePage />}
         {page.route === '/conversations' && <ConversationsPage />}
         {page.route === '/keys' && <KeysPage me={session.actor.replace(/^admin:/, '')} />}
         {page.route === '/health' && <HealthPage />}

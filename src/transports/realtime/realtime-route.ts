@@ -83,7 +83,7 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id });
       const caller = request.caller as Caller;
-      const who = credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger });
+      const who = { ...credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger }), channel: 'realtime' };
       let pending: { release(): void };
       try {
         pending = factory.admitPending(who);

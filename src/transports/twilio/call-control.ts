@@ -97,6 +97,7 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
             ip: deps.ip,
             limitAddress: `twilio-call:${start.callSid}`,
             connectionId: deps.connectionId,
+            channel: 'phone',
             logger: deps.logger,
           },
           { inputSampleRate: 8_000, agent: granted.agent, endEvenIfGoodbyeInterrupted: true, audioLeadMs: config.twilio.audioLeadMs },

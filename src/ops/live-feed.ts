@@ -1,0 +1,121 @@
+import type { AuditEvent } from '../security/audit-log.js';
+import type { SessionEvent } from '../session/events.js';
+
+/** What a live session is doing now. */
+export type LiveState = 'starting' | 'listening' | 'hearing' | 'thinking' | 'speaking';
+
+export interface LiveSession {
+  /** The connection's id (`session:<id>` in the audit log). */
+  readonly id: string;
+  /** `realtime` (browser, SDK, `harken call`) or `phone`. */
+  readonly channel: string;
+  readonly actor: string;
+  readonly tenant: string;
+  readonly agent: string | null;
+  conversationId: string | null;
+  readonly startedAt: string;
+  state: LiveState;
+}
+
+/**
+ * One thing that happened, for the Live page's feed: sessions starting and ending, turns
+ * (what the caller said and what the agent answered), interruptions, errors, and every audit
+ * event (security: denied credentials, refused origins, rate limits…). Transcripts are patient
+ * data: the feed is for admins only.
+ */
+export interface LiveEvent {
+  readonly id: number;
+  readonly at: string;
+  readonly type: 'session.started' | 'session.ended' | 'speech_started' | 'transcript' | 'reply' | 'interrupted' | 'conversation_ended' | 'error' | 'audit';
+  readonly sessionId?: string;
+  readonly actor?: string;
+  readonly text?: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+type Listener = (event: LiveEvent) => void;
+
+/**
+ * Sessions in progress and a stream of what happens in them, in this process. The session
+ * factory reports each session's events; the audit log reports its events; subscribers (the
+ * admin event feed) get each one as it happens. Nothing is kept but the sessions now open.
+ */
+export class LiveFeed {
+  private readonly sessions = new Map<string, LiveSession>();
+  private readonly listeners = new Set<Listener>();
+  private nextId = 1;
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  list(): LiveSession[] {
+    return [...this.sessions.values()].map((session) => ({ ...session }));
+  }
+
+  get subscribers(): number {
+    return this.listeners.size;
+  }
+
+  /** Returns the unsubscribe function. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  sessionStarted(session: Omit<LiveSession, 'startedAt' | 'state' | 'conversationId'>): void {
+    this.sessions.set(session.id, { ...session, conversationId: null, startedAt: this.now().toISOString(), state: 'starting' });
+    this.publish({ type: 'session.started', sessionId: session.id, actor: session.actor, details: { channel: session.channel, tenant: session.tenant, agent: session.agent } });
+  }
+
+  sessionEnded(id: string, seconds: number): void {
+    const session = this.sessions.get(id);
+    this.sessions.delete(id);
+    this.publish({ type: 'session.ended', sessionId: id, ...(session ? { actor: session.actor } : {}), details: { seconds } });
+  }
+
+  /** A session's own event: updates its state and tells subscribers what matters to a person watching. */
+  observe(id: string, event: SessionEvent): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    switch (event.type) {
+      case 'session_ready':
+        session.conversationId = event.conversationId;
+        session.state = 'listening';
+        return;
+      case 'input_speech_started':
+        session.state = 'hearing';
+        return this.publish({ type: 'speech_started', sessionId: id });
+      case 'input_speech_stopped':
+        session.state = 'thinking';
+        return;
+      case 'input_transcript':
+        if (event.final) this.publish({ type: 'transcript', sessionId: id, text: event.text });
+        return;
+      case 'input_committed':
+        return this.publish({ type: 'transcript', sessionId: id, text: event.text });
+      case 'reply_audio_started':
+        session.state = 'speaking';
+        return;
+      case 'reply_interrupted':
+        return this.publish({ type: 'interrupted', sessionId: id, text: event.playedText });
+      case 'reply_done':
+        session.state = 'listening';
+        return this.publish({ type: 'reply', sessionId: id, text: event.text, details: { status: event.status } });
+      case 'conversation_ended':
+        return this.publish({ type: 'conversation_ended', sessionId: id, details: { status: event.outcome.status } });
+      case 'error':
+        return this.publish({ type: 'error', sessionId: id, details: { code: event.code, message: event.message } });
+      default:
+        return;
+    }
+  }
+
+  audit(event: AuditEvent): void {
+    this.publish({ type: 'audit', ...(event.actor ? { actor: event.actor } : {}), details: { action: event.action, outcome: event.outcome, ...(event.target ? { target: event.target } : {}) } });
+  }
+
+  private publish(event: Omit<LiveEvent, 'id' | 'at'>): void {
+    if (this.listeners.size === 0) return;
+    const stamped: LiveEvent = { id: this.nextId++, at: this.now().toISOString(), ...event };
+    for (const listener of this.listeners) listener(stamped);
+  }
+}

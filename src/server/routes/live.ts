@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { HarkenError } from '../../errors.js';
+import type { LiveEvent, LiveFeed } from '../../ops/live-feed.js';
+import { errorResponses } from '../schemas.js';
+
+/** Open event feeds at once: each holds a connection and gets every event. */
+const MAX_FEEDS = 16;
+/** A feed whose reader falls this far behind is closed (it can reconnect), so it cannot grow server memory. */
+const MAX_UNREAD_BYTES = 256 * 1024;
+const HEARTBEAT_MS = 15_000;
+
+const LiveSessionView = Type.Object({
+  id: Type.String(),
+  channel: Type.String({ description: 'realtime or phone.' }),
+  actor: Type.String(),
+  tenant: Type.String(),
+  agent: Type.Union([Type.String(), Type.Null()]),
+  conversationId: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String(),
+  state: Type.String({ description: 'starting, listening, hearing, thinking or speaking.' }),
+  seconds: Type.Integer(),
+});
+
+/**
+ * What is happening now, for admins: the sessions in progress, and a Server-Sent Events feed of
+ * sessions starting and ending, turns, interruptions, errors and audit events.
+ */
+export const liveRoutes = (live: LiveFeed): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const feeds = new Set<() => void>();
+    // An open feed would keep the server from closing: end them first.
+    app.addHook('preClose', async () => {
+      for (const end of [...feeds]) end();
+    });
+
+    app.get(
+      '/v1/admin/sessions',
+      {
+        config: { access: 'admin' },
+        schema: { summary: 'Voice sessions and calls in progress on this server', tags: ['admin'], response: { 200: Type.Object({ sessions: Type.Array(LiveSessionView) }), ...errorResponses(401, 403) } },
+      },
+      async () => ({
+        sessions: live.list().map((session) => ({ ...session, seconds: Math.max(0, Math.round((Date.now() - Date.parse(session.startedAt)) / 1000)) })),
+      }),
+    );
+
+    app.get(
+      '/v1/admin/events',
+      {
+        config: { access: 'admin' },
+        schema: {
+          summary: 'A live feed of what happens (Server-Sent Events)',
+          description:
+            'text/event-stream: one event per thing that happens, `event:` its type (session.started, session.ended, speech_started, transcript, reply, interrupted, conversation_ended, error, audit) and `data:` the JSON `{id, at, type, sessionId?, actor?, text?, details?}`. Transcripts are patient data: admins only. `session` follows one session. A comment line every 15 s keeps proxies from closing it; a reader that falls 256 KiB behind is disconnected.',
+          tags: ['admin'],
+          querystring: Type.Object({ session: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
+          produces: ['text/event-stream'],
+          response: { ...errorResponses(401, 403, 503) },
+        },
+      },
+      async (request, reply) => {
+        if (feeds.size >= MAX_FEEDS) throw new HarkenError(503, 'feed_busy', `this server already serves ${MAX_FEEDS} event feeds; try again later`);
+        const only = request.query.session;
+        reply.hijack();
+        const stream = reply.raw;
+        stream.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+          'x-request-id': request.id,
+          // Proxies such as nginx must pass events on at once.
+          'x-accel-buffering': 'no',
+        });
+        stream.write('retry: 3000\n\n');
+        let ended = false;
+        const end = () => {
+          if (ended) return;
+          ended = true;
+          unsubscribe();
+          clearInterval(heartbeat);
+          feeds.delete(end);
+          stream.end();
+        };
+        const unsubscribe = live.subscribe((event: LiveEvent) => {
+          if (only !== undefined && event.sessionId !== only) return;
+          if (stream.writableLength > MAX_UNREAD_BYTES) return end();
+          stream.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        });
+        const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
+        heartbeat.unref();
+        feeds.add(end);
+        request.raw.once('close', end);
+        stream.once('close', end);
+      },
+    );
+  };
