@@ -4,6 +4,7 @@ import { createAgentRegistry, type AgentRegistry } from './agents/registry.js';
 import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
 import { LiveFeed } from './ops/live-feed.js';
+import { VERSION } from './version.js';
 import { Readiness } from './ops/readiness.js';
 import { EngineThreadPriority } from './ops/thread-priority.js';
 import { buildApp } from './server/app.js';
@@ -127,6 +128,8 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       });
     }
     const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, ...(voice ? { voice } : {}) });
+    // Restarts show on the Health page (GET /v1/admin/process).
+    await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     return {
       app,
       voice,

@@ -5,6 +5,7 @@ import { maskIp } from './ip-mask.js';
 
 /** Everything the audit log records; names are stable (filters and dashboards use them). */
 export type AuditAction =
+  | 'server.started'
   | 'admin.created'
   | 'auth.login'
   | 'auth.logout'

@@ -146,7 +146,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
   await app.register(adminAccountRoutes(deps.access));
-  await app.register(liveRoutes(deps.live));
+  await app.register(liveRoutes(deps.live, deps.access.audit, VERSION));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   let outbound: OutboundCalls | undefined;

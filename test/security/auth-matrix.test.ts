@@ -40,6 +40,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'DELETE /v1/admin/service-accounts/:id': 'admin',
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/sessions': 'admin',
+  'GET /v1/admin/process': 'admin',
   'GET /v1/admin/events': 'admin',
   'GET /v1/admin/engines': 'admin',
   'GET /v1/config': 'admin',

@@ -93,6 +93,19 @@ describe('Keys and accounts page in a real browser', () => {
     await adminForm.getByRole('button', { name: 'Create admin' }).click();
     const bob = page.getByRole('table', { name: 'Admins' }).getByRole('row').filter({ hasText: 'bob' });
     await bob.waitFor();
+    // Another admin's password reset (the strength check applies) and sessions ended.
+    await bob.getByRole('button', { name: 'Reset bob’s password' }).click();
+    await bob.getByLabel('New password for bob').fill('short');
+    await bob.getByRole('button', { name: 'Set password' }).click();
+    await page.locator('section', { has: page.getByRole('heading', { name: 'Admins' }) }).getByRole('alert').waitFor();
+    await bob.getByLabel('New password for bob').fill('quiet orchard lantern seventy nine');
+    await bob.getByRole('button', { name: 'Set password' }).click();
+    await bob.getByLabel('New password for bob').waitFor({ state: 'detached' });
+    const bobAccount = (await server.harken.access.admins.byUsername('bob'))!;
+    expect(await server.harken.access.admins.passwordMatches(bobAccount.id, 'quiet orchard lantern seventy nine')).toBe(true);
+    await bob.getByRole('button', { name: 'Log bob out everywhere' }).click();
+    await bob.getByRole('button', { name: 'End every session of bob' }).click();
+    await page.getByRole('button', { name: 'Log bob out everywhere' }).waitFor();
     await bob.getByRole('button', { name: 'Disable bob' }).click();
     await bob.getByRole('button', { name: 'Disable bob now' }).click();
     await bob.getByRole('cell', { name: 'disabled' }).waitFor();
@@ -102,7 +115,7 @@ describe('Keys and accounts page in a real browser', () => {
 
     // Every change is in the audit log under alice's name.
     const actions = ((await server.inject({ method: 'GET', url: '/v1/admin/audit?actor=admin:alice&limit=50' })).json() as { events: Array<{ action: string }> }).events.map((event) => event.action);
-    expect(actions).toEqual(expect.arrayContaining(['key.created', 'key.revoked', 'service_account.created', 'service_account.rotated', 'service_account.disabled', 'admin.created', 'admin.updated']));
+    expect(actions).toEqual(expect.arrayContaining(['key.created', 'key.revoked', 'service_account.created', 'service_account.rotated', 'service_account.disabled', 'admin.created', 'admin.password_changed', 'admin.sessions_revoked', 'admin.updated']));
     expect(problems).toEqual([]);
   }, 60_000);
 });

@@ -47,6 +47,8 @@ describe('web app in a real browser: login, session, health', () => {
     expect(await page.getByRole('cell', { name: 'database' }).count()).toBe(1);
     await page.getByText(/Engines: /).waitFor();
     await page.getByText(/Recognisers: 0 of 4 busy, \d idle, 0 utterances waiting for one/).waitFor();
+    await page.getByText(/^Memory: \d+(\.\d)? MB resident, JavaScript heap \d+(\.\d)? of \d+(\.\d)? MB/).waitFor();
+    await page.getByText(/; 1 start in the last 7 days\.$/).waitFor();
     await screenshot('health');
 
     await page.reload();
@@ -98,10 +100,11 @@ describe('web app in a real browser: login, session, health', () => {
     await expect.poll(() => rows.count()).toBe(50);
     expect(await rows.first().locator('td').nth(1).textContent()).toBe('auth.login');
     await page.getByRole('button', { name: 'Older events' }).click();
-    // 70 + 1 + the login = 72 events in all: the second page brings the last 22, and no more pages.
-    await expect.poll(() => rows.count()).toBe(72);
+    // The server's start + 70 + 1 + the login = 73 events in all: the second page brings the last 23, and no more pages.
+    await expect.poll(() => rows.count()).toBe(73);
     expect(await page.getByRole('button', { name: 'Older events' }).count()).toBe(0);
-    expect(await rows.last().locator('td').nth(3).textContent()).toBe('key:probe00');
+    expect(await rows.last().locator('td').nth(1).textContent()).toBe('server.started');
+    expect(await rows.nth(71).locator('td').nth(3).textContent()).toBe('key:probe00');
 
     await page.getByLabel('Action').fill('auth.*');
     await page.getByLabel('Outcome').selectOption('failure');

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { HarkenError } from '../../errors.js';
 import type { LiveEvent, LiveFeed } from '../../ops/live-feed.js';
+import type { AuditLog } from '../../security/audit-log.js';
 import { errorResponses } from '../schemas.js';
 
 /** Open event feeds at once: each holds a connection and gets every event. */
@@ -26,13 +27,52 @@ const LiveSessionView = Type.Object({
  * What is happening now, for admins: the sessions in progress, and a Server-Sent Events feed of
  * sessions starting and ending, turns, interruptions, errors and audit events.
  */
-export const liveRoutes = (live: LiveFeed): FastifyPluginAsyncTypebox =>
+export const liveRoutes = (live: LiveFeed, audit: AuditLog, version: string): FastifyPluginAsyncTypebox =>
   async (app) => {
     const feeds = new Set<() => void>();
     // An open feed would keep the server from closing: end them first.
     app.addHook('preClose', async () => {
       for (const end of [...feeds]) end();
     });
+
+    app.get(
+      '/v1/admin/process',
+      {
+        config: { access: 'admin' },
+        schema: {
+          summary: 'This server process: versions, memory and recent starts',
+          tags: ['admin'],
+          response: {
+            200: Type.Object({
+              version: Type.String(),
+              node: Type.String(),
+              pid: Type.Integer(),
+              startedAt: Type.String(),
+              uptimeSeconds: Type.Integer(),
+              memoryMb: Type.Object({ rss: Type.Number(), heapUsed: Type.Number(), heapTotal: Type.Number(), external: Type.Number() }),
+              starts: Type.Object({ last7Days: Type.Integer({ description: 'Starts recorded in the audit log (server.started) in the last 7 days, this one included.' }), recent: Type.Array(Type.String(), { description: 'The latest starts, newest first.' }) }),
+            }),
+            ...errorResponses(401, 403),
+          },
+        },
+      },
+      async () => {
+        const memory = process.memoryUsage();
+        const mb = (bytes: number) => Math.round((bytes / 1_048_576) * 10) / 10;
+        const uptimeSeconds = Math.round(process.uptime());
+        const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
+        const starts = await audit.query({ action: 'server.started', since, limit: 1000 });
+        return {
+          version,
+          node: process.version,
+          pid: process.pid,
+          startedAt: new Date(Date.now() - uptimeSeconds * 1000).toISOString(),
+          uptimeSeconds,
+          memoryMb: { rss: mb(memory.rss), heapUsed: mb(memory.heapUsed), heapTotal: mb(memory.heapTotal), external: mb(memory.external) },
+          starts: { last7Days: starts.events.length, recent: starts.events.slice(0, 5).map((event) => event.occurredAt) },
+        };
+      },
+    );
 
     app.get(
       '/v1/admin/sessions',

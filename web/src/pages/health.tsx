@@ -36,6 +36,15 @@ interface Engines {
   readonly stages: Readonly<Record<string, Stage>>;
 }
 
+interface ProcessInfo {
+  readonly version: string;
+  readonly node: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly memoryMb: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
+  readonly starts: { readonly last7Days: number; readonly recent: readonly string[] };
+}
+
 /** Readiness (GET /ready answers 503 with the same body while not ready). */
 const readiness = async (): Promise<Ready> => {
   const response = await fetch('/ready', { headers: { accept: 'application/json' } });
@@ -49,6 +58,7 @@ export const HealthPage = () => {
   const [ready, setReady] = useState<Ready | undefined>();
   const [health, setHealth] = useState<Health | undefined>();
   const [engines, setEngines] = useState<Engines | 'voice off' | undefined>();
+  const [processInfo, setProcessInfo] = useState<ProcessInfo | undefined>();
   const [error, setError] = useState<string | undefined>();
 
   const load = async () => {
@@ -56,6 +66,7 @@ export const HealthPage = () => {
       const [readyNow, healthNow] = await Promise.all([readiness(), api<Health>('GET', '/health')]);
       setReady(readyNow);
       setHealth(healthNow);
+      setProcessInfo(await api<ProcessInfo>('GET', '/v1/admin/process'));
       setEngines(await api<Engines>('GET', '/v1/admin/engines').catch((failure: unknown) => (failure instanceof ApiError && failure.status === 404 ? ('voice off' as const) : Promise.reject(failure))));
       setError(undefined);
     } catch (failure) {
@@ -76,6 +87,18 @@ export const HealthPage = () => {
         <p>
           Harken {health.version}, up {Math.floor(health.uptimeSeconds / 60)} min — <strong class={ready?.status === 'ready' ? 'ok' : 'bad'}>{ready?.status ?? '…'}</strong>
         </p>
+      )}
+      {processInfo && (
+        <>
+          <p>
+            Memory: {processInfo.memoryMb.rss} MB resident, JavaScript heap {processInfo.memoryMb.heapUsed} of {processInfo.memoryMb.heapTotal} MB, {processInfo.memoryMb.external} MB outside the heap.
+          </p>
+          <p>
+            Started {new Date(processInfo.startedAt).toLocaleString()} (process {processInfo.pid}, Node {processInfo.node}); {processInfo.starts.last7Days}{' '}
+            {processInfo.starts.last7Days === 1 ? 'start' : 'starts'} in the last 7 days
+            {processInfo.starts.recent.length > 1 && `, the one before at ${new Date(processInfo.starts.recent[1] as string).toLocaleString()}`}.
+          </p>
+        </>
       )}
       {ready && (
         <table>

@@ -322,6 +322,35 @@ const AccountsSection = () => {
   );
 };
 
+/** Sets another admin's password (their sessions end); the server checks its strength. */
+const PasswordReset = ({ admin, onReset }: { admin: Admin; onReset: (work: () => Promise<unknown>) => Promise<boolean> }) => {
+  const [open, setOpen] = useState(false);
+  const [password, setPassword] = useState('');
+  if (!open)
+    return (
+      <button type="button" class="link" onClick={() => setOpen(true)}>
+        Reset {admin.username}’s password
+      </button>
+    );
+  return (
+    <form
+      class="setting-edit"
+      onSubmit={(event) => {
+        event.preventDefault();
+        void onReset(() => api('POST', `/v1/admin/admins/${admin.id}/password`, { password })).then((done) => done && setOpen(false));
+      }}
+    >
+      <input type="password" aria-label={`New password for ${admin.username}`} autoComplete="new-password" value={password} onInput={(event) => setPassword((event.target as HTMLInputElement).value)} />
+      <button type="submit" disabled={!password}>
+        Set password
+      </button>
+      <button type="button" class="link" onClick={() => setOpen(false)}>
+        Cancel
+      </button>
+    </form>
+  );
+};
+
 const AdminsSection = ({ me }: { me: string }) => {
   const [admins, setAdmins] = useState<readonly Admin[]>([]);
   const [username, setUsername] = useState('');
@@ -330,14 +359,18 @@ const AdminsSection = ({ me }: { me: string }) => {
 
   const load = () => api<{ admins: Admin[] }>('GET', '/v1/admin/admins').then(({ admins: list }) => setAdmins(list), (failure: unknown) => setError(messageOf(failure)));
   useEffect(() => void load(), []);
-  const act = async (work: () => Promise<unknown>) => {
+  /** True when the work succeeded; its error is shown otherwise. */
+  const act = async (work: () => Promise<unknown>): Promise<boolean> => {
     setError(undefined);
+    let done = true;
     try {
       await work();
     } catch (failure) {
       setError(messageOf(failure));
+      done = false;
     }
     await load();
+    return done;
   };
   const create = (event: Event) => {
     event.preventDefault();
@@ -398,6 +431,10 @@ const AdminsSection = ({ me }: { me: string }) => {
                   ) : (
                     <ConfirmButton label={`Disable ${admin.username}`} confirm={`Disable ${admin.username} now`} onConfirm={() => void act(() => api('PATCH', `/v1/admin/admins/${admin.id}`, { disabled: true }))} />
                   ))}{' '}
+                {admin.username !== me && (
+                  <ConfirmButton label={`Log ${admin.username} out everywhere`} confirm={`End every session of ${admin.username}`} onConfirm={() => void act(() => api('DELETE', `/v1/admin/admins/${admin.id}/sessions`))} />
+                )}{' '}
+                {admin.username !== me && <PasswordReset admin={admin} onReset={(work) => act(work)} />}{' '}
                 {admin.username !== me && <ConfirmButton label={`Delete ${admin.username}`} confirm={`Delete ${admin.username} for good`} onConfirm={() => void act(() => api('DELETE', `/v1/admin/admins/${admin.id}`))} />}
               </td>
             </tr>
