@@ -148,20 +148,24 @@ export class RealtimeClient {
       index >= (options.after ?? 0) && event.type === type && (!options.where || options.where(event as Extract<TimedEvent, { type: T }>));
     const found = this.events.find(matches);
     if (found) return Promise.resolve(found);
+    if (this.socket.readyState === WebSocket.CLOSED) return Promise.reject(new Error(`the connection closed before a ${type} event`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // Settled by the event, its time limit, or the connection closing: a wait never outlives the
+      // connection (its timer would keep a finished `harken call` alive until it fired).
+      const settle = (outcome: () => void) => {
+        clearTimeout(timer);
         this.socket.off('message', check);
-        reject(new Error(`no ${type} event within ${options.timeoutMs ?? 15_000} ms`));
-      }, options.timeoutMs ?? 15_000);
+        this.socket.off('close', closed);
+        outcome();
+      };
+      const timer = setTimeout(() => settle(() => reject(new Error(`no ${type} event within ${options.timeoutMs ?? 15_000} ms`))), options.timeoutMs ?? 15_000);
       const check = () => {
         const event = this.events.find(matches);
-        if (event) {
-          clearTimeout(timer);
-          this.socket.off('message', check);
-          resolve(event);
-        }
+        if (event) settle(() => resolve(event));
       };
+      const closed = () => settle(() => reject(new Error(`the connection closed before a ${type} event`)));
       this.socket.on('message', check);
+      this.socket.on('close', closed);
     });
   }
 

@@ -11,8 +11,12 @@ export interface SettingDescriptor {
 }
 
 export const ENV_PREFIX = 'HARKEN_';
-/** Environment variables that are not settings but are still ours (so they are not reported as typos); HARKEN_API_KEY is a client's credential (`harken call`). */
-export const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set(['HARKEN_CONFIG', 'HARKEN_API_KEY']);
+/**
+ * Environment variables that are not settings but are still ours (so they are not reported as
+ * typos): the config file, and what the client commands read — a credential and the server's
+ * URL (`harken call`, `harken calls`), and the mirror `harken models pull` downloads from.
+ */
+export const RESERVED_ENV_NAMES: ReadonlySet<string> = new Set(['HARKEN_CONFIG', 'HARKEN_API_KEY', 'HARKEN_URL', 'HARKEN_MODELS_BASE_URL']);
 
 const toScreamingSnake = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 

@@ -6,6 +6,8 @@ import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { startListeningServer } from '../helpers/harness.js';
 import { recording, silence, spoken } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
+import { runCliAsync } from '../helpers/cli.js';
+import { SHARED_AUDIO } from '../helpers/shared.js';
 
 type Server = Awaited<ReturnType<typeof startListeningServer>>;
 
@@ -185,4 +187,17 @@ describe('realtime voice over /v1/realtime', () => {
       await next.waitFor('audio_end');
     });
   });
+
+  it('harken call says a recording, prints the transcript and reply, and exits as soon as the reply is done', async () => {
+    const server = await start();
+    const started = performance.now();
+    const call = await runCliAsync(['call', '--file', `${SHARED_AUDIO}/goforward.wav`, '--url', server.wsUrl, '--agent', 'echo', '--json'], { cwd: tempDir(), env: { HARKEN_API_KEY: server.apiKey } });
+    const elapsedMs = performance.now() - started;
+    expect(call.status, call.stderr).toBe(0);
+    const events = call.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; text?: string; final?: boolean });
+    expect(events.find((event) => event.type === 'transcript' && event.final)?.text).toMatch(/forward/);
+    expect(events.some((event) => event.type === 'reply' && event.final && /^You said: /.test(event.text ?? ''))).toBe(true);
+    // A greeting (~3 s), the 3 s recording and the echo: well under the 20 s a pending reply wait used to hold the process.
+    expect(elapsedMs).toBeLessThan(18_000);
+  }, 40_000);
 });

@@ -130,6 +130,10 @@ info = tarfile.TarInfo('../evil'); info.size = len(data); t.addfile(info, io.Byt
     expect(pull.stderr).toMatch(/no pinned checksum; recorded SHA-256 [0-9a-f]{64}/);
     const list = JSON.parse((await runCliAsync(['models', 'list', '--models-dir', modelsDir, '--json'], { cwd, env })).stdout);
     expect(list.models.find((model: { name: string }) => model.name === 'silero-vad').installed).toBe(true);
+    // Without --models-dir the configuration is loaded: the mirror's variable is ours, not an unknown setting.
+    const configured = await runCliAsync(['models', 'list', '--json'], { cwd, env: { ...env, HARKEN_DATA_DIR: cwd } });
+    expect(configured.status, configured.stderr).toBe(0);
+    expect(JSON.parse(configured.stdout).models.find((model: { name: string }) => model.name === 'silero-vad').installed).toBe(true);
     expect((await runCliAsync(['models', 'remove', 'silero-vad', '--models-dir', modelsDir], { cwd })).status).toBe(0);
     const unknown = await runCliAsync(['models', 'pull', 'gpt-5'], { cwd });
     expect(unknown.status).toBe(2);
