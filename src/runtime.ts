@@ -4,6 +4,7 @@ import { createAgentRegistry, type AgentRegistry } from './agents/registry.js';
 import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
 import { LiveFeed } from './ops/live-feed.js';
+import { PrometheusMetrics } from './ops/prometheus-metrics.js';
 import { VERSION } from './version.js';
 import { Readiness } from './ops/readiness.js';
 import { EngineThreadPriority } from './ops/thread-priority.js';
@@ -64,7 +65,10 @@ export interface HarkenExtensions {
 export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}): Promise<Harken> => {
   checkTwilioSettings(config);
   // One set of engine metrics for speech engines and the LLM chain (GET /v1/admin/engines).
-  const engineMetrics = new InMemoryEngineMetrics();
+  // What happens in sessions, for the Live page and the Prometheus metrics.
+  const live = new LiveFeed(now);
+  const metrics = new PrometheusMetrics(live);
+  const engineMetrics = new InMemoryEngineMetrics(metrics);
   const llmRuntime = await createLlmRuntime(config, logger.child({ component: 'llm' }), extensions.tools, engineMetrics);
   let agents: AgentRegistry;
   try {
@@ -88,7 +92,6 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);
-    const live = new LiveFeed(now);
     access.audit.tap((event) => live.audit(event));
     const setup = new SetupCode();
     const setupCode = await ensureFirstAdmin(config, access, setup);
@@ -127,7 +130,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     return {

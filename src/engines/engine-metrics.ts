@@ -68,14 +68,19 @@ class StageCounters {
 export class InMemoryEngineMetrics implements EngineMetrics {
   private readonly stages = new Map<string, StageCounters>();
 
+  /** `exporter` gets every record too (the Prometheus metrics). */
+  constructor(private readonly exporter?: EngineMetrics) {}
+
   recordCall(stage: string, engine: string, outcome: CallOutcome, durationMs?: number): void {
     const counters = this.stage(stage, engine);
     counters.outcomes[outcome] += 1;
     if (durationMs !== undefined && outcome !== 'busy') counters.observe(durationMs);
+    this.exporter?.recordCall(stage, engine, outcome, outcome === 'busy' ? undefined : durationMs);
   }
 
   recordRetry(stage: string, engine: string): void {
     this.stage(stage, engine).retries += 1;
+    this.exporter?.recordRetry(stage, engine);
   }
 
   /** Keyed by stage; a stage served by several engines (the LLM chain's providers) as `stage (engine)`. */

@@ -110,7 +110,12 @@ export class LiveFeed {
   }
 
   audit(event: AuditEvent): void {
-    this.publish({ type: 'audit', ...(event.actor ? { actor: event.actor } : {}), details: { action: event.action, outcome: event.outcome, ...(event.target ? { target: event.target } : {}) } });
+    const reason = event.details?.reason;
+    this.publish({
+      type: 'audit',
+      ...(event.actor ? { actor: event.actor } : {}),
+      details: { action: event.action, outcome: event.outcome, ...(event.target ? { target: event.target } : {}), ...(typeof reason === 'string' ? { reason } : {}) },
+    });
   }
 
   private publish(event: Omit<LiveEvent, 'id' | 'at'>): void {

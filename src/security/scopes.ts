@@ -2,7 +2,7 @@
  * What a credential may do. `admin` includes every other scope. Service-account
  * permissions are scopes too (`satellite.*`), so one check covers every kind of caller.
  */
-export const SCOPES = ['conversations', 'realtime', 'transcribe', 'synthesize', 'calls', 'admin', 'satellite.stream', 'satellite.heartbeat'] as const;
+export const SCOPES = ['conversations', 'realtime', 'transcribe', 'synthesize', 'calls', 'metrics', 'admin', 'satellite.stream', 'satellite.heartbeat'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const isScope = (value: string): value is Scope => (SCOPES as readonly string[]).includes(value);

@@ -112,7 +112,7 @@ const deny = (reply: FastifyReply, status: number, code: string, message: string
  * Authentication, rate limits, authorisation and CSRF, in one onRequest hook for every
  * route (the realtime WebSocket upgrade included), driven by each route's `config.access`.
  */
-export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig, access: AccessServices): void => {
+export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig, access: AccessServices, onRefused: (policy: string) => void = () => undefined): void => {
   const docsPublic = docsArePublic(config);
   const publicPaths = config.auth.publicPaths.split(',').map((path) => path.trim()).filter((path) => path && (docsPublic || path !== DOCS_PATH));
   const accessOf = (url: string, declared: Access | undefined): Access => {
@@ -161,6 +161,7 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
   const applyRate = (request: FastifyRequest, reply: FastifyReply, decision: RateDecision, actor: string): boolean => {
     rateHeaders(reply, decision.bucket.limit, decision.remaining, decision.resetSeconds, `${decision.bucket.limit};w=${config.rateLimit.windowSeconds};name="${decision.bucket.name}"`);
     if (decision.allowed) return true;
+    onRefused(decision.bucket.name);
     reply.header('retry-after', decision.resetSeconds);
     if (decision.firstRefusal) {
       void access.audit.record({ action: 'rate_limit.hit', outcome: 'failure', actor, ip: request.ip, details: { bucket: decision.bucket.name, limit: decision.bucket.limit } });
@@ -174,6 +175,7 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     if (quota.allowed && quota.remaining >= decision.remaining) return applyRate(request, reply, decision, actor);
     rateHeaders(reply, quota.limit, quota.remaining, quota.resetSeconds, `${quota.limit};w=86400;name="daily"`);
     if (quota.allowed) return true;
+    onRefused('daily');
     reply.header('retry-after', quota.resetSeconds);
     if (quota.firstRefusal) void access.audit.record({ action: 'quota.exhausted', outcome: 'failure', actor, ip: request.ip, details: { limit: quota.limit } });
     deny(reply, 429, 'quota_exhausted', `this key's daily quota of ${quota.limit} requests is used up; it resets at 00:00 UTC (in ${quota.resetSeconds} s)`);

@@ -39,6 +39,8 @@ import { adminAccountRoutes } from './routes/admin-accounts.js';
 import { authRoutes } from './routes/auth.js';
 import { liveRoutes } from './routes/live.js';
 import type { LiveFeed } from '../ops/live-feed.js';
+import type { PrometheusMetrics } from '../ops/prometheus-metrics.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -51,6 +53,8 @@ export interface AppDependencies {
   readonly setupCode: SetupCode;
   /** Sessions in progress and what happens in them (the Live page). */
   readonly live: LiveFeed;
+  /** GET /metrics (scope `metrics`). */
+  readonly metrics: PrometheusMetrics;
   /** Present when voice is enabled and its engines loaded. */
   readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls };
 }
@@ -107,7 +111,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
       await calls.closeAll(reason);
     });
   }
-  registerAccessControl(app, deps.config, deps.access);
+  registerAccessControl(app, deps.config, deps.access, (policy) => deps.metrics.limitRefused(policy));
 
   if (deps.config.server.docsEnabled) {
     await app.register(swagger, {
@@ -147,6 +151,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(adminRoutes(deps.access));
   await app.register(adminAccountRoutes(deps.access));
   await app.register(liveRoutes(deps.live, deps.access.audit, VERSION));
+  await app.register(metricsRoutes(deps.metrics));
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   let outbound: OutboundCalls | undefined;

@@ -41,6 +41,7 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/sessions': 'admin',
   'GET /v1/admin/process': 'admin',
+  'GET /metrics': 'metrics',
   'GET /v1/admin/events': 'admin',
   'GET /v1/admin/engines': 'admin',
   'GET /v1/config': 'admin',

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
 
-const SCOPES = ['conversations', 'realtime', 'transcribe', 'synthesize', 'calls', 'admin', 'satellite.stream', 'satellite.heartbeat'] as const;
+const SCOPES = ['conversations', 'realtime', 'transcribe', 'synthesize', 'calls', 'metrics', 'admin', 'satellite.stream', 'satellite.heartbeat'] as const;
 
 interface Key {
   readonly id: string;

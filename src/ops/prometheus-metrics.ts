@@ -1,0 +1,72 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DURATION_BUCKETS_MS, type CallOutcome, type EngineMetrics } from '../engines/engine-metrics.js';
+import type { LiveEvent, LiveFeed } from './live-feed.js';
+
+/**
+ * The server's metrics in Prometheus' exposition format (GET /metrics): the engine guard's
+ * per-stage calls, durations and retries; sessions by channel (active and started);
+ * interruptions; refused credentials by reason and requests refused by limits; and the
+ * process' own (memory, CPU, event-loop lag, GC, handles) from prom-client. A registry of its
+ * own per server, so several servers in one process (tests) do not share counters.
+ */
+export class PrometheusMetrics implements EngineMetrics {
+  readonly registry = new Registry();
+  private readonly engineCalls = new Counter({
+    name: 'harken_engine_calls_total',
+    help: 'Guarded engine calls (one per attempt) by stage, engine and how they ended (ok, failure, timeout, cancelled, busy).',
+    labelNames: ['stage', 'engine', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly engineDuration = new Histogram({
+    name: 'harken_engine_call_duration_seconds',
+    help: 'How long guarded engine calls took, by stage and engine (busy refusals excluded).',
+    labelNames: ['stage', 'engine'] as const,
+    buckets: DURATION_BUCKETS_MS.map((ms) => ms / 1000),
+    registers: [this.registry],
+  });
+  private readonly engineRetries = new Counter({ name: 'harken_engine_retries_total', help: 'Retries of remote engine calls, by stage and engine.', labelNames: ['stage', 'engine'] as const, registers: [this.registry] });
+  private readonly sessionsStarted = new Counter({ name: 'harken_sessions_started_total', help: 'Voice sessions and phone calls started, by channel (realtime, phone).', labelNames: ['channel'] as const, registers: [this.registry] });
+  private readonly interruptions = new Counter({ name: 'harken_interruptions_total', help: 'Replies the caller spoke over (barge-in).', registers: [this.registry] });
+  private readonly turns = new Counter({ name: 'harken_replies_total', help: 'Agent replies finished in voice sessions, by how they ended.', labelNames: ['status'] as const, registers: [this.registry] });
+  private readonly authFailures = new Counter({ name: 'harken_auth_failures_total', help: 'Requests refused for their credentials, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
+  private readonly refusals = new Counter({ name: 'harken_limit_refusals_total', help: 'Requests refused by a rate limit or the daily quota, by the policy that refused.', labelNames: ['policy'] as const, registers: [this.registry] });
+
+  constructor(live: LiveFeed) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'harken_' });
+    new Gauge({
+      name: 'harken_sessions_active',
+      help: 'Voice sessions and phone calls in progress, by channel.',
+      labelNames: ['channel'] as const,
+      registers: [this.registry],
+      collect() {
+        // Both channels always present (0 when idle), so a dashboard's series never vanish.
+        this.reset();
+        this.set({ channel: 'realtime' }, 0);
+        this.set({ channel: 'phone' }, 0);
+        for (const session of live.list()) this.inc({ channel: session.channel });
+      },
+    });
+    live.subscribe((event) => this.count(event));
+  }
+
+  recordCall(stage: string, engine: string, outcome: CallOutcome, durationMs?: number): void {
+    this.engineCalls.inc({ stage, engine, outcome });
+    if (durationMs !== undefined) this.engineDuration.observe({ stage, engine }, durationMs / 1000);
+  }
+
+  recordRetry(stage: string, engine: string): void {
+    this.engineRetries.inc({ stage, engine });
+  }
+
+  /** A request refused by `policy` (`ip`, `caller`, `route:…`, `daily`). */
+  limitRefused(policy: string): void {
+    this.refusals.inc({ policy: policy.startsWith('route:') ? 'route' : policy });
+  }
+
+  private count(event: LiveEvent): void {
+    if (event.type === 'session.started') this.sessionsStarted.inc({ channel: String(event.details?.channel ?? 'voice') });
+    else if (event.type === 'interrupted') this.interruptions.inc();
+    else if (event.type === 'reply') this.turns.inc({ status: String(event.details?.status ?? 'completed') });
+    else if (event.type === 'audit' && event.details?.action === 'auth.denied') this.authFailures.inc({ reason: String(event.details.reason ?? 'unknown') });
+  }
+}
