@@ -90,8 +90,6 @@ export class LiveFeed {
       case 'input_transcript':
         if (event.final) this.publish({ type: 'transcript', sessionId: id, text: event.text });
         return;
-      case 'input_committed':
-        return this.publish({ type: 'transcript', sessionId: id, text: event.text });
       case 'reply_audio_started':
         session.state = 'speaking';
         return;
@@ -121,6 +119,13 @@ export class LiveFeed {
   private publish(event: Omit<LiveEvent, 'id' | 'at'>): void {
     if (this.listeners.size === 0) return;
     const stamped: LiveEvent = { id: this.nextId++, at: this.now().toISOString(), ...event };
-    for (const listener of this.listeners) listener(stamped);
+    // A failing subscriber must not break the session or request that caused the event.
+    for (const listener of this.listeners) {
+      try {
+        listener(stamped);
+      } catch {
+        this.listeners.delete(listener);
+      }
+    }
   }
 }

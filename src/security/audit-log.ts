@@ -105,7 +105,11 @@ export class AuditLog {
 
   async record(event: AuditEvent): Promise<void> {
     const ip = maskIp(event.ip);
-    this.listener?.(event);
+    try {
+      this.listener?.(event);
+    } catch (error) {
+      this.logger.error({ err: error, action: event.action }, 'audit listener failed');
+    }
     this.logger.info({ audit: { action: event.action, outcome: event.outcome, actor: event.actor ?? null, target: event.target ?? null, ip, ...event.details } }, 'audit');
     try {
       await this.db

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HarkenConfig } from '../config/schema.js';
 import type { ConversationService } from '../conversations/service.js';
@@ -77,7 +78,11 @@ export interface SessionRequest {
 /** The transport as the session sees it, with each event also shown to `watch` first. */
 const observed = (transport: SessionTransport, watch: (event: SessionEvent) => void): SessionTransport => ({
   send(event) {
-    watch(event);
+    try {
+      watch(event);
+    } catch {
+      // Watching is best-effort: the caller still gets every event.
+    }
     transport.send(event);
   },
   get audio() {
@@ -141,13 +146,15 @@ export class SessionFactory {
       throw this.refuse(who, slot.scope, slot.limit, 'too_many_sessions', `${holder} already have ${slot.limit} concurrent sessions`);
     }
     const live = this.deps.live;
-    live?.sessionStarted({ id: who.connectionId, channel: who.channel ?? 'voice', actor, tenant: who.tenant, agent: request.agent ?? (request.conversationId ? null : this.deps.config.agents.default) });
+    // Ours, not the request id a client may choose (X-Request-Id): two sessions never share one.
+    const liveId = randomUUID();
+    live?.sessionStarted({ id: liveId, channel: who.channel ?? 'voice', actor, tenant: who.tenant, agent: request.agent ?? (request.conversationId ? null : this.deps.config.agents.default) });
     let session: VoiceSession;
     try {
-      session = this.session(who, request, live ? observed(transport, (event) => live.observe(who.connectionId, event)) : transport);
+      session = this.session(who, request, live ? observed(transport, (event) => live.observe(liveId, event)) : transport);
     } catch (error) {
       slot.release();
-      live?.sessionEnded(who.connectionId, 0);
+      live?.sessionEnded(liveId, 0);
       throw error;
     }
     const startedAt = Date.now();
@@ -159,7 +166,7 @@ export class SessionFactory {
         (closing ??= session.close().finally(() => {
           slot.release();
           const seconds = Math.round((Date.now() - startedAt) / 1000);
-          live?.sessionEnded(who.connectionId, seconds);
+          live?.sessionEnded(liveId, seconds);
           void access.audit.record({ action: 'session.ended', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}`, details: { seconds } });
         })),
     };

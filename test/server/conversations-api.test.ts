@@ -193,6 +193,10 @@ describe('conversation API', () => {
     expect(await ids(`from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([]);
     expect(await ids(`to=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}&agent=intake`)).toEqual([intake.id]);
     expect((await inject({ method: 'GET', url: '/v1/conversations?from=yesterday' })).statusCode).toBe(400);
+    // A leap second passes the date-time format but is no instant: 400 naming it, not a 500.
+    const leap = await inject({ method: 'GET', url: '/v1/conversations?from=2016-12-31T23:59:60Z' });
+    expect(leap.statusCode).toBe(400);
+    expect(leap.json().error.message).toMatch(/querystring\.from/);
   });
 
   it('exports a conversation as CSV a spreadsheet cannot be tricked by, and as JSON, audited', async () => {

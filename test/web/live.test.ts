@@ -45,6 +45,24 @@ describe('Live page and the admin event feed', () => {
     expect(notAdmin.status).toBe(403);
   });
 
+  it('closes an open feed when its credential is revoked, as an open session would be', async () => {
+    const { key, view } = await server.harken.access.keys.create({ name: 'dashboard', scopes: ['admin'] });
+    const ended = new Promise<number>((resolve, reject) => {
+      const feed = request(`${server.url}/v1/admin/events`, { headers: { authorization: `Bearer ${key}` } }, (response) => {
+        expect(response.statusCode).toBe(200);
+        response.resume();
+        response.once('close', () => resolve(performance.now()));
+      });
+      feed.once('error', reject);
+      feed.end();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const revokedAt = performance.now();
+    await server.harken.access.keys.revoke(view.id);
+    // Re-checked every realtime.credentialRecheckMs (5 s by default).
+    expect((await ended) - revokedAt).toBeLessThan(6_500);
+  }, 15_000);
+
   it('ends open feeds when the server shuts down, instead of waiting for them', async () => {
     const other = await startListeningServer(tempDir(), { HARKEN_VOICE_ENABLED: 'false' });
     const ended = new Promise<number>((resolve, reject) => {

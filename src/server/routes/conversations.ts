@@ -28,6 +28,13 @@ const decodeCursor = (cursor: string): { updatedAt: string; id: string } => {
   return { updatedAt, id };
 };
 
+/** A query's date-time as ISO 8601 UTC; one the format allows but no clock has (a leap second) is a 400, not a 500. */
+const instant = (name: string, value: string): string => {
+  const time = new Date(value).getTime();
+  if (Number.isNaN(time)) throw badRequest('invalid_request', `querystring.${name} is not a time this server can use`);
+  return new Date(time).toISOString();
+};
+
 const TenantName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9_-]*$' });
 
 /**
@@ -102,8 +109,8 @@ export const conversationRoutes = (service: ConversationService, audit: AuditLog
           ...(tenant ? { tenant } : {}),
           ...(agent ? { agent } : {}),
           ...(status ? { status } : {}),
-          ...(from ? { createdFrom: new Date(from).toISOString() } : {}),
-          ...(to ? { createdBefore: new Date(to).toISOString() } : {}),
+          ...(from ? { createdFrom: instant('from', from) } : {}),
+          ...(to ? { createdBefore: instant('to', to) } : {}),
           ...(q ? { text: q } : {}),
         });
         const last = page.at(-1);

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { HarkenError } from '../../errors.js';
 import type { LiveEvent, LiveFeed } from '../../ops/live-feed.js';
 import type { AuditLog } from '../../security/audit-log.js';
+import type { Authenticator, Caller } from '../../security/authenticator.js';
 import { errorResponses } from '../schemas.js';
 
 /** Open event feeds at once: each holds a connection and gets every event. */
@@ -27,7 +28,16 @@ const LiveSessionView = Type.Object({
  * What is happening now, for admins: the sessions in progress, and a Server-Sent Events feed of
  * sessions starting and ending, turns, interruptions, errors and audit events.
  */
-export const liveRoutes = (live: LiveFeed, audit: AuditLog, version: string): FastifyPluginAsyncTypebox =>
+export interface LiveRouteOptions {
+  readonly live: LiveFeed;
+  readonly audit: AuditLog;
+  readonly authenticator: Authenticator;
+  readonly version: string;
+  /** How often an open feed re-checks the credential it was opened with (realtime.credentialRecheckMs). */
+  readonly recheckMs: number;
+}
+
+export const liveRoutes = ({ live, audit, authenticator, version, recheckMs }: LiveRouteOptions): FastifyPluginAsyncTypebox =>
   async (app) => {
     const feeds = new Set<() => void>();
     // An open feed would keep the server from closing: end them first.
@@ -114,24 +124,38 @@ export const liveRoutes = (live: LiveFeed, audit: AuditLog, version: string): Fa
         });
         stream.write('retry: 3000\n\n');
         let ended = false;
-        const end = () => {
+        /** `abort`: a reader that stopped reading gets its socket destroyed, or it would keep the socket and its buffer. */
+        const end = (abort = false) => {
           if (ended) return;
           ended = true;
           unsubscribe();
           clearInterval(heartbeat);
+          clearInterval(recheck);
           feeds.delete(end);
-          stream.end();
+          if (abort) stream.destroy();
+          else stream.end();
         };
         const unsubscribe = live.subscribe((event: LiveEvent) => {
           if (only !== undefined && event.sessionId !== only) return;
-          if (stream.writableLength > MAX_UNREAD_BYTES) return end();
+          if (stream.writableLength > MAX_UNREAD_BYTES) return end(true);
           stream.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
         });
         const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
         heartbeat.unref();
+        // Like an open voice session, a feed dies with its credential (logout, revoked key, disabled admin).
+        const caller = request.caller as Caller;
+        const recheck = setInterval(() => {
+          void authenticator.recheck(caller).then(
+            (result) => result.ok || end(),
+            () => end(),
+          );
+        }, recheckMs);
+        recheck.unref();
         feeds.add(end);
-        request.raw.once('close', end);
-        stream.once('close', end);
+        request.raw.once('close', () => end());
+        stream.once('close', () => end());
+        // The client may have gone before the listeners above were in place.
+        if (request.raw.destroyed || stream.destroyed) end();
       },
     );
   };

@@ -25,6 +25,15 @@ interface LiveEvent {
 const EVENT_TYPES = ['session.started', 'session.ended', 'speech_started', 'transcript', 'reply', 'interrupted', 'conversation_ended', 'error', 'audit'] as const;
 const KEPT_EVENTS = 200;
 
+const FEED_TEXT = {
+  connecting: 'Connecting to the event feed…',
+  open: 'Following events as they happen.',
+  closed: 'The event feed is not available (the server may be serving as many as it allows); reload the page to try again.',
+} as const;
+
+/** What a session is doing after each kind of event. */
+const STATE_AFTER: Readonly<Record<string, string>> = { speech_started: 'hearing', transcript: 'thinking', reply: 'listening', interrupted: 'hearing' };
+
 const FAMILIES: Record<string, (event: LiveEvent) => boolean> = {
   everything: () => true,
   'sessions starting and ending': (event) => event.type.startsWith('session.'),
@@ -71,7 +80,7 @@ export const LivePage = () => {
   const [events, setEvents] = useState<readonly LiveEvent[]>([]);
   const [family, setFamily] = useState('everything');
   const [following, setFollowing] = useState<string | undefined>();
-  const [connected, setConnected] = useState(false);
+  const [feed, setFeed] = useState<'connecting' | 'open' | 'closed'>('connecting');
 
   useEffect(() => {
     let stopped = false;
@@ -80,26 +89,45 @@ export const LivePage = () => {
         ({ sessions: list }) => !stopped && setSessions(list),
         () => undefined,
       );
+    // At most one refresh a second however busy the feed is: the admin's own rate limit is shared by every tab.
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const refreshSoon = () => {
+      pending ??= setTimeout(() => {
+        pending = undefined;
+        void refresh();
+      }, 1_000);
+    };
     void refresh();
     const feed = new EventSource('/v1/admin/events');
-    feed.onopen = () => setConnected(true);
-    // EventSource reconnects by itself; a login that ended shows up on the next API call.
+    feed.onopen = () => setFeed('open');
+    // EventSource reconnects by itself unless the server refused the feed (e.g. feed_busy): then it is closed for good.
     feed.onerror = () => {
-      setConnected(false);
-      void refresh();
+      setFeed(feed.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
+      refreshSoon();
     };
     const onEvent = (message: MessageEvent<string>) => {
       const event = JSON.parse(message.data) as LiveEvent;
       setEvents((current) => [event, ...current].slice(0, KEPT_EVENTS));
-      if (event.type !== 'audit') void refresh();
+      const state = STATE_AFTER[event.type];
+      if (state && event.sessionId) setSessions((current) => current.map((session) => (session.id === event.sessionId ? { ...session, state } : session)));
+      // Shown at once from the event itself; the list is read again shortly after to fill in the rest.
+      if (event.type === 'session.started' && event.sessionId) {
+        const started: LiveSession = { id: event.sessionId, channel: detail(event, 'channel'), actor: event.actor ?? '', tenant: detail(event, 'tenant'), agent: event.details?.agent ? detail(event, 'agent') : null, conversationId: null, startedAt: event.at, state: 'starting', seconds: 0 };
+        setSessions((current) => [...current.filter((session) => session.id !== started.id), started]);
+      }
+      if (event.type === 'session.ended') setSessions((current) => current.filter((session) => session.id !== event.sessionId));
+      if (event.type === 'session.started' || event.type === 'session.ended') refreshSoon();
     };
     for (const type of EVENT_TYPES) feed.addEventListener(type, onEvent);
-    // Durations and states between events.
-    const timer = setInterval(() => void refresh(), 2_000);
+    // Durations tick here; the list itself is read again now and then, in case an event was missed.
+    const tick = setInterval(() => setSessions((current) => current.map((session) => ({ ...session, seconds: session.seconds + 1 }))), 1_000);
+    const poll = setInterval(() => void refresh(), 15_000);
     return () => {
       stopped = true;
       feed.close();
-      clearInterval(timer);
+      clearInterval(tick);
+      clearInterval(poll);
+      clearTimeout(pending);
     };
   }, []);
 
@@ -107,7 +135,7 @@ export const LivePage = () => {
   return (
     <section aria-labelledby="live-title">
       <h2 id="live-title">Live</h2>
-      <p role="status">{connected ? 'Following events as they happen.' : 'Connecting to the event feed…'}</p>
+      <p role="status">{FEED_TEXT[feed]}</p>
       <table>
         <caption>Sessions and calls in progress</caption>
         <thead>
@@ -161,7 +189,7 @@ export const LivePage = () => {
       </div>
       <ol class="events" aria-label="Events, newest first" aria-live="polite">
         {shown.map((event) => (
-          <li key={event.id} class={event.type === 'error' || event.details?.outcome === 'failure' ? 'bad' : undefined}>
+          <li key={`${event.at}:${event.id}`} class={event.type === 'error' || event.details?.outcome === 'failure' ? 'bad' : undefined}>
             <time dateTime={event.at}>{new Date(event.at).toLocaleTimeString()}</time> {describe(event)}
           </li>
         ))}

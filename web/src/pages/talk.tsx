@@ -63,6 +63,8 @@ export const TalkPage = () => {
   const [typed, setTyped] = useState('');
   const [playedMs, setPlayedMs] = useState(0);
   const call = useRef<VoiceCall | undefined>(undefined);
+  /** Set when the page is left or Hang up is pressed while a call is still starting: it is hung up as soon as it exists. */
+  const abandoned = useRef(false);
   const nextTurnId = useRef(1);
 
   useEffect(() => {
@@ -72,7 +74,10 @@ export const TalkPage = () => {
         setAgent(list.find((entry) => entry.default)?.name ?? list[0]?.name ?? '');
       })
       .catch((failure: unknown) => setError(failure instanceof Error ? failure.message : String(failure)));
-    return () => call.current?.hangUp();
+    return () => {
+      abandoned.current = true;
+      call.current?.hangUp();
+    };
   }, []);
 
   // How much reply audio has actually played, refreshed while connected.
@@ -170,9 +175,12 @@ export const TalkPage = () => {
     hearing.current = undefined;
     answering.current = undefined;
     setState('connecting');
+    abandoned.current = false;
     try {
-      call.current = await VoiceCall.start(agent, onEvent);
-      call.current.setMuted(pushToTalk);
+      const started = await VoiceCall.start(agent, onEvent);
+      if (abandoned.current) return started.hangUp();
+      call.current = started;
+      started.setMuted(pushToTalk);
     } catch (failure) {
       setState('idle');
       const name = failure instanceof DOMException ? failure.name : '';
@@ -225,7 +233,15 @@ export const TalkPage = () => {
             Start talking
           </button>
         ) : (
-          <button type="button" onClick={() => call.current?.hangUp()}>
+          <button
+            type="button"
+            onClick={() => {
+              if (call.current) return call.current.hangUp();
+              // Still starting: give up on it.
+              abandoned.current = true;
+              setState('idle');
+            }}
+          >
             Hang up
           </button>
         )}

@@ -60,7 +60,6 @@ export class VoiceCall {
   ) {}
 
   static async start(agent: string, onEvent: (event: CallEvent) => void): Promise<VoiceCall> {
-    const { token } = await api<{ token: string }>('POST', '/v1/auth/token', { scopes: ['realtime'], ttlSeconds: TOKEN_TTL_SECONDS });
     const microphone = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
     const context = new AudioContext();
     try {
@@ -71,6 +70,8 @@ export class VoiceCall {
       const silent = context.createGain();
       silent.gain.value = 0;
       capture.connect(silent).connect(context.destination);
+      // Minted last: the microphone prompt may have taken longer than the token lives.
+      const { token } = await api<{ token: string }>('POST', '/v1/auth/token', { scopes: ['realtime'], ttlSeconds: TOKEN_TTL_SECONDS });
       const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
       const socket = new WebSocket(`${scheme}://${location.host}/v1/realtime`, ['harken.v1', `harken.token.${token}`]);
       socket.binaryType = 'arraybuffer';
@@ -96,6 +97,8 @@ export class VoiceCall {
   /** Ends the conversation; the server stores the last words and closes. */
   hangUp(): void {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: 'stop' }));
+    // Not open yet: abandon the connection (its close event releases the microphone), so no `start` is ever sent.
+    else if (this.socket.readyState === WebSocket.CONNECTING) this.socket.close();
     else this.release();
   }
 
