@@ -1,28 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConversationRepository } from '../../src/store/conversations.js';
-import { launchBrowser, openPage } from '../helpers/browser.js';
-import { ADMIN_TEST_PASSWORD, startListeningServer } from '../helpers/harness.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-
-type Server = Awaited<ReturnType<typeof startListeningServer>>;
+import { logIn, useWebApp } from '../helpers/web-app.js';
 
 describe('Conversations page in a real browser', () => {
-  const tempDir = useTempDirs();
-  let browser: Browser;
-  let server: Server;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    server = await startListeningServer(tempDir(), { HARKEN_VOICE_ENABLED: 'false' });
-    await server.harken.access.admins.create('alice', ADMIN_TEST_PASSWORD);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.harken.close();
-  });
+  const app = useWebApp({ HARKEN_VOICE_ENABLED: 'false' });
 
   it('finds a conversation by what was said, shows its transcript, answers, cut reply and timings, exports it and erases it', async () => {
+    const server = app.server;
     // An intake with a name answered, an echo conversation, and a voice call whose reply was cut.
     const intake = (await server.inject({ method: 'POST', url: '/v1/conversations', payload: { agent: 'intake' } })).json() as { id: string };
     await server.inject({ method: 'POST', url: `/v1/conversations/${intake.id}/messages`, payload: { text: 'Ada Lovelace' } });
@@ -33,10 +18,8 @@ describe('Conversations page in a real browser', () => {
       { role: 'assistant', text: 'We open at eight', source: 'voice', interrupted: true, metrics: { agentLatencyMs: 3, ttsFirstAudioMs: 95, voiceToVoiceMs: 820 } },
     ]);
 
-    const { page, problems, screenshot } = await openPage(browser, `${server.url}/#/conversations`);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    const { page, problems, screenshot } = await app.open('/#/conversations');
+    await logIn(page);
     const table = page.getByRole('table', { name: 'Stored conversations, most recent first' });
     await expect.poll(() => table.getByRole('row').count()).toBe(4);
 

@@ -1,33 +1,16 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openPage } from '../helpers/browser.js';
-import { ADMIN_TEST_PASSWORD, startListeningServer } from '../helpers/harness.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-
-type Server = Awaited<ReturnType<typeof startListeningServer>>;
+import { describe, expect, it } from 'vitest';
+import { logIn, useWebApp } from '../helpers/web-app.js';
 
 describe('Keys and accounts page in a real browser', () => {
-  const tempDir = useTempDirs();
-  let browser: Browser;
-  let server: Server;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    server = await startListeningServer(tempDir(), { HARKEN_VOICE_ENABLED: 'false' });
-    await server.harken.access.admins.create('alice', ADMIN_TEST_PASSWORD);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.harken.close();
-  });
+  const app = useWebApp({ HARKEN_VOICE_ENABLED: 'false' });
 
-  const status = (credential: string) => fetch(`${server.url}/v1/agents`, { headers: { authorization: `Bearer ${credential}` } }).then((response) => response.status);
+  const status = (credential: string) => fetch(`${app.server.url}/v1/agents`, { headers: { authorization: `Bearer ${credential}` } }).then((response) => response.status);
 
   it('shows a new key once (with a copy button), never again, and revokes it; rotates and disables service accounts; manages admins', async () => {
-    const { page, problems, screenshot } = await openPage(browser, `${server.url}/#/keys`);
+    const server = app.server;
+    const { page, problems, screenshot } = await app.open('/#/keys');
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logIn(page);
 
     // A key: created with scopes and a limit, its secret shown once and copied.
     const keyForm = page.getByRole('form', { name: 'New API key' });

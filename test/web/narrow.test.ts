@@ -1,29 +1,14 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openPage } from '../helpers/browser.js';
-import { ADMIN_TEST_PASSWORD, startListeningServer } from '../helpers/harness.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-
-type Server = Awaited<ReturnType<typeof startListeningServer>>;
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TEST_PASSWORD } from '../helpers/harness.js';
+import { useWebApp } from '../helpers/web-app.js';
 
 const PAGES = ['Talk', 'Live', 'Conversations', 'Keys and accounts', 'Health', 'Audit', 'Settings'];
 
 describe('every page at 360 px, by keyboard', () => {
-  const tempDir = useTempDirs();
-  let browser: Browser;
-  let server: Server;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    server = await startListeningServer(tempDir(), { HARKEN_VOICE_ENABLED: 'false' });
-    await server.harken.access.admins.create('alice', ADMIN_TEST_PASSWORD);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.harken.close();
-  });
+  const app = useWebApp({ HARKEN_VOICE_ENABLED: 'false' });
 
   it('reaches each page from the navigation with the keyboard, labels every control, and never scrolls sideways', async () => {
-    const { page, problems, screenshot } = await openPage(browser, `${server.url}/`, { width: 360, height: 740 });
+    const { page, problems, screenshot } = await app.open('/', { width: 360, height: 740 });
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
     await page.keyboard.press('Enter');

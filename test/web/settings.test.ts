@@ -1,30 +1,13 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openPage } from '../helpers/browser.js';
-import { ADMIN_TEST_PASSWORD, startListeningServer } from '../helpers/harness.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-
-type Server = Awaited<ReturnType<typeof startListeningServer>>;
+import { describe, expect, it } from 'vitest';
+import { logIn, useWebApp } from '../helpers/web-app.js';
 
 describe('Settings page in a real browser', () => {
-  const tempDir = useTempDirs();
-  let browser: Browser;
-  let server: Server;
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    server = await startListeningServer(tempDir(), { HARKEN_VOICE_ENABLED: 'false' });
-    await server.harken.access.admins.create('alice', ADMIN_TEST_PASSWORD);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.harken.close();
-  });
+  const app = useWebApp({ HARKEN_VOICE_ENABLED: 'false' });
 
   it('validates a change with the schema’s message, saves and audits a good one, and never shows a secret back', async () => {
-    const { page, problems, screenshot } = await openPage(browser, `${server.url}/#/settings`);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill(ADMIN_TEST_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    const server = app.server;
+    const { page, problems, screenshot } = await app.open('/#/settings');
+    await logIn(page);
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
 
     // Set by the environment: shown with its source, not editable here.

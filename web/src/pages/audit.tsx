@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api } from '../api.js';
 
 interface AuditEvent {
@@ -92,17 +93,7 @@ export const AuditPage = () => {
       {error && <p class="error" role="alert">{error}</p>}
       <table>
         <caption>Audit events ({events.length} shown)</caption>
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Action</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Target</th>
-            <th scope="col">Address</th>
-            <th scope="col">Details</th>
-          </tr>
-        </thead>
+        <TableHead columns={['When', 'Action', 'Outcome', 'Actor', 'Target', 'Address', 'Details']} />
         <tbody>
           {events.map((event) => (
             <tr key={event.id}>

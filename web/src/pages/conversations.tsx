@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api, ApiError } from '../api.js';
 
 interface Summary {
@@ -260,18 +261,7 @@ export const ConversationsPage = () => {
       </form>
       <table>
         <caption>Stored conversations, most recent first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Last change</th>
-            <th scope="col">Agent</th>
-            <th scope="col">Tenant</th>
-            <th scope="col">Status</th>
-            <th scope="col">Messages</th>
-            <th scope="col">
-              <span class="visually-hidden">Open</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Last change', 'Agent', 'Tenant', 'Status', 'Messages']} actions="Open" />
         <tbody>
           {rows.map((row) => (
             <tr key={row.id}>

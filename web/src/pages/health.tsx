@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api, ApiError } from '../api.js';
 
 interface Check {
@@ -103,13 +104,7 @@ export const HealthPage = () => {
       {ready && (
         <table>
           <caption>Readiness checks</caption>
-          <thead>
-            <tr>
-              <th scope="col">Check</th>
-              <th scope="col">State</th>
-              <th scope="col">Took</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Check', 'State', 'Took']} />
           <tbody>
             {ready.checks.map((check) => (
               <tr key={check.name}>
@@ -133,17 +128,7 @@ export const HealthPage = () => {
           <caption>
             Engines: {engines.vad}, {engines.stt}, {engines.tts} — {engines.healthy ? 'healthy' : `unhealthy: ${engines.problem ?? ''}`}
           </caption>
-          <thead>
-            <tr>
-              <th scope="col">Stage</th>
-              <th scope="col">Calls</th>
-              <th scope="col">Failed</th>
-              <th scope="col">Timed out</th>
-              <th scope="col">Busy</th>
-              <th scope="col">p50</th>
-              <th scope="col">p95</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Stage', 'Calls', 'Failed', 'Timed out', 'Busy', 'p50', 'p95']} />
           <tbody>
             {Object.entries(engines.stages).map(([name, stage]) => (
               <tr key={name}>

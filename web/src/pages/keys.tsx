@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api, ApiError } from '../api.js';
 
 const SCOPES = ['conversations', 'realtime', 'transcribe', 'synthesize', 'calls', 'metrics', 'admin', 'satellite.stream', 'satellite.heartbeat'] as const;
@@ -182,22 +183,7 @@ const KeysSection = () => {
       </form>
       <table>
         <caption>API keys</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Id</th>
-            <th scope="col">Tenant</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Status</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Uses</th>
-            <th scope="col">Limits</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Name', 'Id', 'Tenant', 'Scopes', 'Status', 'Expires', 'Last used', 'Uses', 'Limits']} actions="Actions" />
         <tbody>
           {keys.map((key) => (
             <tr key={key.id}>
@@ -280,19 +266,7 @@ const AccountsSection = () => {
       </form>
       <table>
         <caption>Service accounts</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Tenant</th>
-            <th scope="col">Permissions</th>
-            <th scope="col">Secret version</th>
-            <th scope="col">Status</th>
-            <th scope="col">Last used</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Name', 'Tenant', 'Permissions', 'Secret version', 'Status', 'Last used']} actions="Actions" />
         <tbody>
           {accounts.map((account) => (
             <tr key={account.id}>
@@ -404,17 +378,7 @@ const AdminsSection = ({ me }: { me: string }) => {
       </form>
       <table>
         <caption>Admins</caption>
-        <thead>
-          <tr>
-            <th scope="col">Username</th>
-            <th scope="col">Second factor</th>
-            <th scope="col">Status</th>
-            <th scope="col">Last login</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Username', 'Second factor', 'Status', 'Last login']} actions="Actions" />
         <tbody>
           {admins.map((admin) => (
             <tr key={admin.id}>

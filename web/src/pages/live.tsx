@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api } from '../api.js';
 
 interface LiveSession {
@@ -138,19 +139,7 @@ export const LivePage = () => {
       <p role="status">{FEED_TEXT[feed]}</p>
       <table>
         <caption>Sessions and calls in progress</caption>
-        <thead>
-          <tr>
-            <th scope="col">Who</th>
-            <th scope="col">Channel</th>
-            <th scope="col">Agent</th>
-            <th scope="col">Tenant</th>
-            <th scope="col">For</th>
-            <th scope="col">Now</th>
-            <th scope="col">
-              <span class="visually-hidden">Follow</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={['Who', 'Channel', 'Agent', 'Tenant', 'For', 'Now']} actions="Follow" />
         <tbody>
           {sessions.map((session) => (
             <tr key={session.id}>

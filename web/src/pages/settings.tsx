@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import { TableHead } from '../table-head.js';
 import { api, ApiError } from '../api.js';
 
 interface Setting {
@@ -129,14 +130,7 @@ export const SettingsPage = () => {
       {sections.map((section) => (
         <table key={section} class="settings">
           <caption>{section}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Setting</th>
-              <th scope="col">In effect</th>
-              <th scope="col">From</th>
-              <th scope="col">Change</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Setting', 'In effect', 'From', 'Change']} />
           <tbody>
             {visible
               .filter((setting) => setting.path.startsWith(`${section}.`))
