@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerCallCommand } from './commands/call.js';
 import { registerCallsCommand } from './commands/calls.js';
 import { registerConfigCommand } from './commands/config.js';
@@ -21,6 +22,7 @@ const buildProgram = (): Command => {
     .exitOverride();
   registerServeCommand(program);
   registerMigrateCommand(program);
+  registerBackupCommands(program);
   registerConfigCommand(program);
   registerVersionCommand(program);
   registerCallCommand(program);
