@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HarkenConfig } from '../config/schema.js';
 import type { Access as AccessServices } from '../security/access.js';
 import type { Authentication, Caller, PresentedCredentials } from '../security/authenticator.js';
@@ -182,8 +182,16 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     return false;
   };
 
+  /** What one request is checked against, read from its route once. */
+  interface Target {
+    readonly effective: Exclude<Access, 'public'>;
+    readonly routeKey: string;
+    readonly route: FastifyContextConfig | undefined;
+  }
+
   /** Limits, then the checks that need to know who calls; true when the route may run. */
-  const admitCaller = (request: FastifyRequest, reply: FastifyReply, result: Authentication, byAddress: RateDecision | undefined, effective: Exclude<Access, 'public'>, routeKey: string): boolean | Promise<boolean> => {
+  const admitCaller = (request: FastifyRequest, reply: FastifyReply, result: Authentication, byAddress: RateDecision | undefined, target: Target): boolean | Promise<boolean> => {
+    const { routeKey } = target;
     if (!result.ok) {
       if (byAddress) applyRate(request, reply, byAddress, 'anonymous');
       if (result.presented) {
@@ -193,8 +201,7 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
       return false;
     }
     const caller = result.caller;
-    const route = request.routeOptions;
-    const routeLimit = route.config?.routeRateLimit?.(config);
+    const routeLimit = target.route?.routeRateLimit?.(config);
     const buckets: Bucket[] = [{ name: 'caller', key: caller.label, limit: caller.rateLimit ?? config.rateLimit.requests }];
     if (routeLimit) buckets.push({ name: `route:${routeKey}`, key: caller.label, limit: routeLimit });
     const dailyLimit = caller.kind === 'api-key' ? (caller.dailyLimit ?? config.rateLimit.dailyRequests) : 0;
@@ -202,17 +209,16 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     if (decision && decision.allowed && dailyLimit > 0) {
       // Today's count is in memory after a key's first request of the day; only that first one waits for the database.
       const known = access.quotas.tryConsume(caller.id, dailyLimit);
-      if (!known) return access.quotas.consume(caller.id, dailyLimit).then((loaded) => applyQuota(request, reply, decision, loaded, caller.label) && authorise(request, reply, caller, effective, routeKey));
+      if (!known) return access.quotas.consume(caller.id, dailyLimit).then((loaded) => applyQuota(request, reply, decision, loaded, caller.label) && authorise(request, reply, caller, target));
       if (!applyQuota(request, reply, decision, known, caller.label)) return false;
     } else if (decision && !applyRate(request, reply, decision, caller.label)) {
       return false;
     }
-    return authorise(request, reply, caller, effective, routeKey);
+    return authorise(request, reply, caller, target);
   };
 
   /** Origin, scope, CSRF, second factor and credential management, for a caller within its limits. */
-  const authorise = (request: FastifyRequest, reply: FastifyReply, caller: Caller, effective: Exclude<Access, 'public'>, routeKey: string): boolean => {
-    const route = request.routeOptions;
+  const authorise = (request: FastifyRequest, reply: FastifyReply, caller: Caller, { effective, routeKey, route }: Target): boolean => {
     if (caller.via === 'session') {
       const refusal = originRefusal(request, String(request.headers.upgrade ?? '').toLowerCase() === 'websocket');
       if (refusal) {
@@ -234,11 +240,11 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
         return false;
       }
     }
-    if (caller.mustEnrolTotp && !route.config?.beforeTotpEnrolment) {
+    if (caller.mustEnrolTotp && !route?.beforeTotpEnrolment) {
       deny(reply, 403, 'totp_enrolment_required', 'this server requires a second factor: enrol one with POST /v1/auth/totp first');
       return false;
     }
-    if (route.config?.credentialManagement && caller.via !== 'session') {
+    if (route?.credentialManagement && caller.via !== 'session') {
       void access.audit.record({ action: 'auth.forbidden', outcome: 'failure', actor: caller.label, ip: request.ip, details: { reason: 'session_required', via: caller.via, route: `${request.method} ${routeKey}` } });
       deny(reply, 403, 'session_required', 'managing credentials and changing settings need an admin login session (cookie and x-csrf-token) or the harken CLI, not a token or API key');
       return false;
@@ -269,9 +275,10 @@ export const registerAccessControl = (app: FastifyInstance, config: HarkenConfig
     }
     const presented = presentedCredentials(request);
     // A key or service account in use is checked from memory; tokens, sessions and first uses need I/O.
+    const target: Target = { effective, routeKey, route: route.config };
     const cached = access.authenticator.authenticateCached(presented);
-    if (cached) return admitCaller(request, reply, cached, byAddress, effective, routeKey);
-    return access.authenticator.authenticate(presented).then((result) => admitCaller(request, reply, result, byAddress, effective, routeKey));
+    if (cached) return admitCaller(request, reply, cached, byAddress, target);
+    return access.authenticator.authenticate(presented).then((result) => admitCaller(request, reply, result, byAddress, target));
   };
 
   // A callback hook, not an async one: a request whose checks need no I/O passes without a promise.
