@@ -43,7 +43,7 @@ describe('harken CLI: keys, admins, service accounts, secrets', () => {
     const cwd = tempDir();
     const badScope = runCli(['keys', 'create', '--name', 'x', '--scopes', 'everything'], { cwd });
     expect(badScope.status).toBe(2);
-    expect(badScope.stderr).toBe('harken: unknown scope everything; known: conversations, realtime, transcribe, synthesize, calls, admin, satellite.stream, satellite.heartbeat\n');
+    expect(badScope.stderr).toBe('harken: unknown scope everything; known: conversations, realtime, transcribe, synthesize, calls, metrics, admin, satellite.stream, satellite.heartbeat\n');
     const badExpiry = runCli(['keys', 'create', '--name', 'x', '--scopes', 'admin', '--expires-in', 'soon'], { cwd });
     expect(badExpiry.status).toBe(2);
     expect(badExpiry.stderr).toMatch(/--expires-in takes a number and a unit/);
