@@ -5,6 +5,7 @@ import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
 import { LiveFeed } from './ops/live-feed.js';
 import { PrometheusMetrics } from './ops/prometheus-metrics.js';
+import { AuthFailureWatch } from './security/auth-failure-watch.js';
 import { VERSION } from './version.js';
 import { Readiness } from './ops/readiness.js';
 import { EngineThreadPriority } from './ops/thread-priority.js';
@@ -93,6 +94,12 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);
     access.audit.tap((event) => live.audit(event));
+    const failureWatch = new AuthFailureWatch({ threshold: config.auth.failureAlertThreshold, windowMinutes: config.auth.failureAlertWindowMinutes }, (alert) => {
+      logger.warn({ alert }, 'security alert: repeated authentication failures');
+      metrics.securityAlert(alert.kind);
+      void access.audit.record({ action: 'security.auth_failures', outcome: 'failure', actor: 'system', target: alert.subject, details: { kind: alert.kind, failures: alert.failures, windowMinutes: alert.windowMinutes } });
+    });
+    access.audit.tap((event) => failureWatch.observe(event));
     const setup = new SetupCode();
     const setupCode = await ensureFirstAdmin(config, access, setup);
     const conversations = new ConversationService(new ConversationRepository(database.kysely, now), agents, config.conversations);

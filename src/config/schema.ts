@@ -277,6 +277,8 @@ export const ConfigSchema = Type.Object(
         loginMaxFailuresPerIp: Type.Integer({ default: 20, minimum: 1, description: 'Failed logins and setup-code attempts from one address per hour (any account) before it is blocked.' }),
         loginAccountLockAddresses: Type.Integer({ default: 10, minimum: 2, description: 'An account locks for everyone only when failures on it came from this many addresses within an hour…' }),
         loginAccountLockFailures: Type.Integer({ default: 50, minimum: 2, description: '…and at least this many failures on it came in that hour.' }),
+        failureAlertThreshold: Type.Integer({ default: 10, minimum: 2, description: 'More refused credentials or failed logins than this from one address, or against one account, within auth.failureAlertWindowMinutes raise a security alert (audit event security.auth_failures, a warning log line, a metric).' }),
+        failureAlertWindowMinutes: Type.Integer({ default: 15, minimum: 1, maximum: 1_440, description: 'The window auth.failureAlertThreshold counts over.' }),
       },
       'Credentials: API keys, admin logins, tokens.',
     ),

@@ -29,6 +29,7 @@ export class PrometheusMetrics implements EngineMetrics {
   private readonly interruptions = new Counter({ name: 'harken_interruptions_total', help: 'Replies the caller spoke over (barge-in).', registers: [this.registry] });
   private readonly turns = new Counter({ name: 'harken_replies_total', help: 'Agent replies finished in voice sessions, by how they ended.', labelNames: ['status'] as const, registers: [this.registry] });
   private readonly authFailures = new Counter({ name: 'harken_auth_failures_total', help: 'Requests refused for their credentials, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
+  private readonly securityAlerts = new Counter({ name: 'harken_security_alerts_total', help: 'Repeated authentication failures flagged (auth.failureAlertThreshold), by kind: address or account.', labelNames: ['kind'] as const, registers: [this.registry] });
   private readonly refusals = new Counter({ name: 'harken_limit_refusals_total', help: 'Requests refused by a rate limit or the daily quota, by the policy that refused.', labelNames: ['policy'] as const, registers: [this.registry] });
 
   constructor(live: LiveFeed) {
@@ -56,6 +57,10 @@ export class PrometheusMetrics implements EngineMetrics {
 
   recordRetry(stage: string, engine: string): void {
     this.engineRetries.inc({ stage, engine });
+  }
+
+  securityAlert(kind: string): void {
+    this.securityAlerts.inc({ kind });
   }
 
   /** A request refused by `policy` (`ip`, `caller`, `route:…`, `daily`). */

@@ -6,6 +6,7 @@ import { maskIp } from './ip-mask.js';
 /** Everything the audit log records; names are stable (filters and dashboards use them). */
 export type AuditAction =
   | 'server.started'
+  | 'security.auth_failures'
   | 'admin.created'
   | 'auth.login'
   | 'auth.logout'
@@ -94,21 +95,23 @@ const toView = (row: AuditEventRow): AuditEventView => ({
  * that caused it: a failed write is logged as an error.
  */
 export class AuditLog {
-  private listener: ((event: AuditEvent) => void) | undefined;
+  private readonly listeners: Array<(event: AuditEvent) => void> = [];
 
   constructor(private readonly db: Kysely<HarkenDatabase>, private readonly logger: Logger, private readonly now: () => Date = () => new Date()) {}
 
-  /** Told of every event as it is recorded (the admins' live feed). */
+  /** Told of every event as it is recorded (the admins' live feed, the auth-failure watch). */
   tap(listener: (event: AuditEvent) => void): void {
-    this.listener = listener;
+    this.listeners.push(listener);
   }
 
   async record(event: AuditEvent): Promise<void> {
     const ip = maskIp(event.ip);
-    try {
-      this.listener?.(event);
-    } catch (error) {
-      this.logger.error({ err: error, action: event.action }, 'audit listener failed');
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({ err: error, action: event.action }, 'audit listener failed');
+      }
     }
     this.logger.info({ audit: { action: event.action, outcome: event.outcome, actor: event.actor ?? null, target: event.target ?? null, ip, ...event.details } }, 'audit');
     try {

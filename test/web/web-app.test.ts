@@ -100,11 +100,13 @@ describe('web app in a real browser: login, session, health', () => {
     await expect.poll(() => rows.count()).toBe(50);
     expect(await rows.first().locator('td').nth(1).textContent()).toBe('auth.login');
     await page.getByRole('button', { name: 'Older events' }).click();
-    // The server's start + 70 + 1 + the login = 73 events in all: the second page brings the last 23, and no more pages.
-    await expect.poll(() => rows.count()).toBe(73);
+    // The server's start + 70 + the security alert the 11th refusal from one address raised + 1 + the login
+    // = 74 events in all: the second page brings the last 24, and no more pages.
+    await expect.poll(() => rows.count()).toBe(74);
     expect(await page.getByRole('button', { name: 'Older events' }).count()).toBe(0);
     expect(await rows.last().locator('td').nth(1).textContent()).toBe('server.started');
-    expect(await rows.nth(71).locator('td').nth(3).textContent()).toBe('key:probe00');
+    expect(await rows.nth(72).locator('td').nth(3).textContent()).toBe('key:probe00');
+    expect((await rows.locator('td:nth-child(2)').allTextContents()).filter((action) => action === 'security.auth_failures')).toHaveLength(1);
 
     await page.getByLabel('Action').fill('auth.*');
     await page.getByLabel('Outcome').selectOption('failure');
