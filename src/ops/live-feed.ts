@@ -5,7 +5,7 @@ import type { SessionEvent } from '../session/events.js';
 export type LiveState = 'starting' | 'listening' | 'hearing' | 'thinking' | 'speaking';
 
 export interface LiveSession {
-  /** The connection's id (`session:<id>` in the audit log). */
+  /** Made by the session factory for this view (not the client-chosen request id of the audit log's `session:<id>`). */
   readonly id: string;
   /** `realtime` (browser, SDK, `harken call`) or `phone`. */
   readonly channel: string;
@@ -49,10 +49,6 @@ export class LiveFeed {
 
   list(): LiveSession[] {
     return [...this.sessions.values()].map((session) => ({ ...session }));
-  }
-
-  get subscribers(): number {
-    return this.listeners.size;
   }
 
   /** Returns the unsubscribe function. */
