@@ -42,6 +42,7 @@ export interface Harken {
 }
 
 const AUDIT_PURGE_INTERVAL_MS = 6 * 3_600_000;
+const DRAIN_STORE_GRACE_MS = 5_000;
 
 /** The first admin comes from auth.adminUsername/adminPassword, else a one-time setup code. */
 const ensureFirstAdmin = async (config: HarkenConfig, access: Access, setup: SetupCode): Promise<string | undefined> => {
@@ -52,6 +53,21 @@ const ensureFirstAdmin = async (config: HarkenConfig, access: Access, setup: Set
     return undefined;
   }
   return setup.issue();
+};
+
+/** Live sessions and calls finish the reply under way, bounded: storing what they hold gets a few seconds more. */
+const drainSessions = async (voice: { connections: RealtimeConnections; calls: PhoneCalls }, timeoutMs: number, logger: Logger): Promise<void> => {
+  const sessions = voice.connections.size + voice.calls.size;
+  if (sessions === 0) return;
+  logger.info({ sessions, drainTimeoutMs: timeoutMs }, 'draining live sessions');
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    Promise.all([voice.connections.drainAll(timeoutMs), voice.calls.drainAll(timeoutMs)]).then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs + DRAIN_STORE_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+  logger.info({ sessions, ms: Date.now() - started, complete: drained }, drained ? 'live sessions drained' : 'live sessions did not all drain in time');
 };
 
 export const openDatabase = (config: HarkenConfig): Database =>
@@ -154,6 +170,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         clearInterval(purgeTimer);
         threadPriority.stop();
         readiness.drain('shutting down');
+        if (voice) await drainSessions(voice, config.server.drainTimeoutMs, logger);
         await app.close();
         await access.close();
         await voice?.engines.close();

@@ -35,7 +35,14 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'TCP port to listen on (0 picks a free port).' }),
         bodyLimitBytes: Type.Integer({ default: 1_048_576, minimum: 1024, maximum: 104_857_600, description: 'Largest accepted request body for JSON routes, in bytes (larger → 413).' }),
         trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (enable only behind your own reverse proxy).' }),
-        shutdownTimeoutMs: Type.Integer({ default: 10_000, minimum: 0, description: 'How long a graceful shutdown waits for in-flight requests before exiting anyway.' }),
+        shutdownTimeoutMs: Type.Integer({ default: 10_000, minimum: 0, description: 'How long a graceful shutdown waits for in-flight requests (after the sessions have drained) before exiting anyway.' }),
+        drainTimeoutMs: Type.Integer({
+          default: 8_000,
+          minimum: 0,
+          maximum: 600_000,
+          description:
+            'On SIGTERM: how long live voice sessions and calls may take to finish the reply under way (they get a `shutting_down` event first; what callers said is stored either way) before they close 1001. `/ready` answers 503 and new sessions are refused from the first moment.',
+        }),
         docsEnabled: Type.Boolean({ default: true, description: 'Serve the OpenAPI document and its browser UI at /docs.' }),
         environment: Type.Union([Type.Literal('development'), Type.Literal('production')], {
           default: 'development',

@@ -13,7 +13,7 @@ export type ReadinessCheck = () => Promise<void> | void;
  */
 export class Readiness {
   private readonly checks = new Map<string, ReadinessCheck>();
-  private drainingReason: string | undefined;
+  private shutdownReason: string | undefined;
 
   constructor(private readonly timeoutMs = 2_000) {}
 
@@ -21,14 +21,19 @@ export class Readiness {
     this.checks.set(name, check);
   }
 
+  /** Why the server is shutting down, once it is. */
+  get drainingReason(): string | undefined {
+    return this.shutdownReason;
+  }
+
   /** From now on report not-ready (shutdown in progress), whatever the checks say. */
   drain(reason: string): void {
-    this.drainingReason = reason;
+    this.shutdownReason = reason;
   }
 
   async run(): Promise<{ ready: boolean; checks: CheckResult[] }> {
     const results = await Promise.all([...this.checks].map(([name, check]) => this.runOne(name, check)));
-    if (this.drainingReason) results.push({ name: 'shutdown', ok: false, durationMs: 0, error: this.drainingReason });
+    if (this.shutdownReason) results.push({ name: 'shutdown', ok: false, durationMs: 0, error: this.shutdownReason });
     return { ready: results.every((result) => result.ok), checks: results };
   }
 

@@ -158,10 +158,10 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
-    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live });
+    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness });
     registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
     if (deps.config.twilio.enabled) {
-      outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger });
+      outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger, shutdown: deps.readiness });
     }
   }
   // Call records stay readable with Twilio off; placing and hanging up need it.

@@ -43,6 +43,11 @@ export type SessionEvent =
   /** A late truncate changed what is stored as heard. */
   | { readonly type: 'reply_truncated'; readonly replyId: string; readonly audioEndMs: number; readonly text: string }
   | { readonly type: 'conversation_ended'; readonly outcome: ConversationOutcome }
+  /**
+   * The server is stopping: the reply in progress is finished (for at most `deadlineMs`), words
+   * spoken from now on are stored unanswered, then the connection closes (1001).
+   */
+  | { readonly type: 'shutting_down'; readonly deadlineMs: number }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** What a session needs from whatever carries it (browser WebSocket, phone call, OpenAI client…). */

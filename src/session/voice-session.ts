@@ -140,6 +140,8 @@ export class VoiceSession {
   private readonly turnDetection: TurnDetection;
   private closed = false;
   private ended = false;
+  /** The server is stopping: turns already queued are answered, later words are stored unanswered. */
+  private draining = false;
 
   constructor(
     private readonly conversations: ConversationService,
@@ -232,9 +234,13 @@ export class VoiceSession {
   submitText(text: string): boolean {
     if (this.closed) return true;
     if (this.queuedTextTurns >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return false;
+    const itemId = randomUUID();
+    if (this.draining) {
+      this.queueTurn(() => this.storeLastWords(itemId, Promise.resolve(text), 'text'));
+      return true;
+    }
     this.queuedTextTurns += 1;
     this.interrupt();
-    const itemId = randomUUID();
     this.queueTurn(async () => {
       this.queuedTextTurns -= 1;
       await this.runTurn({ itemId, text, source: 'text' }, {});
@@ -288,6 +294,10 @@ export class VoiceSession {
     this.pending = [];
     if (inputs.length === 0) {
       this.sendError('no_input', 'commit input audio or send text before asking for a response');
+      return;
+    }
+    if (this.draining) {
+      for (const input of inputs) this.queueTurn(() => this.storeLastWords(input.itemId, input.text));
       return;
     }
     this.interrupt();
@@ -344,6 +354,21 @@ export class VoiceSession {
       if (past.stored) await this.conversations.recordPlayback(replyId, { text, interrupted: true, metrics: {} });
       this.emit({ type: 'reply_truncated', replyId, audioEndMs: clamped, text });
     });
+  }
+
+  /**
+   * The server is stopping: tells the caller, lets the turns already under way finish (their
+   * replies produced and played) for at most `timeoutMs`, and from now on stores new words
+   * without answering them. The transport closes afterwards, and close() keeps the rest.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    this.emit({ type: 'shutting_down', deadlineMs: timeoutMs });
+    const underWay = this.turns.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([underWay, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /**
@@ -463,6 +488,12 @@ export class VoiceSession {
     // Audio arrives in real time, so the caller stopped talking one end-of-turn silence ago.
     const speechEndedAt = endedAt - this.settings.endOfTurnSilenceMs;
     const transcript = utterance.stream.finish();
+    if (this.draining) {
+      const text = transcript.then((result) => result.text);
+      text.catch(() => undefined); // storeLastWords observes it
+      this.queueTurn(() => this.storeLastWords(utterance.itemId, text));
+      return;
+    }
     this.queueTurn(async () => {
       let text: string;
       try {
@@ -498,7 +529,7 @@ export class VoiceSession {
     }
     if (!text) return;
     await this.conversations.recordUtterance(this.conversationId, { id: itemId, text, source }, this.options.scope);
-    this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'stored the caller’s last words after hang-up');
+    this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'stored the caller’s last words unanswered (hang-up or shutdown)');
   }
 
   private async runTurn(

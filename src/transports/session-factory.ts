@@ -14,7 +14,7 @@ import { limitKeyOf } from '../security/ip-mask.js';
 /** Why a session could not start: the server is full, or this caller or address holds its share. */
 export class SessionRefusedError extends Error {
   constructor(
-    readonly code: 'server_busy' | 'too_many_sessions',
+    readonly code: 'server_busy' | 'too_many_sessions' | 'shutting_down',
     message: string,
     readonly scope: 'server' | 'caller' | 'address' | 'pending',
   ) {
@@ -111,6 +111,8 @@ export interface SessionFactoryDependencies {
   readonly logger: Logger;
   /** Sessions in progress and their events, for the admins' Live page. */
   readonly live?: LiveFeed;
+  /** Set once the server is shutting down: no new session starts then. */
+  readonly shutdown?: { readonly drainingReason: string | undefined };
 }
 
 /** A session with the slot it holds; `close()` ends the session, frees the slot and audits the end. */
@@ -130,6 +132,7 @@ export class SessionFactory {
 
   /** Before its start message a connection holds no slot, only a place among its address's pending ones. */
   admitPending(who: SessionCaller): { release(): void } {
+    this.refuseWhileDraining(who);
     const pending = this.deps.access.sessions.admitPending(limitKeyOf(who.ip));
     if (!pending.ok) throw this.refuse(who, 'pending', pending.limit, 'too_many_sessions', `this address already has ${pending.limit} connections that have not started`);
     return pending;
@@ -139,6 +142,7 @@ export class SessionFactory {
   open(who: SessionCaller, request: SessionRequest, transport: SessionTransport): OpenedSession {
     const { access } = this.deps;
     const actor = who.label;
+    this.refuseWhileDraining(who);
     const slot = access.sessions.acquire(actor, who.maxSessions ?? access.sessionsPerCaller, who.limitAddress ?? limitKeyOf(who.ip));
     if (!slot.ok) {
       if (slot.scope === 'server') throw this.refuse(who, 'server', slot.limit, 'server_busy', `the server is at its limit of ${slot.limit} concurrent sessions; try again later`);
@@ -220,6 +224,11 @@ export class SessionFactory {
         return { ok: false, code: 'rate_limited', message: `too many requests (${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s, typed turns included); retry in ${decision.resetSeconds} s` };
       },
     };
+  }
+
+  private refuseWhileDraining(who: SessionCaller): void {
+    if (this.deps.shutdown?.drainingReason === undefined) return;
+    throw this.refuse(who, 'server', 0, 'shutting_down', 'the server is shutting down; connect again in a moment');
   }
 
   private refuse(who: SessionCaller, scope: SessionRefusedError['scope'], limit: number, code: SessionRefusedError['code'], message: string): SessionRefusedError {

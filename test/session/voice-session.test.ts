@@ -276,6 +276,55 @@ describe('the voice session through a test transport', () => {
     ]);
   }, 60_000);
 
+  it('drain: a turn under way is answered and played to its end; text and speech after the signal are stored unanswered', async () => {
+    const { repository, open } = await setup();
+    const sink = new TestSink(PCM_16K, 'instant');
+    const { session, transport } = await open(sink);
+    const conversation = transport.ofType('session_ready')[0]!.conversationId;
+    session.submitText('Tell me everything.');
+    const draining = session.drain(10_000);
+    expect(transport.ofType('shutting_down')).toEqual([{ type: 'shutting_down', deadlineMs: 10_000 }]);
+    session.submitText('And one more thing.');
+    pushSpeech(session, silence(300));
+    pushSpeech(session, spoken('yes I agree to all of that').samples);
+    pushSpeech(session, silence(1_000)); // a whole turn, ended by the pause, during the drain
+    await transport.waitFor('input_speech_stopped');
+    await draining;
+    await session.close();
+    const done = transport.ofType('reply_done');
+    expect(done.map((event) => event.status)).toEqual(['completed']);
+    const messages = await repository.messages(conversation);
+    expect(messages.map((message) => [message.role, message.interrupted])).toEqual([
+      ['user', false],
+      ['assistant', false],
+      ['user', false],
+      ['user', false],
+    ]);
+    expect(messages[1]!.text).toBe(`${FIRST} ${SECOND} ${THIRD}`);
+    expect(messages[2]!.text).toBe('And one more thing.');
+    expect(messages[3]!.text).toMatch(/\byes\b/);
+  }, 60_000);
+
+  it('drain: gives up on a reply that outlasts the deadline; close() then stores it cut where it was heard', async () => {
+    const { repository, open } = await setup();
+    const sink = new TestSink(PCM_16K, 'manual');
+    const { session, transport } = await open(sink);
+    const conversation = transport.ofType('session_ready')[0]!.conversationId;
+    session.submitText('Tell me everything.');
+    const started = await transport.waitFor('reply_started');
+    const first = await transport.waitFor('reply_segment', (event) => event.replyId === started.replyId);
+    sink.ack(first.startMs + first.durationMs);
+    const began = Date.now();
+    await session.drain(300); // the listener never acknowledges more: the reply cannot finish
+    expect(Date.now() - began).toBeLessThan(1_000);
+    await session.close();
+    const messages = await repository.messages(conversation);
+    expect(messages.map((message) => [message.role, message.text, message.interrupted])).toEqual([
+      ['user', 'Tell me everything.', false],
+      ['assistant', FIRST, true],
+    ]);
+  }, 60_000);
+
   it('hands a transfer’s outcome to the transport and ends the connection', async () => {
     const llm = await startFakeOpenAi();
     fakes.push(llm);

@@ -265,4 +265,29 @@ describe('phone calls through Twilio Media Streams', () => {
     expect(messages[3]).toMatchObject({ role: 'user', source: 'voice' });
     expect(messages[3]!.text).toMatch(/forward/);
   }, 60_000);
+
+  it('at shutdown finishes the reply under way, refuses new calls, stores the turn, then closes the stream 1001', async () => {
+    const { server, simulator, place } = await setup({ HARKEN_SERVER_DRAIN_TIMEOUT_MS: '8000' });
+    const call = await place();
+    await playedOut(call);
+    const before = call.mediaReceived;
+    call.dtmf('1');
+    call.dtmf('#'); // one turn at once, no key pause
+    await call.waitFor(() => call.mediaReceived > before, 10_000, 'the reply to begin');
+    servers.splice(servers.indexOf(server), 1);
+    const closing = server.harken.close();
+    // New calls are refused while the live one drains.
+    expect((await simulator.call()).answer).toMatchObject({ kind: 'reject', reason: 'busy' });
+    expect((await call.closed).code).toBe(1001);
+    await closing;
+    // "You said: 1" is ~1.2 s of audio: all of it was sent and played before the stream closed.
+    expect(call.heardMs).toBeGreaterThan(1_000 + (before / 50) * 1000 - 100);
+
+    const reopened = await startListeningServer(server.config.data.dir, { HARKEN_TWILIO_ENABLED: 'false' });
+    servers.push(reopened);
+    const list = (await reopened.inject({ method: 'GET', url: '/v1/conversations?limit=1' })).json().conversations as Array<{ id: string }>;
+    const stored = (await reopened.inject({ method: 'GET', url: `/v1/conversations/${list[0]!.id}` })).json().messages as Array<{ text: string; interrupted: boolean }>;
+    expect(stored.map((message) => message.text)).toEqual([GREETING, '1', 'You said: 1']);
+    expect(stored[2]!.interrupted).toBe(false);
+  }, 60_000);
 });

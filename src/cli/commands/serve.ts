@@ -55,7 +55,7 @@ export const registerServeCommand = (program: Command): void => {
         await harken.close();
         throw listenFailure(error as NodeJS.ErrnoException, config.server.host, config.server.port) ?? error;
       }
-      installGracefulShutdown({ logger, timeoutMs: config.server.shutdownTimeoutMs, close: () => harken.close() });
+      installGracefulShutdown({ logger, timeoutMs: config.server.drainTimeoutMs + config.server.shutdownTimeoutMs, close: () => harken.close() });
       logger.info({ address, version: VERSION, dataDir: config.data.dir, agents: harken.agents.names() }, 'harken started');
       // The one line a person needs, on stderr so stdout stays machine-readable logs.
       process.stderr.write(

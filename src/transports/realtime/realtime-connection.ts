@@ -131,6 +131,18 @@ export class RealtimeConnection implements SessionTransport {
     this.close(CloseCode.normal, reason);
   }
 
+  /**
+   * Shutdown: the session finishes the reply under way (at most `timeoutMs`) and stores what the
+   * caller said, then the socket closes 1001. Resolves once everything is stored.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'active' && this.session) await this.session.drain(timeoutMs);
+    // Stored before the socket closes: a client that never completes the close handshake cannot hold it up.
+    await this.opened?.close();
+    this.close(CloseCode.goingAway, 'server shutting down');
+  }
+
   /** Closes with a code and a short reason (the protocol limits reasons to 123 bytes). */
   close(code: number, reason: string): void {
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {

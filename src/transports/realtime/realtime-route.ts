@@ -27,6 +27,11 @@ export class RealtimeConnections {
   closeAll(reason: string): void {
     for (const connection of this.open) connection.close(CloseCode.goingAway, reason);
   }
+
+  /** Shutdown: every session finishes the reply under way (at most `timeoutMs`), stores what it holds, and closes 1001. */
+  async drainAll(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.open].map((connection) => connection.drain(timeoutMs)));
+  }
 }
 
 export interface RealtimeRouteDependencies {
@@ -64,7 +69,10 @@ export const registerWebSocketSupport = async (app: FastifyInstance, config: Har
   });
 };
 
-const closeCodeOfRefusal = (error: SessionRefusedError): number => (error.scope === 'server' ? CloseCode.tryAgainLater : CloseCode.callerSessionLimit);
+const closeCodeOfRefusal = (error: SessionRefusedError): number => {
+  if (error.code === 'shutting_down') return CloseCode.goingAway;
+  return error.scope === 'server' ? CloseCode.tryAgainLater : CloseCode.callerSessionLimit;
+};
 
 /** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
 export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteDependencies): void => {

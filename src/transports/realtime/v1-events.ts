@@ -11,6 +11,7 @@ export type ServerEvent =
   | { readonly type: 'audio_end' }
   | { readonly type: 'interrupted'; readonly playedText: string }
   | { readonly type: 'conversation_ended'; readonly status: string }
+  | { readonly type: 'shutting_down'; readonly deadlineMs: number }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /**
@@ -39,6 +40,8 @@ export const toV1 = (event: SessionEvent): ServerEvent | undefined => {
       return { type: 'interrupted', playedText: event.playedText };
     case 'conversation_ended':
       return { type: 'conversation_ended', status: event.outcome.status };
+    case 'shutting_down':
+      return { type: 'shutting_down', deadlineMs: event.deadlineMs };
     case 'error':
       return { type: 'error', code: event.code, message: event.message };
     default:

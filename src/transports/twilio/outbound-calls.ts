@@ -38,6 +38,8 @@ export interface OutboundDependencies {
   readonly statusUrl: string;
   /** Calls on this server and sessions on the server: a call is placed only when it can be carried. */
   readonly serverFull: () => boolean;
+  /** The server is shutting down: no call is placed. */
+  readonly shuttingDown?: () => boolean;
   readonly logger: Logger;
 }
 
@@ -91,6 +93,7 @@ export class OutboundCalls {
     if (!this.callerIds.includes(from)) throw badRequest('unknown_caller_id', `\`from\` must be one of your numbers: ${this.callerIds.join(', ')}`);
     const agent = request.agent ?? config.agents.default;
     if (!this.deps.agents.get(agent)) throw badRequest('unknown_agent', `no agent named "${agent}"; available: ${this.deps.agents.names().join(', ')}`);
+    if (this.deps.shuttingDown?.()) throw new HarkenError(503, 'shutting_down', 'the server is shutting down; place the call again in a moment');
     if (calls.size >= config.twilio.maxConcurrentCalls || this.deps.serverFull()) throw new HarkenError(429, 'too_many_calls', `${config.twilio.maxConcurrentCalls} calls are in progress; try again when one has ended`);
 
     // Held in the same tick as the check, so simultaneous requests cannot all pass it.

@@ -112,6 +112,14 @@ export class PhoneCalls {
     });
   }
 
+  /** Shutdown: each call finishes the reply under way (at most `timeoutMs`), stores what it holds and ends. */
+  async drainAll(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.open].map(async (connection) => {
+      await connection.drain(timeoutMs);
+      await connection.finished;
+    }));
+  }
+
   /** Ends every call and waits (bounded) until their sessions have stored what they hold. */
   async closeAll(reason: string, waitMs = 5_000): Promise<void> {
     const ending = [...this.open].map((connection) => {

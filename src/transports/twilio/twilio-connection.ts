@@ -122,6 +122,14 @@ export class TwilioConnection implements SessionTransport {
     void this.finishThenClose(reason);
   }
 
+  /** Shutdown: the reply under way finishes (at most `timeoutMs`), the caller's words are stored, the stream closes. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'active' && this.opened) await this.opened.session.drain(timeoutMs);
+    await this.opened?.close();
+    this.close(1001, 'server shutting down');
+  }
+
   close(code: number, reason: string): void {
     // Closed from this side (shutdown, idle, malformed, refused): `stop` and a dropped line set caller first.
     this.endedBy ??= 'server';

@@ -33,6 +33,8 @@ export interface TwilioRouteDependencies {
   readonly records: CallRecords;
   readonly agents: AgentRegistry;
   readonly logger: Logger;
+  /** Set once the server is shutting down: calls are neither answered nor placed then. */
+  readonly shutdown?: { readonly drainingReason: string | undefined };
 }
 
 const sendTwiml = (reply: FastifyReply, xml: string): FastifyReply => reply.type('text/xml; charset=utf-8').send(xml);
@@ -64,7 +66,8 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
   const statusUrl = `${base}${STATUS_CALLBACK_PATH}`;
   // Busy when phone calls are at their limit or the server has no session slot left (realtime clients share it).
   const serverFull = () => access.sessions.active + calls.reservedCount >= config.realtime.maxSessions;
-  const outbound = new OutboundCalls({ config, api, tokens, calls, records, agents: deps.agents, policy, streamUrl, statusUrl, serverFull, logger: deps.logger.child({ component: 'twilio' }) });
+  const shuttingDown = () => deps.shutdown?.drainingReason !== undefined;
+  const outbound = new OutboundCalls({ config, api, tokens, calls, records, agents: deps.agents, policy, streamUrl, statusUrl, serverFull, shuttingDown, logger: deps.logger.child({ component: 'twilio' }) });
 
   // The audit log masks the address itself.
   const refuse = (request: FastifyRequest, action: AuditAction, reason: string, details: Record<string, unknown> = {}) => {
@@ -119,6 +122,10 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         // The same webhook delivered twice at once: the second waits for nothing and gets no token.
         const answering = `answering:${callSid}`;
         if (calls.isReserved(answering)) return replayed();
+        if (shuttingDown()) {
+          refuse(request, 'twilio.call_rejected', 'shutting_down', { callSid });
+          return sendTwiml(reply, rejectTwiml('busy'));
+        }
         if (calls.size >= config.twilio.maxConcurrentCalls || serverFull()) {
           refuse(request, 'twilio.call_rejected', 'busy', { callSid, limit: serverFull() ? config.realtime.maxSessions : config.twilio.maxConcurrentCalls });
           return sendTwiml(reply, rejectTwiml('busy'));

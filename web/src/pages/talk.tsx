@@ -156,6 +156,9 @@ export const TalkPage = () => {
       case 'conversation_ended':
         setNotice(`The agent ended the conversation (${event.status}).`);
         break;
+      case 'shutting_down':
+        setNotice(`The server is restarting: the agent finishes its answer, then this conversation closes (within ${Math.ceil(event.deadlineMs / 1000)} s). What you said is kept.`);
+        break;
       case 'error':
         setError(event.message);
         break;

@@ -12,6 +12,7 @@ export type ServerEvent =
   | { readonly type: 'audio_end' }
   | { readonly type: 'interrupted'; readonly playedText: string }
   | { readonly type: 'conversation_ended'; readonly status: string }
+  | { readonly type: 'shutting_down'; readonly deadlineMs: number }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 export type CallEvent = ServerEvent | { readonly type: 'first_audio' } | { readonly type: 'closed'; readonly code: number; readonly reason: string };
