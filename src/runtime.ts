@@ -23,6 +23,10 @@ import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
 import { createAccess, type Access } from './security/access.js';
 import { SetupCode } from './security/setup-code.js';
 import { createLlmRuntime } from './llm/llm-runtime.js';
+import { join } from 'node:path';
+import { RunHistory } from './ops/run-history.js';
+import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState } from './ops/memory-monitor.js';
+import { SecurityCounters } from './ops/security-counters.js';
 import type { Tool } from './llm/tools.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
@@ -38,7 +42,16 @@ export interface Harken {
   readonly setupCode: string | undefined;
   /** Keeps engine threads below the event loop (server.engineThreadNice). */
   readonly threadPriority: EngineThreadPriority;
+  /** This run and the ones before it; `end()` says how this one ends. */
+  readonly runs: RunHistory;
+  readonly memory: MemoryMonitor;
   close(): Promise<void>;
+}
+
+/** What the process around the server does for it (`harken serve`: drain and exit so the supervisor restarts it). */
+export interface HarkenHooks {
+  /** Memory went over monitor.memoryCriticalMb: new sessions are already refused. */
+  readonly onMemoryCritical?: (detail: string) => void;
 }
 
 const AUDIT_PURGE_INTERVAL_MS = 6 * 3_600_000;
@@ -70,6 +83,51 @@ const drainSessions = async (voice: { connections: RealtimeConnections; calls: P
   logger.info({ sessions, ms: Date.now() - started, complete: drained }, drained ? 'live sessions drained' : 'live sessions did not all drain in time');
 };
 
+/** Logs how the previous run ended and flags a restart loop (log, audit, metric); returns the starts of the last hour. */
+const watchRestarts = async (runs: RunHistory, alertPerHour: number, logger: Logger, access: Access, metrics: PrometheusMetrics): Promise<number> => {
+  const previous = runs.previous;
+  if (previous && previous.endReason !== 'shutdown') {
+    logger.warn({ previousRun: previous }, `the previous run ended by ${previous.endReason === 'unknown' ? 'vanishing without a shutdown (killed, out of memory, or power lost)' : previous.endReason}`);
+  }
+  const restarts = await runs.restartsInLastHour().catch(() => 0);
+  metrics.runHistory(restarts, previous?.endReason);
+  if (restarts > alertPerHour) {
+    logger.warn({ restartsLastHour: restarts, previousEnd: previous?.endReason }, 'restart loop: the server has started more often than monitor.restartAlertPerHour in the last hour');
+    await access.audit.record({ action: 'server.restart_loop', outcome: 'failure', actor: 'system', details: { restartsLastHour: restarts, previousEnd: previous?.endReason ?? null } });
+  }
+  return restarts;
+};
+
+/** Memory watch: a warning is logged and audited; critical refuses new sessions and hands over to the process hook. */
+const watchMemory = (config: HarkenConfig, logger: Logger, access: Access, metrics: PrometheusMetrics, readiness: Readiness, runs: RunHistory, hooks: HarkenHooks): MemoryMonitor => {
+  const thresholds = memoryThresholds({ warnMb: config.monitor.memoryWarnMb, criticalMb: config.monitor.memoryCriticalMb }, process.memoryUsage().rss / 1_048_576, cgroupMemoryLimitMb());
+  metrics.memory('ok', thresholds);
+  const monitor = new MemoryMonitor({
+    intervalMs: config.monitor.memorySampleMs,
+    thresholds,
+    onState: (state: MemoryState, sample) => {
+      metrics.memory(state);
+      if (state === 'ok') {
+        logger.info({ rssMb: sample.rssMb }, 'memory back below the warning level');
+        return;
+      }
+      const level = state === 'warn' ? thresholds.warnMb : thresholds.criticalMb;
+      const detail = `RSS ${sample.rssMb} MB ≥ ${level} MB`;
+      void access.audit.record({ action: state === 'warn' ? 'server.memory_warning' : 'server.memory_critical', outcome: 'failure', actor: 'system', details: { ...sample, thresholdMb: level } });
+      if (state === 'warn') {
+        logger.warn({ memory: sample, thresholdMb: level }, 'memory above the warning level');
+        return;
+      }
+      logger.error({ memory: sample, thresholdMb: level }, 'memory above the critical level: refusing new sessions, draining, then exiting for a restart');
+      runs.end('memory', detail);
+      readiness.drain(`memory critical (${detail})`);
+      hooks.onMemoryCritical?.(detail);
+    },
+  });
+  logger.info({ memoryThresholds: thresholds }, 'memory watch set');
+  return monitor;
+};
+
 export const openDatabase = (config: HarkenConfig): Database =>
   openSqlite({ path: config.store.sqlitePath, busyTimeoutMs: config.store.busyTimeoutMs });
 
@@ -79,7 +137,7 @@ export interface HarkenExtensions {
   readonly tools?: readonly Tool[];
 }
 
-export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}): Promise<Harken> => {
+export const createHarken = async (config: HarkenConfig, logger: Logger, now?: () => Date, extensions: HarkenExtensions = {}, hooks: HarkenHooks = {}): Promise<Harken> => {
   checkTwilioSettings(config);
   // One set of engine metrics for speech engines and the LLM chain (GET /v1/admin/engines).
   // What happens in sessions, for the Live page and the Prometheus metrics.
@@ -103,6 +161,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   const threadPriority = new EngineThreadPriority(config.server.engineThreadNice, logger);
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
+  let memory: MemoryMonitor | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
@@ -141,6 +200,19 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     purgeTimer = setInterval(() => void purgeOld().catch((error: unknown) => logger.error({ err: error }, 'retention purge failed')), AUDIT_PURGE_INTERVAL_MS);
     purgeTimer.unref();
     const readiness = new Readiness();
+    const runs = await RunHistory.begin({ file: join(config.data.dir, 'server.run'), kysely: database.kysely, version: VERSION, logger, ...(now ? { now } : {}) });
+    const restarts = await watchRestarts(runs, config.monitor.restartAlertPerHour, logger, access, metrics);
+    readiness.addWarning('restarts', () =>
+      restarts > config.monitor.restartAlertPerHour ? `${restarts} starts in the last hour (more than monitor.restartAlertPerHour ${config.monitor.restartAlertPerHour}); the previous run ended: ${runs.previous?.endReason ?? 'unknown'}` : undefined,
+    );
+    memory = watchMemory(config, logger, access, metrics, readiness, runs, hooks);
+    const watchedMemory = memory;
+    readiness.addWarning('memory', () => {
+      const latest = watchedMemory.history().at(-1);
+      return watchedMemory.state === 'ok' || !latest ? undefined : `RSS ${latest.rssMb} MB is above the ${watchedMemory.state === 'warn' ? 'warning' : 'critical'} level (${watchedMemory.state === 'warn' ? watchedMemory.thresholds.warnMb : watchedMemory.thresholds.criticalMb} MB)`;
+    });
+    const security = new SecurityCounters(config.auth.failureAlertWindowMinutes);
+    access.audit.tap((event) => security.observe(event));
     readiness.add('database', () => database.ping());
     readiness.add('agents', () => {
       if (!agents.get(config.agents.default)) throw new Error(`default agent ${config.agents.default} is not loaded`);
@@ -153,9 +225,10 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
+    watchedMemory.start();
     return {
       app,
       voice,
@@ -166,20 +239,26 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       access,
       setupCode,
       threadPriority,
+      runs,
+      memory,
       async close() {
         clearInterval(purgeTimer);
         threadPriority.stop();
+        watchedMemory.stop();
         readiness.drain('shutting down');
         if (voice) await drainSessions(voice, config.server.drainTimeoutMs, logger);
         await app.close();
         await access.close();
         await voice?.engines.close();
         await llmRuntime?.close();
+        runs.end('shutdown');
+        await runs.close();
         await database.close();
       },
     };
   } catch (error) {
     clearInterval(purgeTimer);
+    memory?.stop();
     threadPriority.stop();
     await engines?.close();
     await llmRuntime?.close();

@@ -1,3 +1,4 @@
+import { ConfigError } from './config/load.js';
 import type { HarkenConfig } from './config/schema.js';
 import { checkLlmSettings } from './llm/llm-runtime.js';
 import { CallPolicy } from './transports/twilio/call-policy.js';
@@ -11,6 +12,10 @@ import { checkTwilioSettings } from './transports/twilio/twilio-settings.js';
  * Throws ConfigError.
  */
 export const checkStartupSettings = (config: HarkenConfig): void => {
+  const { memoryWarnMb, memoryCriticalMb } = config.monitor;
+  if (memoryWarnMb > 0 && memoryCriticalMb > 0 && memoryWarnMb >= memoryCriticalMb) {
+    throw new ConfigError([{ setting: 'monitor.memoryWarnMb', source: 'settings', message: `must be below monitor.memoryCriticalMb (${memoryCriticalMb})` }]);
+  }
   // A start checks the LLM settings only when a model is configured (no model: no LLM agents).
   if (config.llm.model || config.llm.localModelPath) checkLlmSettings(config);
   if (!config.twilio.enabled) return;

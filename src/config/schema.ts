@@ -313,6 +313,23 @@ export const ConfigSchema = Type.Object(
       },
       'Conversation limits.',
     ),
+    monitor: section(
+      {
+        memorySampleMs: Type.Integer({ default: 60_000, minimum: 100, maximum: 3_600_000, description: 'How often RSS and heap are sampled (`GET /v1/admin/resources` keeps the last hour).' }),
+        memoryWarnMb: Type.Integer({
+          default: 0,
+          minimum: 0,
+          description: 'RSS at which a warning is logged and `/ready` shows it. 0: sized at start — the started server’s RSS plus the 700 MB measured under full load, at least 1024 MB, and at most 75 % of a container’s memory limit.',
+        }),
+        memoryCriticalMb: Type.Integer({
+          default: 0,
+          minimum: 0,
+          description: 'RSS at which the server stops taking sessions, drains and exits (code 1, run end `memory`) for its supervisor to restart it. 0: 1.5 × the warning level, at most 90 % of a container’s memory limit.',
+        }),
+        restartAlertPerHour: Type.Integer({ default: 5, minimum: 1, maximum: 1_000, description: 'More starts than this in an hour → a warning on `/ready`, the audit event `server.restart_loop` and a log line.' }),
+      },
+      'Memory, restarts and other watchdogs.',
+    ),
   },
   { additionalProperties: false },
 );

@@ -30,6 +30,10 @@ export class PrometheusMetrics implements EngineMetrics {
   private readonly turns = new Counter({ name: 'harken_replies_total', help: 'Agent replies finished in voice sessions, by how they ended.', labelNames: ['status'] as const, registers: [this.registry] });
   private readonly authFailures = new Counter({ name: 'harken_auth_failures_total', help: 'Requests refused for their credentials, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly securityAlerts = new Counter({ name: 'harken_security_alerts_total', help: 'Repeated authentication failures flagged (auth.failureAlertThreshold), by kind: address or account.', labelNames: ['kind'] as const, registers: [this.registry] });
+  private readonly restarts = new Gauge({ name: 'harken_restarts_last_hour', help: 'Starts of this server (same data directory) in the hour before this one.', registers: [this.registry] });
+  private readonly previousEnd = new Gauge({ name: 'harken_previous_run_end', help: 'How the run before this one ended: 1 for its reason (shutdown, crash, memory, unknown).', labelNames: ['reason'] as const, registers: [this.registry] });
+  private readonly memoryState = new Gauge({ name: 'harken_memory_state', help: 'RSS against monitor.memoryWarnMb / memoryCriticalMb: 0 ok, 1 warn, 2 critical.', registers: [this.registry] });
+  private readonly memoryThreshold = new Gauge({ name: 'harken_memory_threshold_bytes', help: 'The RSS thresholds in force, by level (warn, critical).', labelNames: ['level'] as const, registers: [this.registry] });
   private readonly refusals = new Counter({ name: 'harken_limit_refusals_total', help: 'Requests refused by a rate limit or the daily quota, by the policy that refused.', labelNames: ['policy'] as const, registers: [this.registry] });
 
   constructor(live: LiveFeed) {
@@ -61,6 +65,19 @@ export class PrometheusMetrics implements EngineMetrics {
 
   securityAlert(kind: string): void {
     this.securityAlerts.inc({ kind });
+  }
+
+  runHistory(restartsLastHour: number, previousEnd: string | undefined): void {
+    this.restarts.set(restartsLastHour);
+    if (previousEnd) this.previousEnd.set({ reason: previousEnd }, 1);
+  }
+
+  memory(state: 'ok' | 'warn' | 'critical', thresholds?: { warnMb: number; criticalMb: number }): void {
+    this.memoryState.set(state === 'ok' ? 0 : state === 'warn' ? 1 : 2);
+    if (thresholds) {
+      this.memoryThreshold.set({ level: 'warn' }, thresholds.warnMb * 1_048_576);
+      this.memoryThreshold.set({ level: 'critical' }, thresholds.criticalMb * 1_048_576);
+    }
   }
 
   /** A request refused by `policy` (`ip`, `caller`, `route:…`, `daily`). */

@@ -6,6 +6,9 @@ import { maskIp } from './ip-mask.js';
 /** Everything the audit log records; names are stable (filters and dashboards use them). */
 export type AuditAction =
   | 'server.started'
+  | 'server.restart_loop'
+  | 'server.memory_warning'
+  | 'server.memory_critical'
   | 'security.auth_failures'
   | 'admin.created'
   | 'auth.login'

@@ -41,6 +41,10 @@ import { liveRoutes } from './routes/live.js';
 import type { LiveFeed } from '../ops/live-feed.js';
 import type { PrometheusMetrics } from '../ops/prometheus-metrics.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { operationsRoutes } from './routes/operations.js';
+import type { SecurityCounters } from '../ops/security-counters.js';
+import type { RunHistory } from '../ops/run-history.js';
+import type { MemoryMonitor } from '../ops/memory-monitor.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -55,6 +59,10 @@ export interface AppDependencies {
   readonly live: LiveFeed;
   /** GET /metrics (scope `metrics`). */
   readonly metrics: PrometheusMetrics;
+  /** Security events of the last minutes, restarts and memory (GET /v1/admin/health, /v1/admin/resources). */
+  readonly security: SecurityCounters;
+  readonly runs: RunHistory;
+  readonly memory: MemoryMonitor;
   /** Present when voice is enabled and its engines loaded. */
   readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls };
 }
@@ -111,7 +119,10 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
       await calls.closeAll(reason);
     });
   }
-  registerAccessControl(app, deps.config, deps.access, (policy) => deps.metrics.limitRefused(policy));
+  registerAccessControl(app, deps.config, deps.access, (policy) => {
+    deps.metrics.limitRefused(policy);
+    deps.security.count('limitRefusals');
+  });
 
   if (deps.config.server.docsEnabled) {
     await app.register(swagger, {
@@ -152,6 +163,17 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(adminAccountRoutes(deps.access));
   await app.register(liveRoutes({ live: deps.live, audit: deps.access.audit, authenticator: deps.access.authenticator, version: VERSION, recheckMs: deps.config.realtime.credentialRecheckMs }));
   await app.register(metricsRoutes(deps.metrics));
+  await app.register(
+    operationsRoutes({
+      readiness: deps.readiness,
+      memory: deps.memory,
+      runs: deps.runs,
+      security: deps.security,
+      live: deps.live,
+      memorySampleMs: deps.config.monitor.memorySampleMs,
+      restartAlertPerHour: deps.config.monitor.restartAlertPerHour,
+    }),
+  );
   await app.register(agentRoutes(deps.agents));
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   let outbound: OutboundCalls | undefined;

@@ -386,6 +386,10 @@ export class VoiceSession {
     this.stopReply('interrupted');
     clearTimeout(this.vadIdleTimer);
     this.releaseVad();
+    // Caller audio does not outlive the session in memory (a heap dump or core file shows none of it).
+    for (const chunk of this.preroll) chunk.fill(0);
+    this.preroll.length = 0;
+    this.prerollSamples = 0;
     if (lastWords && this.ended) lastWords.stream.cancel();
     else if (lastWords) {
       const transcript = lastWords.stream.finish().then((result) => result.text);

@@ -218,6 +218,24 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('calls').execute();
     },
   },
+  '0006_server_runs': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('server_runs')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('pid', 'integer', (column) => column.notNull())
+        .addColumn('version', 'text', (column) => column.notNull())
+        .addColumn('started_at', 'text', (column) => column.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('end_reason', 'text')
+        .addColumn('end_detail', 'text')
+        .execute();
+      await db.schema.createIndex('server_runs_started_at').on('server_runs').column('started_at').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('server_runs').execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

@@ -182,7 +182,20 @@ export interface CallEventsTable {
   dedupe_key: string;
 }
 
+/** One start of the server and how it ended (restart tracking). No caller data. */
+export interface ServerRunsTable {
+  id: string;
+  pid: number;
+  version: string;
+  started_at: string;
+  /** When and why it ended, as far as is known (null while it runs, or when it vanished without a trace). */
+  ended_at: string | null;
+  end_reason: string | null;
+  end_detail: string | null;
+}
+
 export interface HarkenDatabase {
+  server_runs: ServerRunsTable;
   calls: CallsTable;
   call_events: CallEventsTable;
   conversations: ConversationsTable;

@@ -41,6 +41,8 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'GET /v1/admin/audit': 'admin',
   'GET /v1/admin/sessions': 'admin',
   'GET /v1/admin/process': 'admin',
+  'GET /v1/admin/resources': 'admin',
+  'GET /v1/admin/health': 'admin',
   'GET /metrics': 'metrics',
   'GET /v1/admin/events': 'admin',
   'GET /v1/admin/engines': 'admin',

@@ -3,7 +3,7 @@ import { EngineUnavailableError } from '../../engines/engine-errors.js';
 import { AdminInputError } from '../../security/admins.js';
 import { SecretError } from '../../security/server-secrets.js';
 import { createLogger } from '../../logging/logger.js';
-import { installGracefulShutdown } from '../../ops/shutdown.js';
+import { installGracefulShutdown, type ShutdownControl } from '../../ops/shutdown.js';
 import { createHarken } from '../../runtime.js';
 import { DatabaseOpenError } from '../../store/database.js';
 import { MigrationError } from '../../store/migrations.js';
@@ -38,8 +38,15 @@ export const registerServeCommand = (program: Command): void => {
       const config = loadCliConfig(flags, { 'server.host': flags.host, 'server.port': flags.port });
       const logger = createLogger(config.log);
       let harken;
+      let shutdown: ShutdownControl | undefined;
+      let criticalBeforeListening = false;
+      // Over the critical memory level: drain and exit 1, for the supervisor to start a fresh process.
+      const onMemoryCritical = () => {
+        if (shutdown) shutdown.begin('memory', 1);
+        else criticalBeforeListening = true;
+      };
       try {
-        harken = await createHarken(config, logger);
+        harken = await createHarken(config, logger, undefined, {}, { onMemoryCritical });
       } catch (error) {
         if (error instanceof DatabaseOpenError || error instanceof MigrationError) throw new CliError(error.message);
         if (error instanceof EngineUnavailableError) throw new CliError(`${error.message}; ${error.fix}`);
@@ -55,7 +62,22 @@ export const registerServeCommand = (program: Command): void => {
         await harken.close();
         throw listenFailure(error as NodeJS.ErrnoException, config.server.host, config.server.port) ?? error;
       }
-      installGracefulShutdown({ logger, timeoutMs: config.server.drainTimeoutMs + config.server.shutdownTimeoutMs, close: () => harken.close() });
+      const running = harken;
+      shutdown = installGracefulShutdown({
+        logger,
+        timeoutMs: config.server.drainTimeoutMs + config.server.shutdownTimeoutMs,
+        close: (why) => {
+          running.runs.end('shutdown', why);
+          return running.close();
+        },
+      });
+      // The run history learns of a crash: the next start reports it, and a restart loop shows.
+      process.on('uncaughtException', (error, origin) => {
+        logger.fatal({ err: error, origin }, 'uncaught error: exiting');
+        running.runs.end('crash', `${error.name}: ${error.message}`);
+        logger.flush?.();
+        process.exit(1);
+      });
       logger.info({ address, version: VERSION, dataDir: config.data.dir, agents: harken.agents.names() }, 'harken started');
       // The one line a person needs, on stderr so stdout stays machine-readable logs.
       process.stderr.write(
@@ -70,6 +92,8 @@ export const registerServeCommand = (program: Command): void => {
             `  curl -X POST ${address}/v1/auth/setup -H 'content-type: application/json' -d '{"setupCode":"${harken.setupCode}","username":"admin","password":"…"}'\n`,
         );
       }
+      // Announced first, so whoever started it sees where it ran before it goes.
+      if (criticalBeforeListening) shutdown.begin('memory', 1);
     });
 };
 

@@ -4,6 +4,7 @@ import type { Readiness } from '../../ops/readiness.js';
 import { ErrorResponse } from '../schemas.js';
 
 const Check = Type.Object({ name: Type.String(), ok: Type.Boolean(), durationMs: Type.Integer(), error: Type.Optional(Type.String()) });
+const Warning = Type.Object({ name: Type.String(), message: Type.String() }, { description: 'Needs an operator’s attention without stopping traffic: memory above monitor.memoryWarnMb, more restarts in an hour than monitor.restartAlertPerHour.' });
 
 export const healthRoutes = (readiness: Readiness, version: string): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -31,19 +32,20 @@ export const healthRoutes = (readiness: Readiness, version: string): FastifyPlug
           description: '503 names the failing checks in error.message and lists every check.',
           tags: ['operations'],
           response: {
-            200: Type.Object({ status: Type.Literal('ready'), checks: Type.Array(Check) }),
-            503: Type.Object({ ...ErrorResponse.properties, status: Type.Literal('unavailable'), checks: Type.Array(Check) }),
+            200: Type.Object({ status: Type.Literal('ready'), checks: Type.Array(Check), warnings: Type.Array(Warning) }),
+            503: Type.Object({ ...ErrorResponse.properties, status: Type.Literal('unavailable'), checks: Type.Array(Check), warnings: Type.Array(Warning) }),
           },
         },
       },
       async (_request, reply) => {
-        const { ready, checks } = await readiness.run();
-        if (ready) return reply.send({ status: 'ready' as const, checks });
+        const { ready, checks, warnings } = await readiness.run();
+        if (ready) return reply.send({ status: 'ready' as const, checks, warnings });
         const failing = checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.error ?? 'failed'}`);
         return reply.status(503).send({
           status: 'unavailable' as const,
           error: { code: 'not_ready', message: `not ready: ${failing.join('; ')}` },
           checks,
+          warnings,
         });
       },
     );

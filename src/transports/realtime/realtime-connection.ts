@@ -261,6 +261,7 @@ export class RealtimeConnection implements SessionTransport {
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);
     clearInterval(this.recheckTimer);
+    for (const chunk of this.earlyAudio) chunk.fill(0);
     this.earlyAudio = [];
     const session = this.session;
     if (session && this.opened) {

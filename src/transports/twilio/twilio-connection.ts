@@ -292,6 +292,9 @@ export class TwilioConnection implements SessionTransport {
     clearTimeout(this.idleTimer);
     clearTimeout(this.startTimer);
     clearTimeout(this.digitTimer);
+    for (const samples of this.early) samples.fill(0);
+    this.early = [];
+    this.digits = '';
     try {
       if (this.opened) {
         await this.opened.close();
