@@ -214,6 +214,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     const security = new SecurityCounters(config.auth.failureAlertWindowMinutes);
     access.audit.tap((event) => security.observe(event));
     readiness.add('database', () => database.ping());
+    readiness.add('storage', () => database.probeWrite(config.store.minFreeDiskMb));
     readiness.add('agents', () => {
       if (!agents.get(config.agents.default)) throw new Error(`default agent ${config.agents.default} is not loaded`);
     });

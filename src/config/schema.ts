@@ -84,6 +84,7 @@ export const ConfigSchema = Type.Object(
       {
         driver: Type.Union([Type.Literal('sqlite')], { default: 'sqlite', description: 'Database engine. `sqlite` is embedded (WAL mode).' }),
         sqlitePath: Type.String({ default: '', description: 'SQLite database file. Empty means `<data.dir>/harken.db`.' }),
+        minFreeDiskMb: Type.Integer({ default: 64, minimum: 0, maximum: 1_048_576, description: '`/ready` fails (check `storage`) when the data volume has less free space than this, or when a one-row write to the database fails; writes then answer 507 `storage_full` while reads go on.' }),
         busyTimeoutMs: Type.Integer({ default: 5_000, minimum: 0, description: 'How long a write waits for a lock held by another connection.' }),
         conversationRetentionDays: Type.Integer({
           default: 0,

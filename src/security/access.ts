@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isStorageFull } from '../store/database.js';
 import type { HarkenConfig } from '../config/schema.js';
 import type { Database } from '../store/database.js';
 import { AdminRepository } from './admins.js';
@@ -53,9 +54,17 @@ export const createAccess = (config: HarkenConfig, database: Database, logger: L
   const tokens = new TokenIssuer(secret.value, now);
   const quotas = new DailyQuotas(database.kysely, now);
   const perCaller = sessionsPerCaller(config);
+  // Once per outage, not once a second: a full disk would otherwise flood the log it shares.
+  let failing = false;
   const flush = async () => {
     const results = await Promise.allSettled([keys.flushUse(), accounts.flushUse(), quotas.flush()]);
-    for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'usage counters could not be stored; kept for the next try');
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure && !failing) {
+      const reason = failure.reason as Error;
+      if (isStorageFull(reason)) logger.warn({ storageError: reason.message }, 'usage counters could not be stored (the data volume is full); kept in memory for the next try');
+      else logger.warn({ err: reason }, 'usage counters could not be stored; kept for the next try');
+    } else if (!failure && failing) logger.info('usage counters stored again');
+    failing = failure !== undefined;
   };
   const timer = setInterval(() => void flush(), FLUSH_INTERVAL_MS);
   timer.unref();

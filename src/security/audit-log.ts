@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditEventRow, HarkenDatabase } from '../store/tables.js';
 import { maskIp } from './ip-mask.js';
+import { isStorageFull } from '../store/database.js';
 
 /** Everything the audit log records; names are stable (filters and dashboards use them). */
 export type AuditAction =
@@ -131,7 +132,9 @@ export class AuditLog {
         })
         .execute();
     } catch (error) {
-      this.logger.error({ err: error, action: event.action }, 'audit event could not be stored');
+      // The event is in the log line above either way; a full disk needs no stack per event.
+      if (isStorageFull(error)) this.logger.error({ storageError: (error as Error).message, action: event.action }, 'audit event could not be stored: the data volume is full');
+      else this.logger.error({ err: error, action: event.action }, 'audit event could not be stored');
     }
   }
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HarkenError } from '../errors.js';
 import { EngineBusyError, EngineTimeoutError } from '../engines/engine-errors.js';
+import { isStorageFull } from '../store/database.js';
 
 /** Fastify's own client errors, renamed to our stable codes. */
 const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
@@ -37,6 +38,11 @@ export const errorHandler = (error: FastifyError | HarkenError | Error, request:
   }
   if (error instanceof EngineBusyError) {
     return reply.status(503).header('retry-after', 1).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  }
+  if (isStorageFull(error)) {
+    // One line, no stack: the operator needs to know the disk is full, not where in the code.
+    request.log.error({ storageError: (error as Error).message }, 'write refused: the data volume is full');
+    return reply.status(507).send({ error: { code: 'storage_full', message: 'the server’s storage is full, so nothing was saved; try again later (reads still work)' } } satisfies ErrorBody);
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {

@@ -11,6 +11,7 @@ import type { VadStream } from '../engines/vad/voice-activity.js';
 import { HarkenError } from '../errors.js';
 import type { TenantScope } from '../security/tenants.js';
 import type { Conversation } from '../store/conversations.js';
+import { isStorageFull } from '../store/database.js';
 import { SentenceChunker } from '../text/sentence-chunker.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport } from './events.js';
@@ -516,6 +517,11 @@ export class VoiceSession {
   /** Turns run one after another; a failed turn never blocks the next one. */
   private queueTurn(work: () => Promise<void>): void {
     this.turns = this.turns.then(work).catch((error: unknown) => {
+      if (isStorageFull(error)) {
+        this.logger.error({ storageError: (error as Error).message, sessionId: this.id }, 'voice turn not saved: the data volume is full');
+        this.sendError('storage_full', 'the server’s storage is full, so this turn could not be saved; please try again later');
+        return;
+      }
       this.logger.error({ err: error, sessionId: this.id }, 'voice turn failed');
       this.sendError('internal_error', 'the agent could not answer; please try again');
     });

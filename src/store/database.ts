@@ -1,7 +1,8 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { statfsSync } from 'node:fs';
+import { Kysely, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
 import type { HarkenDatabase } from './tables.js';
 
 export interface Database {
@@ -9,6 +10,11 @@ export interface Database {
   readonly driver: 'sqlite';
   /** Cheap round-trip used by readiness checks. */
   ping(): Promise<void>;
+  /**
+   * Proves the database can still commit (a one-row write) and that its volume has at least
+   * `minFreeMb` free; throws a StorageFullError saying which failed.
+   */
+  probeWrite(minFreeMb: number): Promise<void>;
   /**
    * A number that changes whenever another connection (another process, such as the CLI)
    * commits to the database; this connection's own writes leave it alone. Cheap enough to
@@ -24,6 +30,55 @@ export class DatabaseOpenError extends Error {
     this.name = 'DatabaseOpenError';
   }
 }
+
+/** The data volume is full: nothing was written. Requests that write answer 507 `storage_full`. */
+export class StorageFullError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StorageFullError';
+  }
+}
+
+/** SQLite's "database or disk is full" (and the I/O error a full volume gives while growing the WAL). */
+export const isStorageFull = (error: unknown): boolean => {
+  if (error instanceof StorageFullError) return true;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || code === 'SQLITE_IOERR_SHMSIZE' || (error as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC';
+};
+
+/**
+ * After SQLITE_FULL (and some I/O errors) SQLite has already rolled the transaction back; a
+ * second ROLLBACK then fails with "cannot rollback - no transaction is active", and Kysely would
+ * report that instead of the real cause. Roll back only a transaction that is still open.
+ */
+class SqliteDriverKeepingTheCause extends SqliteDriver {
+  constructor(private readonly connection: SqliteDatabase.Database) {
+    super({ database: connection });
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.connection.inTransaction) await super.rollbackTransaction(connection);
+  }
+}
+
+class HarkenSqliteDialect extends SqliteDialect {
+  constructor(private readonly connection: SqliteDatabase.Database) {
+    super({ database: connection });
+  }
+
+  override createDriver(): Driver {
+    return new SqliteDriverKeepingTheCause(this.connection);
+  }
+}
+
+const freeMbOf = (path: string): number | undefined => {
+  try {
+    const stats = statfsSync(path);
+    return (stats.bavail * stats.bsize) / 1_048_576;
+  } catch {
+    return undefined;
+  }
+};
 
 export interface SqliteOptions {
   readonly path: string;
@@ -46,9 +101,24 @@ export const openSqlite = (options: SqliteOptions): Database => {
     connection.pragma('foreign_keys = ON');
     connection.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
   } catch (error) {
+    const freeMb = options.path === ':memory:' ? undefined : freeMbOf(dirname(options.path));
+    if (freeMb !== undefined && freeMb < 1) {
+      throw new DatabaseOpenError(
+        `cannot open database ${options.path}: its volume is full (${freeMb.toFixed(2)} MB free), so SQLite cannot create its write-ahead log; free space in ${dirname(options.path)} and start again`,
+        { cause: error },
+      );
+    }
     throw new DatabaseOpenError(`cannot open database ${options.path}: ${(error as Error).message}`, { cause: error });
   }
-  const kysely = new Kysely<HarkenDatabase>({ dialect: new SqliteDialect({ database: connection }) });
+  const kysely = new Kysely<HarkenDatabase>({ dialect: new HarkenSqliteDialect(connection) });
+  let probeTable = false;
+  // Through Kysely, so the probe never lands inside another caller's open transaction.
+  const writeProbeRow = async () => {
+    // The probe's own table, outside the migrations: it holds one row and nothing else uses it.
+    if (!probeTable) await sql`CREATE TABLE IF NOT EXISTS harken_write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)`.execute(kysely);
+    probeTable = true;
+    await sql`INSERT INTO harken_write_probe (id, at) VALUES (1, ${new Date().toISOString()}) ON CONFLICT (id) DO UPDATE SET at = excluded.at`.execute(kysely);
+  };
   const dataVersion = connection.prepare('PRAGMA data_version').pluck();
   /** Read once per event-loop turn: requests handled in the same turn share the value. */
   let seenThisTurn: number | undefined;
@@ -59,6 +129,21 @@ export const openSqlite = (options: SqliteOptions): Database => {
     async ping() {
       if (closed) throw new Error('database is closed');
       await sql`select 1`.execute(kysely);
+    },
+    async probeWrite(minFreeMb) {
+      if (closed) throw new Error('database is closed');
+      if (options.path !== ':memory:') {
+        const freeMb = freeMbOf(dirname(options.path));
+        if (freeMb !== undefined && freeMb < minFreeMb) {
+          throw new StorageFullError(`only ${freeMb.toFixed(1)} MB free on the data volume (${dirname(options.path)}), under store.minFreeDiskMb ${minFreeMb}; free space there`);
+        }
+      }
+      try {
+        await writeProbeRow();
+      } catch (error) {
+        if (isStorageFull(error)) throw new StorageFullError(`the database cannot write: ${(error as Error).message}; free space on the data volume (${dirname(options.path)})`, { cause: error });
+        throw error;
+      }
     },
     externalChangeCounter() {
       // Closed: a value no cache has seen, so nothing cached is trusted.

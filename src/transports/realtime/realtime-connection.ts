@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { int16FromBytes } from '../../audio/pcm.js';
 import { HarkenError } from '../../errors.js';
+import { isStorageFull } from '../../store/database.js';
 import type { AudioFormat } from '../../audio/audio-format.js';
 import type { AudioSink } from '../../session/audio-sink.js';
 import type { SessionEvent, SessionTransport } from '../../session/events.js';
@@ -229,7 +230,13 @@ export class RealtimeConnection implements SessionTransport {
       this.close(closeCodeFor(error), error.message);
       return;
     }
-    this.logger.error({ err: error, sessionId: this.session?.id }, 'realtime session failed');
+    if (isStorageFull(error)) {
+      this.logger.error({ storageError: (error as Error).message, sessionId: this.session?.id }, 'realtime session refused: the data volume is full');
+      this.sendMessage({ type: 'error', code: 'storage_full', message: 'the server’s storage is full, so the conversation cannot be saved; try again later' });
+      this.close(CloseCode.tryAgainLater, 'storage full');
+      return;
+    }
+        this.logger.error({ err: error, sessionId: this.session?.id }, 'realtime session failed');
     this.sendMessage({ type: 'error', code: 'internal_error', message: 'internal error' });
     this.close(CloseCode.internalError, 'internal error');
   }
