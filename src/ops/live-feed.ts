@@ -26,7 +26,7 @@ export interface LiveSession {
 export interface LiveEvent {
   readonly id: number;
   readonly at: string;
-  readonly type: 'session.started' | 'session.ended' | 'speech_started' | 'transcript' | 'reply' | 'interrupted' | 'conversation_ended' | 'error' | 'audit';
+  readonly type: 'session.started' | 'session.ended' | 'speech_started' | 'transcript' | 'reply' | 'timings' | 'interrupted' | 'conversation_ended' | 'error' | 'audit';
   readonly sessionId?: string;
   readonly actor?: string;
   readonly text?: string;
@@ -94,6 +94,8 @@ export class LiveFeed {
       case 'reply_done':
         session.state = 'listening';
         return this.publish({ type: 'reply', sessionId: id, text: event.text, details: { status: event.status } });
+      case 'turn_timings':
+        return this.publish({ type: 'timings', sessionId: id, details: { ...event.timings } });
       case 'conversation_ended':
         return this.publish({ type: 'conversation_ended', sessionId: id, details: { status: event.outcome.status } });
       case 'error':

@@ -2,6 +2,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { DURATION_BUCKETS_MS, type CallOutcome, type EngineMetrics } from '../engines/engine-metrics.js';
 import type { LiveEvent, LiveFeed } from './live-feed.js';
 
+const TURN_STAGES = [
+  ['endOfTurnMs', 'end_of_turn'],
+  ['sttFinalMs', 'stt_final'],
+  ['llmFirstTokenMs', 'llm_first_token'],
+  ['ttsFirstAudioMs', 'tts_first_audio'],
+  ['voiceToVoiceMs', 'voice_to_voice'],
+] as const;
+
 /**
  * The server's metrics in Prometheus' exposition format (GET /metrics): the engine guard's
  * per-stage calls, durations and retries; sessions by channel (active and started);
@@ -30,6 +38,13 @@ export class PrometheusMetrics implements EngineMetrics {
   private readonly turns = new Counter({ name: 'harken_replies_total', help: 'Agent replies finished in voice sessions, by how they ended.', labelNames: ['status'] as const, registers: [this.registry] });
   private readonly authFailures = new Counter({ name: 'harken_auth_failures_total', help: 'Requests refused for their credentials, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly securityAlerts = new Counter({ name: 'harken_security_alerts_total', help: 'Repeated authentication failures flagged (auth.failureAlertThreshold), by kind: address or account.', labelNames: ['kind'] as const, registers: [this.registry] });
+  private readonly turnStages = new Histogram({
+    name: 'harken_turn_stage_seconds',
+    help: 'Per voice turn: end_of_turn (the silence that ended it), stt_final (end of turn to final transcript), llm_first_token, tts_first_audio, voice_to_voice (caller’s last word to first reply audio).',
+    labelNames: ['stage'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 5, 10],
+    registers: [this.registry],
+  });
   private readonly restarts = new Gauge({ name: 'harken_restarts_last_hour', help: 'Starts of this server (same data directory) in the hour before this one.', registers: [this.registry] });
   private readonly previousEnd = new Gauge({ name: 'harken_previous_run_end', help: 'How the run before this one ended: 1 for its reason (shutdown, crash, memory, unknown).', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly memoryState = new Gauge({ name: 'harken_memory_state', help: 'RSS against monitor.memoryWarnMb / memoryCriticalMb: 0 ok, 1 warn, 2 critical.', registers: [this.registry] });
@@ -85,9 +100,17 @@ export class PrometheusMetrics implements EngineMetrics {
     this.refusals.inc({ policy: policy.startsWith('route:') ? 'route' : policy });
   }
 
+  private observeTurn(timings: Readonly<Record<string, unknown>>): void {
+    for (const [field, stage] of TURN_STAGES) {
+      const ms = timings[field];
+      if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) this.turnStages.observe({ stage }, ms / 1000);
+    }
+  }
+
   private count(event: LiveEvent): void {
     if (event.type === 'session.started') this.sessionsStarted.inc({ channel: String(event.details?.channel ?? 'voice') });
     else if (event.type === 'interrupted') this.interruptions.inc();
+    else if (event.type === 'timings') this.observeTurn(event.details ?? {});
     else if (event.type === 'reply') this.turns.inc({ status: String(event.details?.status ?? 'completed') });
     else if (event.type === 'audit' && event.details?.action === 'auth.denied') this.authFailures.inc({ reason: String(event.details.reason ?? 'unknown') });
   }

@@ -12,6 +12,19 @@ export interface ConversationOutcome {
   readonly reason?: string;
 }
 
+/** Stage times of one turn in ms; a stage the turn did not have (typed input, a scripted agent's LLM) is absent. */
+export interface TurnTimings {
+  /** The silence that ended the caller's turn. */
+  readonly endOfTurnMs?: number;
+  /** From the end of the turn to the final transcript. */
+  readonly sttFinalMs?: number;
+  readonly llmFirstTokenMs?: number;
+  /** From the first sentence's synthesis request to its first audio. */
+  readonly ttsFirstAudioMs?: number;
+  /** From the caller's last word to the reply's first audio. */
+  readonly voiceToVoiceMs?: number;
+}
+
 /** How a reply ended. */
 export type ReplyStatus = 'completed' | 'interrupted' | 'cancelled' | 'failed';
 
@@ -43,6 +56,8 @@ export type SessionEvent =
   /** A late truncate changed what is stored as heard. */
   | { readonly type: 'reply_truncated'; readonly replyId: string; readonly audioEndMs: number; readonly text: string }
   | { readonly type: 'conversation_ended'; readonly outcome: ConversationOutcome }
+  /** How long each stage of a turn took, once its reply is stored (for metrics; transports may ignore it). */
+  | { readonly type: 'turn_timings'; readonly replyId: string; readonly timings: TurnTimings }
   /**
    * The server is stopping: the reply in progress is finished (for at most `deadlineMs`), words
    * spoken from now on are stored unanswered, then the connection closes (1001).

@@ -14,7 +14,7 @@ import type { Conversation } from '../store/conversations.js';
 import { isStorageFull } from '../store/database.js';
 import { SentenceChunker } from '../text/sentence-chunker.js';
 import { AsyncQueue } from '../util/async-queue.js';
-import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport } from './events.js';
+import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport, TurnTimings } from './events.js';
 import { Speaker, type PlaybackResult } from './speaker.js';
 
 /** `server`: the session ends the caller's turn at a pause and answers. `manual`: the client commits input and asks for responses. */
@@ -596,14 +596,20 @@ export class VoiceSession {
     const result = await playback.finally(() => this.endReply(reply, outcome.reply !== undefined));
     const heard = this.heard(reply, result, outcome.reply?.text ?? '');
     if (outcome.reply) {
+      const voiceToVoiceMs = result.firstAudioAt !== undefined && timing.speechEndedAt !== undefined ? result.firstAudioAt - timing.speechEndedAt : undefined;
       await this.conversations.recordPlayback(outcome.reply.id, {
         text: heard.text,
         interrupted: heard.cut,
-        metrics: {
-          ttsFirstAudioMs: result.ttsFirstAudioMs ?? null,
-          voiceToVoiceMs: result.firstAudioAt !== undefined && timing.speechEndedAt !== undefined ? result.firstAudioAt - timing.speechEndedAt : null,
-        },
+        metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null, voiceToVoiceMs: voiceToVoiceMs ?? null },
       });
+      const timings: TurnTimings = {
+        ...(timing.speechEndedAt !== undefined ? { endOfTurnMs: this.settings.endOfTurnSilenceMs } : {}),
+        ...(timing.sttLatencyMs !== undefined ? { sttFinalMs: Math.round(timing.sttLatencyMs) } : {}),
+        ...(typeof outcome.reply.metrics.llmFirstTokenMs === 'number' ? { llmFirstTokenMs: outcome.reply.metrics.llmFirstTokenMs } : {}),
+        ...(result.ttsFirstAudioMs !== undefined ? { ttsFirstAudioMs: Math.round(result.ttsFirstAudioMs) } : {}),
+        ...(voiceToVoiceMs !== undefined ? { voiceToVoiceMs: Math.round(voiceToVoiceMs) } : {}),
+      };
+      this.emit({ type: 'turn_timings', replyId: reply.id, timings });
     }
     this.replyDone(reply, heard);
     if (outcome.conversation.status !== ACTIVE && (!heard.cut || this.options.endEvenIfGoodbyeInterrupted)) this.finishConversation(outcome.conversation);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { startListeningServer } from '../helpers/harness.js';
+import { recording } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 type Server = Awaited<ReturnType<typeof startListeningServer>>;
@@ -55,6 +56,21 @@ describe('Prometheus metrics at /metrics', () => {
     expect(sample(during.text, 'harken_engine_call_duration_seconds_bucket', { stage: 'tts.synthesize', le: '+Inf' })).toBeGreaterThan(0);
     // The greeting is stored as done once its last audio has played out.
     await expect.poll(async () => sample((await scrape(metricsKey)).text, 'harken_replies_total', { status: 'completed' }), { timeout: 10_000 }).toBe(1);
+    // A spoken turn: each of its stages lands in the per-stage histogram.
+    const mark = client.events.length;
+    await client.streamAudio(recording('goforward.wav').samples);
+    await client.streamSilence(1_500);
+    await client.waitFor('audio_end', { after: mark, timeoutMs: 15_000 });
+    await client.streamSilence(1_000);
+    await expect.poll(async () => sample((await scrape(metricsKey)).text, 'harken_turn_stage_seconds_count', { stage: 'voice_to_voice' }), { timeout: 10_000 }).toBe(1);
+    const stages = (await scrape(metricsKey)).text;
+    for (const stage of ['end_of_turn', 'stt_final', 'tts_first_audio']) expect(sample(stages, 'harken_turn_stage_seconds_count', { stage })).toBe(1);
+    // The echo agent has no LLM: no first-token time.
+    expect(sample(stages, 'harken_turn_stage_seconds_count', { stage: 'llm_first_token' })).toBeUndefined();
+    const endOfTurn = sample(stages, 'harken_turn_stage_seconds_sum', { stage: 'end_of_turn' })!;
+    expect(endOfTurn).toBeCloseTo(server.config.voice.endOfTurnSilenceMs / 1000, 3);
+    // Voice to voice contains the end-of-turn wait and the transcript.
+    expect(sample(stages, 'harken_turn_stage_seconds_sum', { stage: 'voice_to_voice' })).toBeGreaterThan(endOfTurn + sample(stages, 'harken_turn_stage_seconds_sum', { stage: 'stt_final' })! - 0.001);
     await client.close();
     await expect.poll(async () => sample((await scrape(metricsKey)).text, 'harken_sessions_active', { channel: 'realtime' })).toBe(0);
 

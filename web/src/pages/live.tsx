@@ -23,7 +23,7 @@ interface LiveEvent {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-const EVENT_TYPES = ['session.started', 'session.ended', 'speech_started', 'transcript', 'reply', 'interrupted', 'conversation_ended', 'error', 'audit'] as const;
+const EVENT_TYPES = ['session.started', 'session.ended', 'speech_started', 'transcript', 'reply', 'timings', 'interrupted', 'conversation_ended', 'error', 'audit'] as const;
 const KEPT_EVENTS = 200;
 
 const FEED_TEXT = {
@@ -38,10 +38,18 @@ const STATE_AFTER: Readonly<Record<string, string>> = { speech_started: 'hearing
 const FAMILIES: Record<string, (event: LiveEvent) => boolean> = {
   everything: () => true,
   'sessions starting and ending': (event) => event.type.startsWith('session.'),
-  'turns and interruptions': (event) => ['speech_started', 'transcript', 'reply', 'interrupted', 'conversation_ended'].includes(event.type),
+  'turns and interruptions': (event) => ['speech_started', 'transcript', 'reply', 'timings', 'interrupted', 'conversation_ended'].includes(event.type),
   'security (audit log)': (event) => event.type === 'audit',
   errors: (event) => event.type === 'error' || (event.type === 'audit' && event.details?.outcome === 'failure'),
 };
+
+const TIMING_NAMES = [
+  ['voiceToVoiceMs', 'voice to voice'],
+  ['endOfTurnMs', 'end of turn'],
+  ['sttFinalMs', 'transcript'],
+  ['llmFirstTokenMs', 'LLM first token'],
+  ['ttsFirstAudioMs', 'first audio'],
+] as const;
 
 const detail = (event: LiveEvent, name: string): string => String(event.details?.[name] ?? '');
 
@@ -59,6 +67,10 @@ const describe = (event: LiveEvent): string => {
     case 'reply':
       if (!event.text) return `Agent: nothing heard (${detail(event, 'status')})`;
       return `Agent: ${event.text}${detail(event, 'status') === 'completed' ? '' : ` (${detail(event, 'status')})`}`;
+    case 'timings':
+      return `Turn timings: ${TIMING_NAMES.filter(([field]) => typeof event.details?.[field] === 'number')
+        .map(([field, name]) => `${name} ${detail(event, field)} ms`)
+        .join(', ')}`;
     case 'interrupted':
       return event.text ? `The caller spoke over the reply after “${event.text}”` : 'The caller spoke over the reply before any of it was heard';
     case 'conversation_ended':
