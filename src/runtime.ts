@@ -219,6 +219,13 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       if (!agents.get(config.agents.default)) throw new Error(`default agent ${config.agents.default} is not loaded`);
     });
     if (engines) {
+      const stallMs = config.monitor.audioStallMs;
+      readiness.add('audio', () => {
+        const stalls = live.audioStalls(stallMs);
+        if (stalls.replyStalled > 0) throw new Error(`${stalls.replyStalled} session(s) have a reply that has not moved on for more than ${stallMs} ms (monitor.audioStallMs)`);
+        // One quiet client is the client's business; all of them at once is ours.
+        if (stalls.listening > 0 && stalls.inputStalled === stalls.listening) throw new Error(`none of the ${stalls.listening} session(s) streaming audio has received any for more than ${stallMs} ms`);
+      });
       const loaded = engines;
       readiness.add(`engines (${loaded.vad.name}, ${loaded.stt.name}, ${loaded.tts.name})`, () => {
         loaded.vad.check();

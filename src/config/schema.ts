@@ -327,6 +327,15 @@ export const ConfigSchema = Type.Object(
           minimum: 0,
           description: 'RSS at which the server stops taking sessions, drains and exits (code 1, run end `memory`) for its supervisor to restart it. 0: 1.5 × the warning level, at most 90 % of a container’s memory limit.',
         }),
+        audioStallMs: Type.Integer({
+          default: 10_000,
+          minimum: 500,
+          maximum: 600_000,
+          description:
+            '`/ready` (and `harken healthcheck`) fail while a reply in progress has not moved on for this long, or while every session that streams caller audio has received none for this long.',
+        }),
+        connectionMaxMessagesPerSecond: Type.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'More messages than this from one connection in one second flags it (a log line, shown in `GET /v1/admin/sessions`). Twilio `mark` echoes do not count.' }),
+        connectionMaxErrors: Type.Integer({ default: 5, minimum: 0, maximum: 10_000, description: 'More protocol errors than this on one connection (malformed or unexpected messages) close it: error `too_many_errors`, close code 1008.' }),
         restartAlertPerHour: Type.Integer({ default: 5, minimum: 1, maximum: 1_000, description: 'More starts than this in an hour → a warning on `/ready`, the audit event `server.restart_loop` and a log line.' }),
       },
       'Memory, restarts and other watchdogs.',

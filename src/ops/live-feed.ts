@@ -1,5 +1,27 @@
 import type { AuditEvent } from '../security/audit-log.js';
 import type { SessionEvent } from '../session/events.js';
+import type { ConnectionView } from './connection-monitor.js';
+
+/** Is audio moving in a session (VoiceSession.audioFlow), and how its connection behaves. */
+export interface SessionProbe {
+  audio(): { readonly inputIdleMs: number | undefined; readonly replyStalledMs: number };
+  connection?(): ConnectionView;
+}
+
+/** A live session as the admin view shows it, with how its audio and connection are doing. */
+export interface LiveSessionView extends LiveSession {
+  readonly audio: { readonly inputIdleMs: number | null; readonly replyStalledMs: number } | null;
+  readonly connection: ConnectionView | null;
+}
+
+export interface AudioStalls {
+  /** Sessions that have received caller audio at least once. */
+  readonly listening: number;
+  /** Of those, sessions without caller audio for longer than the threshold. */
+  readonly inputStalled: number;
+  /** Sessions whose reply in progress has not moved on for longer than the threshold. */
+  readonly replyStalled: number;
+}
 
 /** What a live session is doing now. */
 export type LiveState = 'starting' | 'listening' | 'hearing' | 'thinking' | 'speaking';
@@ -42,6 +64,7 @@ type Listener = (event: LiveEvent) => void;
  */
 export class LiveFeed {
   private readonly sessions = new Map<string, LiveSession>();
+  private readonly probes = new Map<string, SessionProbe>();
   private readonly listeners = new Set<Listener>();
   private nextId = 1;
 
@@ -49,6 +72,40 @@ export class LiveFeed {
 
   list(): LiveSession[] {
     return [...this.sessions.values()].map((session) => ({ ...session }));
+  }
+
+  /** The sessions with their audio flow and connection figures, read now. */
+  views(): LiveSessionView[] {
+    return [...this.sessions.values()].map((session) => {
+      const probe = this.probes.get(session.id);
+      const audio = probe?.audio();
+      return {
+        ...session,
+        audio: audio ? { inputIdleMs: audio.inputIdleMs === undefined ? null : Math.round(audio.inputIdleMs), replyStalledMs: Math.round(audio.replyStalledMs) } : null,
+        connection: probe?.connection?.() ?? null,
+      };
+    });
+  }
+
+  /** Lets the views and the audio watch look into a session. */
+  attachProbe(id: string, probe: SessionProbe): void {
+    if (this.sessions.has(id)) this.probes.set(id, probe);
+  }
+
+  /** Sessions whose audio has not moved for more than `thresholdMs` (the readiness `audio` check). */
+  audioStalls(thresholdMs: number): AudioStalls {
+    let listening = 0;
+    let inputStalled = 0;
+    let replyStalled = 0;
+    for (const probe of this.probes.values()) {
+      const { inputIdleMs, replyStalledMs } = probe.audio();
+      if (inputIdleMs !== undefined) {
+        listening += 1;
+        if (inputIdleMs > thresholdMs) inputStalled += 1;
+      }
+      if (replyStalledMs > thresholdMs) replyStalled += 1;
+    }
+    return { listening, inputStalled, replyStalled };
   }
 
   /** Returns the unsubscribe function. */
@@ -65,6 +122,7 @@ export class LiveFeed {
   sessionEnded(id: string, seconds: number): void {
     const session = this.sessions.get(id);
     this.sessions.delete(id);
+    this.probes.delete(id);
     this.publish({ type: 'session.ended', sessionId: id, ...(session ? { actor: session.actor } : {}), details: { seconds } });
   }
 

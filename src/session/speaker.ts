@@ -53,6 +53,8 @@ export class Speaker {
   private wakeProducer: (() => void) | undefined;
   /** Set when playback ends for any reason (also an error), so the producer stops waiting. */
   private stopped = false;
+  /** performance.now() of the last sign of life: the reply's start, synthesised audio, a frame sent. */
+  private progressAt = performance.now();
 
   constructor(
     private readonly tts: TextToSpeech,
@@ -60,6 +62,11 @@ export class Speaker {
     private readonly emit: (event: SessionEvent) => void,
     private readonly options: SpeakerOptions,
   ) {}
+
+  /** When this reply last moved on (a watchdog compares it with the clock). */
+  get lastProgressAt(): number {
+    return this.progressAt;
+  }
 
   /** Milliseconds of audio sent so far. */
   get totalMs(): number {
@@ -108,6 +115,7 @@ export class Speaker {
         throw error;
       }
       if (signal.aborted) break;
+      this.progressAt = performance.now();
       if (ttsFirstAudioMs === undefined) ttsFirstAudioMs = performance.now() - job.requestedAt;
       if (samples.length === 0) {
         this.finishedSentence();
@@ -131,6 +139,7 @@ export class Speaker {
         const frameMs = (frame.length / format.sampleRate) * 1000;
         await this.sink.write(encodeSamples(frame, format.encoding), frameMs, signal);
         this.sentMs += frameMs;
+        this.progressAt = performance.now();
       }
       this.finishedSentence();
     }
@@ -139,6 +148,7 @@ export class Speaker {
       // The listener is still hearing the tail; an interruption until then still counts.
       await this.waitUntilHeard(this.sentMs, signal);
     }
+    this.progressAt = performance.now();
     return { playedMs: signal.aborted ? this.heardMs() : this.sentMs, interrupted: signal.aborted, ttsFirstAudioMs, firstAudioAt };
   }
 

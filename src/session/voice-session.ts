@@ -143,6 +143,8 @@ export class VoiceSession {
   private ended = false;
   /** The server is stopping: turns already queued are answered, later words are stored unanswered. */
   private draining = false;
+  /** performance.now() of the last caller audio; undefined until the first (a typed-only client sends none). */
+  private lastAudioInAt: number | undefined;
 
   constructor(
     private readonly conversations: ConversationService,
@@ -205,6 +207,18 @@ export class VoiceSession {
     });
   }
 
+  /**
+   * Is audio moving? `inputIdleMs`: since the caller's last audio (undefined if they never sent
+   * any); `replyStalledMs`: how long the reply in progress has not moved on (0 without one).
+   */
+  audioFlow(now = performance.now()): { inputIdleMs: number | undefined; replyStalledMs: number } {
+    const reply = this.reply;
+    return {
+      inputIdleMs: this.lastAudioInAt === undefined ? undefined : now - this.lastAudioInAt,
+      replyStalledMs: reply && !reply.controller.signal.aborted ? now - reply.speaker.lastProgressAt : 0,
+    };
+  }
+
   /** Changes the agent's instructions, tools or the voice for the turns that follow. */
   update(overrides: SessionOverrides): void {
     this.overrides = { ...this.overrides, ...overrides };
@@ -213,6 +227,7 @@ export class VoiceSession {
   /** Caller audio: mono s16 at the session's input rate. */
   pushAudio(samples: Int16Array): void {
     if (this.closed) return;
+    this.lastAudioInAt = performance.now();
     const audio = this.toVadRate.push(samples);
     if (audio.length === 0) return;
     const startsAtMs = this.inputMs;

@@ -10,6 +10,7 @@ import type { Access } from '../security/access.js';
 import { tenantScopeOf, type Caller } from '../security/authenticator.js';
 import type { TenantScope } from '../security/tenants.js';
 import { limitKeyOf } from '../security/ip-mask.js';
+import type { ConnectionMonitor } from '../ops/connection-monitor.js';
 
 /** Why a session could not start: the server is full, or this caller or address holds its share. */
 export class SessionRefusedError extends Error {
@@ -58,6 +59,8 @@ export interface SessionCaller {
   readonly channel?: string;
   /** The connection's logger (with its request id); the factory's otherwise. */
   readonly logger?: Logger;
+  /** The connection's message rate and errors, shown in the admin sessions view. */
+  readonly monitor?: ConnectionMonitor;
 }
 
 /** What the caller asked for in its start message (or the transport's equivalent). */
@@ -161,6 +164,8 @@ export class SessionFactory {
       live?.sessionEnded(liveId, 0);
       throw error;
     }
+    const monitor = who.monitor;
+    live?.attachProbe(liveId, { audio: () => session.audioFlow(), ...(monitor ? { connection: () => monitor.view() } : {}) });
     const startedAt = Date.now();
     void access.audit.record({ action: 'session.started', outcome: 'success', actor, ip: who.ip, target: `session:${who.connectionId}` });
     let closing: Promise<void> | undefined;

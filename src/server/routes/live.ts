@@ -22,6 +22,22 @@ const LiveSessionView = Type.Object({
   startedAt: Type.String(),
   state: Type.String({ description: 'starting, listening, hearing, thinking or speaking.' }),
   seconds: Type.Integer(),
+  audio: Type.Union([
+    Type.Object({
+      inputIdleMs: Type.Union([Type.Integer(), Type.Null()], { description: 'Since the caller’s last audio; null if they never sent any.' }),
+      replyStalledMs: Type.Integer({ description: 'How long the reply in progress has not moved on (0 without one).' }),
+    }),
+    Type.Null(),
+  ]),
+  connection: Type.Union([
+    Type.Object({
+      messagesPerSecond: Type.Integer(),
+      peakMessagesPerSecond: Type.Integer(),
+      errors: Type.Integer({ description: 'Protocol errors the connection survived; more than monitor.connectionMaxErrors closes it (1008, error too_many_errors).' }),
+      flagged: Type.Boolean({ description: 'Sent more than monitor.connectionMaxMessagesPerSecond in one second at least once.' }),
+    }),
+    Type.Null(),
+  ]),
 });
 
 /**
@@ -91,7 +107,7 @@ export const liveRoutes = ({ live, audit, authenticator, version, recheckMs }: L
         schema: { summary: 'Voice sessions and calls in progress on this server', tags: ['admin'], response: { 200: Type.Object({ sessions: Type.Array(LiveSessionView) }), ...errorResponses(401, 403) } },
       },
       async () => ({
-        sessions: live.list().map((session) => ({ ...session, seconds: Math.max(0, Math.round((Date.now() - Date.parse(session.startedAt)) / 1000)) })),
+        sessions: live.views().map((session) => ({ ...session, seconds: Math.max(0, Math.round((Date.now() - Date.parse(session.startedAt)) / 1000)) })),
       }),
     );
 

@@ -11,6 +11,7 @@ import type { VoiceSession } from '../../session/voice-session.js';
 import type { ConnectionGuard, GuardDecision, OpenedSession } from '../session-factory.js';
 import { CloseCode, parseClientMessage, parseStart, ProtocolError, type StartMessage } from './protocol.js';
 import { toV1, type ServerEvent } from './v1-events.js';
+import type { ConnectionMonitor } from '../../ops/connection-monitor.js';
 
 export interface RealtimeLimits {
   readonly idleTimeoutMs: number;
@@ -64,6 +65,7 @@ export class RealtimeConnection implements SessionTransport {
     private readonly logger: Logger,
     private readonly onClosed: (connection: RealtimeConnection) => void,
     private readonly guard?: ConnectionGuard,
+    private readonly monitor?: ConnectionMonitor,
   ) {
     const format: AudioFormat = { sampleRate: limits.outputSampleRate, encoding: 'pcm_s16le' };
     // v1 clients flush their own playback on `interrupted`; nothing reports positions, so the session uses the wall clock.
@@ -153,6 +155,7 @@ export class RealtimeConnection implements SessionTransport {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     this.resetIdleTimer(this.limits.idleTimeoutMs);
+    this.monitor?.message();
     try {
       if (this.state === 'awaiting_start') {
         if (isBinary) throw new ProtocolError('expected_start', 'send {"type":"start",…} before any audio');
@@ -221,6 +224,12 @@ export class RealtimeConnection implements SessionTransport {
   private fail(error: unknown): void {
     if (error instanceof ProtocolError) {
       this.sendMessage({ type: 'error', code: error.code, message: error.message });
+      if (this.state === 'active' && this.monitor?.error()) {
+        this.logger.warn({ sessionId: this.session?.id, lastError: error.code }, 'realtime connection closed after too many protocol errors');
+        this.sendMessage({ type: 'error', code: 'too_many_errors', message: 'too many malformed or unexpected messages; closing' });
+        this.close(CloseCode.policyViolation, 'too many errors');
+        return;
+      }
       // Before start every problem is fatal; afterwards only malformed audio is.
       if (this.state !== 'active' || error.closeCode === CloseCode.unsupportedData) this.close(error.closeCode, error.message);
       return;

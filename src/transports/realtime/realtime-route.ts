@@ -7,6 +7,7 @@ import type { Caller } from '../../security/authenticator.js';
 import { credentialedCaller, SessionRefusedError, type SessionFactory } from '../session-factory.js';
 import { CloseCode, PROTOCOL_V1, ProtocolError } from './protocol.js';
 import { RealtimeConnection } from './realtime-connection.js';
+import { ConnectionMonitor } from '../../ops/connection-monitor.js';
 
 /** Live realtime connections, so shutdown can close them and tests can check none leak. */
 export class RealtimeConnections {
@@ -91,7 +92,10 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
     (socket, request) => {
       const logger = deps.logger.child({ reqId: request.id });
       const caller = request.caller as Caller;
-      const who = { ...credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger }), channel: 'realtime' };
+      const monitor = new ConnectionMonitor({ maxMessagesPerSecond: config.monitor.connectionMaxMessagesPerSecond, maxErrors: config.monitor.connectionMaxErrors }, (rate) =>
+        logger.warn({ messagesPerSecond: rate, limit: config.monitor.connectionMaxMessagesPerSecond }, 'realtime connection flagged: message rate over monitor.connectionMaxMessagesPerSecond'),
+      );
+      const who = { ...credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger }), channel: 'realtime', monitor };
       let pending: { release(): void };
       try {
         pending = factory.admitPending(who);
@@ -134,6 +138,7 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
           deps.connections.remove(closed);
         },
         factory.guard({ ...who, caller }),
+        monitor,
       );
       deps.connections.add(connection);
     },

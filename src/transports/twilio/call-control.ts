@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectionMonitor } from '../../ops/connection-monitor.js';
 import { isMachine, isMessageEnd } from '../../calls/call-status.js';
 import type { CallRecords } from '../../calls/call-records.js';
 import type { HarkenConfig } from '../../config/schema.js';
@@ -24,6 +25,8 @@ export interface CallControlDependencies {
   readonly ip: string;
   readonly connectionId: string;
   readonly logger: Logger;
+  /** The stream's message rate, shown in the admin sessions view. */
+  readonly monitor?: ConnectionMonitor;
 }
 
 /** How long a stream that started before its outbound call's create was answered waits for it. */
@@ -99,6 +102,7 @@ export const callControl = (deps: CallControlDependencies): CallControl => {
             connectionId: deps.connectionId,
             channel: 'phone',
             logger: deps.logger,
+            ...(deps.monitor ? { monitor: deps.monitor } : {}),
           },
           { inputSampleRate: 8_000, agent: granted.agent, endEvenIfGoodbyeInterrupted: true, audioLeadMs: config.twilio.audioLeadMs },
           connection,

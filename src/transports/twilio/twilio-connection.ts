@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ConnectionMonitor } from '../../ops/connection-monitor.js';
 import WebSocket from 'ws';
 import { decodeSamples } from '../../audio/audio-format.js';
 import type { SessionEvent, SessionTransport, ConversationOutcome } from '../../session/events.js';
@@ -84,6 +85,7 @@ export class TwilioConnection implements SessionTransport {
     private readonly control: CallControl,
     private readonly limits: TwilioConnectionLimits,
     private readonly logger: Logger,
+    private readonly monitor?: ConnectionMonitor,
   ) {
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('close', () => void this.cleanup());
@@ -141,6 +143,8 @@ export class TwilioConnection implements SessionTransport {
     try {
       if (isBinary) throw new MediaStreamError('Media Streams send text frames only');
       const message = parseTwilioMessage(data.toString('utf8'));
+      // Mark echoes answer our own marks (one per frame sent): they say nothing about the peer's rate.
+      if (message.event !== 'mark') this.monitor?.message();
       switch (message.event) {
         case 'connected':
           return;

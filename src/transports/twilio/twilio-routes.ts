@@ -17,6 +17,7 @@ import type { PhoneCalls } from './phone-calls.js';
 import { readStatusCallback } from './status-callbacks.js';
 import { StreamTokens } from './stream-tokens.js';
 import { TwilioApi } from './twilio-api.js';
+import { ConnectionMonitor } from '../../ops/connection-monitor.js';
 import { TwilioConnection } from './twilio-connection.js';
 import { checkTwilioSettings } from './twilio-settings.js';
 import { rejectTwiml, streamTwiml } from './twiml.js';
@@ -199,9 +200,13 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         socket.close(1008, 'invalid signature');
         return;
       }
+      const monitor = new ConnectionMonitor({ maxMessagesPerSecond: config.monitor.connectionMaxMessagesPerSecond, maxErrors: config.monitor.connectionMaxErrors }, (rate) =>
+        logger.warn({ messagesPerSecond: rate, limit: config.monitor.connectionMaxMessagesPerSecond }, 'twilio stream flagged: message rate over monitor.connectionMaxMessagesPerSecond'),
+      );
       new TwilioConnection(
         socket,
         callControl({
+          monitor,
           config,
           factory: deps.factory,
           tokens,
@@ -216,6 +221,7 @@ export const registerTwilioRoutes = (app: FastifyInstance, deps: TwilioRouteDepe
         }),
         { startTimeoutMs: config.twilio.streamTokenTtlMs, idleTimeoutMs: config.realtime.idleTimeoutMs, maxBufferedBytes: config.realtime.maxBufferedBytes, dtmfPauseMs: config.twilio.dtmfPauseMs },
         logger,
+        monitor,
       );
     },
   );
