@@ -10,7 +10,10 @@ set -euo pipefail
 # bzip2: unpacking downloaded model archives (.tar.bz2).
 # espeak-ng-data: phoneme data for Piper/VITS voices run through sherpa-onnx.
 # chromium: the browser the web app tests drive (playwright-core).
-PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data chromium)
+# nginx, openssl: the deployment kit's reverse proxy, tested in front of Harken with a self-signed certificate.
+# nftables, iptables, iproute2: `harken doctor` reads the firewall (tested in a network namespace).
+# systemd: `systemd-analyze verify` checks deploy/harken.service.
+PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data chromium nginx openssl nftables iptables iproute2 systemd)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -4,6 +4,7 @@ import { registerBackupCommands } from './commands/backup.js';
 import { registerCallCommand } from './commands/call.js';
 import { registerCallsCommand } from './commands/calls.js';
 import { registerHealthcheckCommand } from './commands/healthcheck.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModelsCommand } from './commands/models.js';
@@ -22,6 +23,7 @@ const buildProgram = (): Command => {
     .showHelpAfterError('(run harken --help for usage)')
     .exitOverride();
   registerServeCommand(program);
+  registerDoctorCommand(program);
   registerHealthcheckCommand(program);
   registerMigrateCommand(program);
   registerBackupCommands(program);

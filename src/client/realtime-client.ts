@@ -14,6 +14,8 @@ export interface RealtimeClientOptions {
   readonly agent?: string;
   readonly conversationId?: string;
   readonly headers?: Record<string, string>;
+  /** PEM certificate(s) to trust for wss:// besides the system's (a self-signed server certificate). */
+  readonly ca?: string;
   /** An API key, service account secret or token, sent as `Authorization: Bearer …`. */
   readonly credentials?: string;
   readonly onEvent?: (event: TimedEvent) => void;
@@ -49,7 +51,7 @@ export class RealtimeClient {
 
   private constructor(private readonly options: RealtimeClientOptions) {
     const headers = { ...(options.credentials ? { authorization: `Bearer ${options.credentials}` } : {}), ...options.headers };
-    this.socket = new WebSocket(options.url, [PROTOCOL_V1], { headers });
+    this.socket = new WebSocket(options.url, [PROTOCOL_V1], { headers, ...(options.ca ? { ca: options.ca } : {}) });
     this.closed = new Promise((resolve) => {
       this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });

@@ -6,7 +6,8 @@ import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { startListeningServer } from '../helpers/harness.js';
 import { recording, silence, spoken } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
-import { runCliAsync } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { HARKEN_BIN } from '../helpers/cli.js';
 import { SHARED_AUDIO } from '../helpers/shared.js';
 
 type Server = Awaited<ReturnType<typeof startListeningServer>>;
@@ -190,14 +191,27 @@ describe('realtime voice over /v1/realtime', () => {
 
   it('harken call says a recording, prints the transcript and reply, and exits as soon as the reply is done', async () => {
     const server = await start();
-    const started = performance.now();
-    const call = await runCliAsync(['call', '--file', `${SHARED_AUDIO}/goforward.wav`, '--url', server.wsUrl, '--agent', 'echo', '--json'], { cwd: tempDir(), env: { HARKEN_API_KEY: server.apiKey } });
-    const elapsedMs = performance.now() - started;
-    expect(call.status, call.stderr).toBe(0);
-    const events = call.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; text?: string; final?: boolean });
+    const child = spawn(process.execPath, [HARKEN_BIN, 'call', '--file', `${SHARED_AUDIO}/goforward.wav`, '--url', server.wsUrl, '--agent', 'echo', '--json'], {
+      cwd: tempDir(),
+      env: { ...process.env, HARKEN_API_KEY: server.apiKey },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let lastOutputAt = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      lastOutputAt = performance.now();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const exitedAt = performance.now();
+    expect(status, stderr).toBe(0);
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; text?: string; final?: boolean });
     expect(events.find((event) => event.type === 'transcript' && event.final)?.text).toMatch(/forward/);
     expect(events.some((event) => event.type === 'reply' && event.final && /^You said: /.test(event.text ?? ''))).toBe(true);
-    // A greeting (~3 s), the 3 s recording and the echo: well under the 20 s a pending reply wait used to hold the process.
-    expect(elapsedMs).toBeLessThan(18_000);
+    expect(events.at(-1)?.type).toBe('audio_end');
+    // Out as soon as the reply's audio ended: a pending wait used to hold the process ~15 s more.
+    expect(exitedAt - lastOutputAt).toBeLessThan(3_000);
   }, 40_000);
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import alawmulaw from 'alawmulaw';
 import twilio from 'twilio';
@@ -14,7 +15,22 @@ export interface SimulatorOptions {
   readonly publicUrl: string;
   readonly authToken: string;
   readonly accountSid: string;
+  /** PEM certificate to trust when serverUrl is https (a test's self-signed certificate behind nginx). */
+  readonly ca?: string;
 }
+
+/** An HTTPS POST that trusts `ca` (global fetch cannot be given a CA per request). */
+const postTrusting = (url: string, ca: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> =>
+  new Promise((resolve, reject) => {
+    const request = httpsRequest(url, { method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body).toString() }, ca }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
 
 export type WebhookAnswer =
   | { readonly kind: 'stream'; readonly streamUrl: string; readonly parameters: Record<string, string>; readonly twiml: string }
@@ -35,13 +51,18 @@ export class TwilioSimulator {
   async webhook(params: Record<string, string>, tamper: { signature?: string; addParam?: Record<string, string>; signedUrl?: string } = {}): Promise<WebhookAnswer> {
     const url = `${this.options.publicUrl}/v1/twilio/voice`;
     const signature = tamper.signature ?? twilio.getExpectedTwilioSignature(this.options.authToken, tamper.signedUrl ?? url, params);
-    const response = await fetch(`${this.options.serverUrl}/v1/twilio/voice`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'i-twilio-idempotency-token': randomBytes(8).toString('hex') },
-      body: new URLSearchParams({ ...params, ...tamper.addParam }).toString(),
-    });
-    const body = await response.text();
-    if (response.status !== 200) return { kind: 'http', status: response.status, body };
+    const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'i-twilio-idempotency-token': randomBytes(8).toString('hex') };
+    const form = new URLSearchParams({ ...params, ...tamper.addParam }).toString();
+    const target = `${this.options.serverUrl}/v1/twilio/voice`;
+    let status: number;
+    let body: string;
+    if (this.options.ca) ({ status, text: body } = await postTrusting(target, this.options.ca, headers, form));
+    else {
+      const response = await fetch(target, { method: 'POST', headers, body: form });
+      status = response.status;
+      body = await response.text();
+    }
+    if (status !== 200) return { kind: 'http', status, body };
     const reject = /<Reject[^>]*\/?>/.exec(body)?.[0];
     if (reject) return { kind: 'reject', reason: attribute(reject, 'reason') ?? '', twiml: body };
     const stream = /<Stream[^>]*>/.exec(body)?.[0];
@@ -63,7 +84,7 @@ export class TwilioSimulator {
   async connect(streamUrl: string, options: { callSid: string; parameters: Record<string, string>; signature?: string; accountSid?: string; start?: boolean }): Promise<SimulatedCall> {
     const signature = options.signature ?? twilio.getExpectedTwilioSignature(this.options.authToken, streamUrl, {});
     const local = streamUrl.replace(this.options.publicUrl.replace(/^http/, 'ws'), this.options.serverUrl.replace(/^http/, 'ws'));
-    const socket = new WebSocket(local, { headers: { 'x-twilio-signature': signature } });
+    const socket = new WebSocket(local, { headers: { 'x-twilio-signature': signature }, ...(this.options.ca ? { ca: this.options.ca } : {}) });
     const call = new SimulatedCall(socket, options.callSid, options.accountSid ?? this.options.accountSid, options.parameters);
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());

@@ -24,7 +24,9 @@ describe('health, readiness and API docs', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().checks.map((check: { name: string; ok: boolean }) => [check.name, check.ok])).toEqual([
       ['database', true],
+      ['storage', true],
       ['agents', true],
+      ['audio', true],
       ['engines (silero, pocketsphinx, flite)', true],
     ]);
   });
@@ -35,7 +37,8 @@ describe('health, readiness and API docs', () => {
     expect(response.statusCode).toBe(503);
     const body = response.json();
     expect(body.status).toBe('unavailable');
-    expect(body.error).toEqual({ code: 'not_ready', message: 'not ready: database: database is closed' });
+    // The write probe needs the database too.
+    expect(body.error).toEqual({ code: 'not_ready', message: 'not ready: database: database is closed; storage: database is closed' });
     expect(body.checks.find((check: { name: string }) => check.name === 'agents').ok).toBe(true);
   });
 
