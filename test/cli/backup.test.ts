@@ -54,6 +54,10 @@ describe('harken backup and restore', () => {
     const conversation = (await restored.inject({ method: 'GET', url: `/v1/conversations/${created.id}` })).json() as { messages: Array<{ text: string }> };
     expect(conversation.messages.map((message) => message.text)).toContain('Ada Lovelace, 1815');
 
+    // Not while a server uses the data directory.
+    const underServer = await runCliAsync(['restore', backupFile, '--data-dir', fresh, '--force'], { cwd: fresh });
+    expect(underServer.status).toBe(1);
+    expect(underServer.stderr).toBe(`harken: a Harken server (pid ${process.pid}, started ${restored.harken.runs.current.startedAt}) is using ${fresh}; stop it first, then restore\n`);
     // Restoring over a database needs --force, and keeps the old one.
     await restored.harken.close();
     servers.splice(servers.indexOf(restored), 1);

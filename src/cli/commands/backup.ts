@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { BackupError, backupDatabase, restoreDatabase } from '../../store/backup.js';
 import { loadCliConfig, withConfigFlags, type ConfigFlags } from '../config-options.js';
 import { CliError } from '../exit-codes.js';
+import { liveServerHolding } from '../../ops/run-history.js';
 import { printResult } from '../output.js';
 
 const stamp = (date: Date): string => date.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -44,6 +45,9 @@ export const registerBackupCommands = (program: Command): void => {
     .option('--json', 'machine-readable output')
     .action(async (file: string, options: ConfigFlags & { force?: boolean; withSecrets?: boolean; json?: boolean }) => {
       const config = loadCliConfig(options);
+      // Replacing the database under a running server would lose what it writes and confuse its caches.
+      const holder = liveServerHolding(join(config.data.dir, 'server.run'));
+      if (holder) throw new CliError(`a Harken server (pid ${holder.pid}, started ${holder.startedAt}) is using ${config.data.dir}; stop it first, then restore`);
       const backup = resolve(file);
       if (options.withSecrets && !existsSync(secretBeside(backup))) throw new CliError(`no ${secretBeside(backup)} beside the backup; it was made without --with-secrets`);
       const result = await restoreDatabase(backup, config.store.sqlitePath, { force: Boolean(options.force) }).catch((error: unknown) => Promise.reject(asCliError(error)));
