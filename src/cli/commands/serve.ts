@@ -3,6 +3,7 @@ import { EngineUnavailableError } from '../../engines/engine-errors.js';
 import { AdminInputError } from '../../security/admins.js';
 import { SecretError } from '../../security/server-secrets.js';
 import { createLogger } from '../../logging/logger.js';
+import { openLogFile } from '../../logging/log-file.js';
 import { installGracefulShutdown, type ShutdownControl } from '../../ops/shutdown.js';
 import { createHarken } from '../../runtime.js';
 import { DatabaseOpenError } from '../../store/database.js';
@@ -36,7 +37,13 @@ export const registerServeCommand = (program: Command): void => {
     .option('--port <port>', 'port to listen on, 0 for any free port (overrides server.port)')
     .action(async (flags: ServeFlags) => {
       const config = loadCliConfig(flags, { 'server.host': flags.host, 'server.port': flags.port });
-      const logger = createLogger(config.log);
+      let destination;
+      try {
+        destination = config.log.file ? await openLogFile(config.log) : undefined;
+      } catch (error) {
+        throw new CliError(`cannot write the log file ${config.log.file}: ${(error as Error).message}; fix log.file (HARKEN_LOG_FILE) or its directory's permissions`);
+      }
+      const logger = createLogger({ ...config.log, ...(destination ? { destination } : {}) });
       let harken;
       let shutdown: ShutdownControl | undefined;
       let criticalBeforeListening = false;
