@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { RunHistory } from './ops/run-history.js';
 import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState } from './ops/memory-monitor.js';
 import { SecurityCounters } from './ops/security-counters.js';
+import { Tracing } from './ops/tracing.js';
 import type { Tool } from './llm/tools.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
@@ -162,6 +163,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let engines: VoiceEngines | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
   let memory: MemoryMonitor | undefined;
+  let tracing: Tracing | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
@@ -233,7 +235,8 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         loaded.tts.check?.();
       });
     }
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(voice ? { voice } : {}) });
+    tracing = Tracing.create(config.telemetry, VERSION);
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     watchedMemory.start();
@@ -259,6 +262,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         await access.close();
         await voice?.engines.close();
         await llmRuntime?.close();
+        await tracing?.close();
         runs.end('shutdown');
         await runs.close();
         await database.close();
@@ -267,6 +271,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   } catch (error) {
     clearInterval(purgeTimer);
     memory?.stop();
+    await tracing?.close();
     threadPriority.stop();
     await engines?.close();
     await llmRuntime?.close();

@@ -318,6 +318,14 @@ export const ConfigSchema = Type.Object(
       },
       'Conversation limits.',
     ),
+    telemetry: section(
+      {
+        otlpEndpoint: Type.String({ default: '', description: 'OpenTelemetry collector for traces over OTLP/HTTP (e.g. `http://127.0.0.1:4318`; `/v1/traces` is added). Empty: no tracing. Spans: one per HTTP request, one per voice turn with its stages; W3C `traceparent` from callers is honoured; no personal data in attributes.' }),
+        serviceName: Type.String({ default: 'harken', minLength: 1, description: 'The `service.name` of the traces.' }),
+        sampleRatio: Type.Number({ default: 1, minimum: 0, maximum: 1, description: 'Share of new traces kept (a caller’s sampled `traceparent` is always followed).' }),
+      },
+      'OpenTelemetry tracing.',
+    ),
     monitor: section(
       {
         memorySampleMs: Type.Integer({ default: 60_000, minimum: 100, maximum: 3_600_000, description: 'How often RSS and heap are sampled (`GET /v1/admin/resources` keeps the last hour).' }),

@@ -45,6 +45,7 @@ import { operationsRoutes } from './routes/operations.js';
 import type { SecurityCounters } from '../ops/security-counters.js';
 import type { RunHistory } from '../ops/run-history.js';
 import type { MemoryMonitor } from '../ops/memory-monitor.js';
+import type { Tracing } from '../ops/tracing.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -63,6 +64,8 @@ export interface AppDependencies {
   readonly security: SecurityCounters;
   readonly runs: RunHistory;
   readonly memory: MemoryMonitor;
+  /** OTLP traces, when telemetry.otlpEndpoint is set. */
+  readonly tracing?: Tracing;
   /** Present when voice is enabled and its engines loaded. */
   readonly voice?: { readonly engines: VoiceEngines; readonly connections: RealtimeConnections; readonly calls: PhoneCalls };
 }
@@ -91,6 +94,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+  deps.tracing?.instrument(app);
   registerErrorHandling(app);
   registerResponseHeaders(app, {
     // The API serves JSON and the docs page; nothing needs inline code or other origins.
@@ -180,8 +184,8 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
-    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness });
-    registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger });
+    const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
+    registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
     if (deps.config.twilio.enabled) {
       outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger, shutdown: deps.readiness });
     }

@@ -11,6 +11,8 @@ import { tenantScopeOf, type Caller } from '../security/authenticator.js';
 import type { TenantScope } from '../security/tenants.js';
 import { limitKeyOf } from '../security/ip-mask.js';
 import type { ConnectionMonitor } from '../ops/connection-monitor.js';
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import type { Tracing } from '../ops/tracing.js';
 
 /** Why a session could not start: the server is full, or this caller or address holds its share. */
 export class SessionRefusedError extends Error {
@@ -61,6 +63,8 @@ export interface SessionCaller {
   readonly logger?: Logger;
   /** The connection's message rate and errors, shown in the admin sessions view. */
   readonly monitor?: ConnectionMonitor;
+  /** The caller's trace (W3C traceparent at the upgrade): turns become its children. */
+  readonly traceContext?: Context;
 }
 
 /** What the caller asked for in its start message (or the transport's equivalent). */
@@ -116,6 +120,8 @@ export interface SessionFactoryDependencies {
   readonly live?: LiveFeed;
   /** Set once the server is shutting down: no new session starts then. */
   readonly shutdown?: { readonly drainingReason: string | undefined };
+  /** Turns as OpenTelemetry spans, when tracing is on. */
+  readonly tracing?: Tracing;
 }
 
 /** A session with the slot it holds; `close()` ends the session, frees the slot and audits the end. */
@@ -156,9 +162,15 @@ export class SessionFactory {
     // Ours, not the request id a client may choose (X-Request-Id): two sessions never share one.
     const liveId = randomUUID();
     live?.sessionStarted({ id: liveId, channel: who.channel ?? 'voice', actor, tenant: who.tenant, agent: request.agent ?? (request.conversationId ? null : this.deps.config.agents.default) });
+    const agent = request.agent ?? (request.conversationId ? undefined : this.deps.config.agents.default);
+    const turns = this.deps.tracing?.turns(who.traceContext ?? ROOT_CONTEXT, { 'harken.session.id': liveId, 'harken.channel': who.channel ?? 'voice', ...(agent ? { 'harken.agent': agent } : {}) }, this.deps.config.voice.endOfTurnSilenceMs);
+    const watch = (event: SessionEvent) => {
+      live?.observe(liveId, event);
+      turns?.observe(event);
+    };
     let session: VoiceSession;
     try {
-      session = this.session(who, request, live ? observed(transport, (event) => live.observe(liveId, event)) : transport);
+      session = this.session(who, request, live || turns ? observed(transport, watch) : transport);
     } catch (error) {
       slot.release();
       live?.sessionEnded(liveId, 0);

@@ -8,6 +8,7 @@ import { credentialedCaller, SessionRefusedError, type SessionFactory } from '..
 import { CloseCode, PROTOCOL_V1, ProtocolError } from './protocol.js';
 import { RealtimeConnection } from './realtime-connection.js';
 import { ConnectionMonitor } from '../../ops/connection-monitor.js';
+import type { Tracing } from '../../ops/tracing.js';
 
 /** Live realtime connections, so shutdown can close them and tests can check none leak. */
 export class RealtimeConnections {
@@ -41,6 +42,8 @@ export interface RealtimeRouteDependencies {
   readonly engines: VoiceEngines;
   readonly connections: RealtimeConnections;
   readonly logger: Logger;
+  /** Reads the caller's W3C trace context at the upgrade, when tracing is on. */
+  readonly tracing?: Tracing;
 }
 
 /**
@@ -95,7 +98,7 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
       const monitor = new ConnectionMonitor({ maxMessagesPerSecond: config.monitor.connectionMaxMessagesPerSecond, maxErrors: config.monitor.connectionMaxErrors }, (rate) =>
         logger.warn({ messagesPerSecond: rate, limit: config.monitor.connectionMaxMessagesPerSecond }, 'realtime connection flagged: message rate over monitor.connectionMaxMessagesPerSecond'),
       );
-      const who = { ...credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger }), channel: 'realtime', monitor };
+      const who = { ...credentialedCaller(caller, { ip: request.ip, connectionId: request.id, logger }), channel: 'realtime', monitor, ...(deps.tracing ? { traceContext: deps.tracing.extract(request.headers) } : {}) };
       let pending: { release(): void };
       try {
         pending = factory.admitPending(who);
