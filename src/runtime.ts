@@ -28,6 +28,7 @@ import { RunHistory } from './ops/run-history.js';
 import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState } from './ops/memory-monitor.js';
 import { SecurityCounters } from './ops/security-counters.js';
 import { Tracing } from './ops/tracing.js';
+import { EventLoopWatch } from './ops/event-loop-watch.js';
 import type { Tool } from './llm/tools.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
@@ -164,6 +165,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let purgeTimer: NodeJS.Timeout | undefined;
   let memory: MemoryMonitor | undefined;
   let tracing: Tracing | undefined;
+  let loopWatch: EventLoopWatch | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
@@ -236,10 +238,16 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       });
     }
     tracing = Tracing.create(config.telemetry, VERSION);
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), ...(voice ? { voice } : {}) });
+    loopWatch = new EventLoopWatch({ thresholdMs: config.monitor.eventLoopStallMs, sessions: () => live.list().length }, (report) => {
+      logger.warn({ eventLoopStall: report }, 'the event loop stalled: audio and requests waited');
+      metrics.eventLoopStall(report.stallMs);
+    });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), loopWatch, ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     watchedMemory.start();
+    loopWatch.start();
+    const watchedLoop = loopWatch;
     return {
       app,
       voice,
@@ -256,6 +264,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         clearInterval(purgeTimer);
         threadPriority.stop();
         watchedMemory.stop();
+        watchedLoop.stop();
         readiness.drain('shutting down');
         if (voice) await drainSessions(voice, config.server.drainTimeoutMs, logger);
         await app.close();
@@ -271,6 +280,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   } catch (error) {
     clearInterval(purgeTimer);
     memory?.stop();
+    loopWatch?.stop();
     await tracing?.close();
     threadPriority.stop();
     await engines?.close();

@@ -348,6 +348,7 @@ export const ConfigSchema = Type.Object(
         }),
         connectionMaxMessagesPerSecond: Type.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'More messages than this from one connection in one second flags it (a log line, shown in `GET /v1/admin/sessions`). Twilio `mark` echoes do not count.' }),
         connectionMaxErrors: Type.Integer({ default: 5, minimum: 0, maximum: 10_000, description: 'More protocol errors than this on one connection (malformed or unexpected messages) close it: error `too_many_errors`, close code 1008.' }),
+        eventLoopStallMs: Type.Integer({ default: 250, minimum: 20, maximum: 60_000, description: 'An event-loop stall longer than this (audio for every session waits meanwhile) is logged with the requests in flight and counted in `harken_event_loop_stalls_total`.' }),
         restartAlertPerHour: Type.Integer({ default: 5, minimum: 1, maximum: 1_000, description: 'More starts than this in an hour → a warning on `/ready`, the audit event `server.restart_loop` and a log line.' }),
       },
       'Memory, restarts and other watchdogs.',

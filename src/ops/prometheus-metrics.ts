@@ -45,6 +45,7 @@ export class PrometheusMetrics implements EngineMetrics {
     buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 3, 5, 10],
     registers: [this.registry],
   });
+  private readonly stalls = new Histogram({ name: 'harken_event_loop_stall_seconds', help: 'Event-loop stalls over monitor.eventLoopStallMs, by length.', buckets: [0.25, 0.5, 1, 2, 5, 10, 30], registers: [this.registry] });
   private readonly restarts = new Gauge({ name: 'harken_restarts_last_hour', help: 'Starts of this server (same data directory) in the hour before this one.', registers: [this.registry] });
   private readonly previousEnd = new Gauge({ name: 'harken_previous_run_end', help: 'How the run before this one ended: 1 for its reason (shutdown, crash, memory, unknown).', labelNames: ['reason'] as const, registers: [this.registry] });
   private readonly memoryState = new Gauge({ name: 'harken_memory_state', help: 'RSS against monitor.memoryWarnMb / memoryCriticalMb: 0 ok, 1 warn, 2 critical.', registers: [this.registry] });
@@ -80,6 +81,10 @@ export class PrometheusMetrics implements EngineMetrics {
 
   securityAlert(kind: string): void {
     this.securityAlerts.inc({ kind });
+  }
+
+  eventLoopStall(ms: number): void {
+    this.stalls.observe(ms / 1000);
   }
 
   runHistory(restartsLastHour: number, previousEnd: string | undefined): void {

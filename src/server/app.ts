@@ -46,6 +46,7 @@ import type { SecurityCounters } from '../ops/security-counters.js';
 import type { RunHistory } from '../ops/run-history.js';
 import type { MemoryMonitor } from '../ops/memory-monitor.js';
 import type { Tracing } from '../ops/tracing.js';
+import type { EventLoopWatch } from '../ops/event-loop-watch.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
@@ -64,6 +65,8 @@ export interface AppDependencies {
   readonly security: SecurityCounters;
   readonly runs: RunHistory;
   readonly memory: MemoryMonitor;
+  /** Names the requests in flight when the event loop stalls. */
+  readonly loopWatch?: EventLoopWatch;
   /** OTLP traces, when telemetry.otlpEndpoint is set. */
   readonly tracing?: Tracing;
   /** Present when voice is enabled and its engines loaded. */
@@ -76,6 +79,29 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const requestIdOf = (request: IncomingMessage): string => {
   const header = request.headers['x-request-id'];
   return typeof header === 'string' && SAFE_REQUEST_ID.test(header) ? header : randomUUID();
+};
+
+/** Requests in progress, for the event-loop watchdog's report. */
+const trackInFlight = (app: FastifyInstance, watch: EventLoopWatch): void => {
+  const done = new WeakMap<object, () => void>();
+  app.addHook('onRequest', (request, _reply, next) => {
+    // An upgraded socket never answers: sessions are counted in the report instead.
+    if (request.headers.upgrade) return next();
+    done.set(request, watch.begin(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`));
+    next();
+  });
+  const finish = (request: object) => {
+    done.get(request)?.();
+    done.delete(request);
+  };
+  app.addHook('onResponse', (request, _reply, next) => {
+    finish(request);
+    next();
+  });
+  app.addHook('onRequestAbort', (request, next) => {
+    finish(request);
+    next();
+  });
 };
 
 /** Assembles the HTTP API: plugins, routes, error handling, OpenAPI. Starts nothing. */
@@ -95,6 +121,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
 
   app.setValidatorCompiler(validatorCompiler);
   deps.tracing?.instrument(app);
+  if (deps.loopWatch) trackInFlight(app, deps.loopWatch);
   registerErrorHandling(app);
   registerResponseHeaders(app, {
     // The API serves JSON and the docs page; nothing needs inline code or other origins.
