@@ -35,6 +35,11 @@ export interface UserTurn {
   readonly source?: NewMessage['source'];
   /** Timings measured by the transport (speech stages); the agent stage is measured here. */
   readonly metrics?: TurnMetrics;
+  /**
+   * Already stored with recordUtterance (id `id`): a voice session keeps the caller's words
+   * before it announces them, so a crash after the announcement loses nothing. Only the reply is added.
+   */
+  readonly stored?: boolean;
 }
 
 /**
@@ -111,7 +116,9 @@ export class ConversationService {
     const signal = options.signal ?? new AbortController().signal;
     const text = this.checkedText(turn.text);
     return this.turns.run(id, async () => {
-      const { conversation, messages } = await this.openForTurn(id, options.scope, 2);
+      const { conversation, messages: stored } = await this.openForTurn(id, options.scope, turn.stored ? 1 : 2);
+      // The agent gets the turn as `text`, not twice.
+      const messages = turn.stored ? stored.filter((message) => message.id !== turn.id) : stored;
       const agent = this.agents.get(conversation.agent);
       if (!agent) {
         throw conflict('agent_unavailable', `this conversation's agent "${conversation.agent}" is no longer configured on this server`);
@@ -125,7 +132,8 @@ export class ConversationService {
       const userMessage = this.userMessage(turn, text);
       const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', { ...turn.metrics, ...result.metrics }, turn.replyId);
       try {
-        const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [userMessage, reply] : [userMessage]);
+        const added = turn.stored ? [] : [userMessage];
+        const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [...added, reply] : added);
         const stored = await this.repository.messages(id);
         return { conversation: updated, reply: reply ? stored.at(-1) : undefined, expect: result.expect };
       } catch (error) {

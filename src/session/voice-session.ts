@@ -524,8 +524,18 @@ export class VoiceSession {
         return;
       }
       if (!text) return; // noise, a cough: not a turn
+      if (this.ended) return;
+      const sttLatencyMs = performance.now() - endedAt;
+      // Stored before it is announced: a caller who saw their words transcribed finds them kept, whatever happens next.
+      try {
+        await this.conversations.recordUtterance(this.conversationId, { id: utterance.itemId, text, source: 'voice', metrics: { sttLatencyMs: Math.round(sttLatencyMs) } }, this.options.scope);
+      } catch (error) {
+        if (!(error instanceof HarkenError)) throw error;
+        this.sendError(error.code, error.message);
+        return;
+      }
       this.emit({ type: 'input_transcript', itemId: utterance.itemId, text, final: true });
-      await this.runTurn({ itemId: utterance.itemId, text, source: 'voice' }, { sttLatencyMs: performance.now() - endedAt, speechEndedAt });
+      await this.runTurn({ itemId: utterance.itemId, text, source: 'voice', stored: true }, { sttLatencyMs, speechEndedAt });
     });
   }
 
@@ -558,14 +568,15 @@ export class VoiceSession {
   }
 
   private async runTurn(
-    input: { itemId: string; text: string; source: 'voice' | 'text' },
+    input: { itemId: string; text: string; source: 'voice' | 'text'; stored?: boolean },
     timing: { sttLatencyMs?: number; speechEndedAt?: number },
     response: ResponseOptions = {},
   ): Promise<void> {
     if (this.ended) return;
-    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source);
-    if (this.options.beforeTurn && !(await this.options.beforeTurn())) return;
-    if (this.closed) return this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source);
+    const keepUnanswered = () => (input.stored ? undefined : this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source));
+    if (this.closed) return keepUnanswered();
+    if (this.options.beforeTurn && !(await this.options.beforeTurn())) return keepUnanswered();
+    if (this.closed) return keepUnanswered();
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
@@ -581,7 +592,7 @@ export class VoiceSession {
     try {
       outcome = await this.conversations.send(
         this.conversationId,
-        { id: input.itemId, replyId: reply.id, text: input.text, source: input.source, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
+        { id: input.itemId, replyId: reply.id, text: input.text, source: input.source, stored: input.stored ?? false, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
         {
           scope: this.options.scope,
           signal: reply.controller.signal,
