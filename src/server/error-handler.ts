@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { HarkenError } from '../errors.js';
 import { EngineBusyError, EngineTimeoutError } from '../engines/engine-errors.js';
 import { isStorageFull } from '../store/database.js';
+import { ClientGoneError } from './client-gone.js';
 
 /** Fastify's own client errors, renamed to our stable codes. */
 const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
@@ -38,6 +39,11 @@ export const errorHandler = (error: FastifyError | HarkenError | Error, request:
   }
   if (error instanceof EngineBusyError) {
     return reply.status(503).header('retry-after', 1).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  }
+  if (reply.raw.destroyed || error instanceof ClientGoneError) {
+    // Nobody is left to answer; the work for them was cancelled.
+    request.log.info({ reason: error.message }, 'client went away before the answer');
+    return reply.status(499).send({ error: { code: 'client_closed', message: 'the client closed the connection' } } satisfies ErrorBody);
   }
   if (isStorageFull(error)) {
     // One line, no stack: the operator needs to know the disk is full, not where in the code.

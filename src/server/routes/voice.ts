@@ -1,3 +1,4 @@
+import { clientGoneSignal } from '../client-gone.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DURATION_BUCKETS_MS } from '../../engines/engine-metrics.js';
 import { performance } from 'node:perf_hooks';
@@ -74,17 +75,17 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       return audio;
     };
 
-    const transcribe = async (audio: PcmAudio, expect: AnswerExpectation | undefined) => {
-      const transcript = await engines.stt.transcribe(audio, expect ? { hints: { expect } } : {});
+    const transcribe = async (audio: PcmAudio, expect: AnswerExpectation | undefined, signal: AbortSignal) => {
+      const transcript = await engines.stt.transcribe(audio, { signal, ...(expect ? { hints: { expect } } : {}) });
       return { text: transcript.text, segments: [...transcript.segments], durationMs: Math.round(durationMs(audio)) };
     };
 
-    const synthesize = async (text: string, voice: string | undefined): Promise<PcmAudio> => {
+    const synthesize = async (text: string, voice: string | undefined, signal: AbortSignal): Promise<PcmAudio> => {
       if (voice !== undefined && !engines.tts.capabilities.voices.includes(voice)) {
         throw badRequest('unknown_voice', `no voice "${voice}"; available: ${engines.tts.capabilities.voices.join(', ')}`);
       }
       const chosen = voice ?? (config.tts.voice || undefined);
-      return engines.tts.synthesize(text, chosen ? { voice: chosen } : {});
+      return engines.tts.synthesize(text, { signal, ...(chosen ? { voice: chosen } : {}) });
     };
 
     const Stage = Type.Object({
@@ -158,9 +159,9 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
           response: { 200: TranscriptBody, ...errorResponses(400, 413, 415) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const audio = readAudio(request.body, request.headers['content-type'], request.query.sampleRate);
-        return transcribe(audio, request.query.expect ? { type: request.query.expect } : undefined);
+        return transcribe(audio, request.query.expect ? { type: request.query.expect } : undefined, clientGoneSignal(reply));
       },
     );
 
@@ -184,7 +185,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       },
       async (request, reply) => {
         if (request.body.text.trim() === '') throw badRequest('empty_text', 'text must contain something to say');
-        const audio = await synthesize(request.body.text, request.body.voice);
+        const audio = await synthesize(request.body.text, request.body.voice, clientGoneSignal(reply));
         return reply.type('audio/wav').send(encodeWav(audio));
       },
     );
@@ -221,6 +222,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
         const caller = request.caller!;
         const scope = tenantScopeOf(caller);
         reply.header('cache-control', 'no-store');
+        const signal = clientGoneSignal(reply);
         const audio = readAudio(request.body, request.headers['content-type'], request.query.sampleRate);
         let conversationId = request.query.conversationId;
         let greeting: string | null = null;
@@ -234,15 +236,15 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
           expect ??= started.expect;
         }
         const recognitionStarted = performance.now();
-        const transcript = await transcribe(audio, expect);
+        const transcript = await transcribe(audio, expect, signal);
         if (transcript.text.trim() === '') throw new HarkenError(422, 'no_speech', 'no speech was recognised in the audio');
         const outcome = await deps.conversations.send(
           conversationId,
           { text: transcript.text, source: 'voice', metrics: { sttLatencyMs: Math.round(performance.now() - recognitionStarted) } },
-          { scope },
+          { scope, signal },
         );
         const synthesisStarted = performance.now();
-        const replyAudio = outcome.reply ? await synthesize(outcome.reply.text, undefined) : undefined;
+        const replyAudio = outcome.reply ? await synthesize(outcome.reply.text, undefined, signal) : undefined;
         if (outcome.reply && replyAudio) {
           await deps.conversations.recordPlayback(outcome.reply.id, {
             text: outcome.reply.text,
