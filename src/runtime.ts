@@ -29,6 +29,7 @@ import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState 
 import { SecurityCounters } from './ops/security-counters.js';
 import { Tracing } from './ops/tracing.js';
 import { EventLoopWatch } from './ops/event-loop-watch.js';
+import { ShuttingDownError } from './server/client-gone.js';
 import type { Tool } from './llm/tools.js';
 
 /** Everything one running Harken owns; `close()` releases it in reverse order. */
@@ -166,8 +167,10 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let memory: MemoryMonitor | undefined;
   let tracing: Tracing | undefined;
   let loopWatch: EventLoopWatch | undefined;
+  // In-flight speech work (HTTP synthesis, transcription) gets part of the shutdown time, then is cancelled.
+  const stopWork = new AbortController();
   try {
-    engines = config.voice.enabled ? await createVoiceEngines(config, engineMetrics) : undefined;
+    engines = config.voice.enabled ? await createVoiceEngines(config, { metrics: engineMetrics, logger: logger.child({ component: 'engines' }) }) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
@@ -231,6 +234,23 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         if (stalls.listening > 0 && stalls.inputStalled === stalls.listening) throw new Error(`none of the ${stalls.listening} session(s) streaming audio has received any for more than ${stallMs} ms`);
       });
       const loaded = engines;
+      const healthy = (check: (() => void) | undefined) => {
+        try {
+          check?.();
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      metrics.watchEngines(() => [
+        { role: 'vad', engine: loaded.vad.name, healthy: healthy(() => loaded.vad.check()) },
+        { role: 'stt', engine: loaded.stt.name, healthy: healthy(loaded.stt.check?.bind(loaded.stt)) },
+        { role: 'tts', engine: loaded.tts.name, healthy: healthy(loaded.tts.check?.bind(loaded.tts)) },
+      ]);
+      readiness.addWarning('engines', () => {
+        const standing = [loaded.standIns?.stt?.(), loaded.standIns?.tts?.()].filter((standIn) => standIn?.reason !== undefined);
+        return standing.length === 0 ? undefined : standing.map((standIn) => `${standIn!.fallback} is answering for ${standIn!.primary} (${standIn!.reason})`).join('; ');
+      });
       readiness.add(`engines (${loaded.vad.name}, ${loaded.stt.name}, ${loaded.tts.name})`, () => {
         loaded.vad.check();
         loaded.stt.check?.();
@@ -242,7 +262,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       logger.warn({ eventLoopStall: report }, 'the event loop stalled: audio and requests waited');
       metrics.eventLoopStall(report.stallMs);
     });
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), loopWatch, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), loopWatch, shutdownSignal: stopWork.signal, ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     watchedMemory.start();
@@ -267,7 +287,9 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         watchedLoop.stop();
         readiness.drain('shutting down');
         if (voice) await drainSessions(voice, config.server.drainTimeoutMs, logger);
+        const workGrace = setTimeout(() => stopWork.abort(new ShuttingDownError()), Math.max(0, config.server.shutdownTimeoutMs / 2));
         await app.close();
+        clearTimeout(workGrace);
         await access.close();
         await voice?.engines.close();
         await llmRuntime?.close();

@@ -126,6 +126,7 @@ export const ConfigSchema = Type.Object(
         bargeInMinSpeechMs: Type.Integer({ default: 300, minimum: 0, maximum: 5_000, description: 'Caller speech needed while the agent talks before the agent stops (so "mm-hm" does not cut it off).' }),
         maxUploadBytes: Type.Integer({ default: 10_485_760, minimum: 1024, description: 'Largest audio upload for /v1/transcribe and /v1/voice-chat (larger → 413).' }),
         maxUploadDurationMs: Type.Integer({ default: 120_000, minimum: 1_000, description: 'Longest audio upload (longer → 413).' }),
+        apologyText: Type.String({ default: 'Sorry, I did not catch that. Could you say it again?', maxLength: 500, description: 'Said to the caller (not stored) when a turn cannot be recognised or the agent fails, besides the `error` event. Empty: silence.' }),
         maxSynthesisChars: Type.Integer({ default: 5_000, minimum: 1, description: 'Longest text /v1/synthesize accepts.' }),
       },
       'Speech in and out.',
@@ -141,7 +142,11 @@ export const ConfigSchema = Type.Object(
     ),
     stt: section(
       {
-        engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('sherpa'), Type.Literal('openai')], {
+fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('pocketsphinx'), Type.Literal('sherpa'), Type.Literal('openai')], {
+          default: '',
+          description: 'A second recogniser behind `stt.engine`: it recognises the same utterance when the first fails, and listens instead while the first counts as hung (`/ready` warns). Empty: none.',
+        }),
+                engine: Type.Union([Type.Literal('pocketsphinx'), Type.Literal('sherpa'), Type.Literal('openai')], {
           default: 'pocketsphinx',
           description:
             'Speech recogniser. `pocketsphinx` is embedded (Debian); `sherpa` runs a downloaded sherpa-onnx model (streaming zipformer transducer or CTC, Whisper or Moonshine, told apart by its files); `openai` calls an OpenAI-compatible /audio/transcriptions server.',
@@ -166,7 +171,11 @@ export const ConfigSchema = Type.Object(
     ),
     tts: section(
       {
-        engine: Type.Union([Type.Literal('flite'), Type.Literal('sherpa'), Type.Literal('openai')], {
+fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('flite'), Type.Literal('sherpa'), Type.Literal('openai')], {
+          default: '',
+          description: 'A second synthesiser behind `tts.engine` (e.g. `flite` behind `openai`): it says a sentence the first fails on, and speaks instead while the first counts as hung (`/ready` warns). It uses its own default voice. Empty: none.',
+        }),
+                engine: Type.Union([Type.Literal('flite'), Type.Literal('sherpa'), Type.Literal('openai')], {
           default: 'flite',
           description:
             'Speech synthesiser. `flite` is embedded (Debian); `sherpa` runs a downloaded Piper/VITS or Kokoro model through sherpa-onnx; `openai` calls an OpenAI-compatible /audio/speech server.',

@@ -15,6 +15,8 @@ import type { VoiceActivityDetector } from './vad/voice-activity.js';
 import { InMemoryEngineMetrics } from './engine-metrics.js';
 import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from './engine-guard.js';
 import { GuardedStt, GuardedTts, GuardedVad } from './guarded-engines.js';
+import { FallbackStt, FallbackTts, type EngineStandIn } from './fallback-engines.js';
+import type { Logger } from 'pino';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
 export interface VoiceEngines {
@@ -23,6 +25,8 @@ export interface VoiceEngines {
   readonly tts: TextToSpeech;
   /** Per-stage call counts, failures, timeouts and latency histograms (the LLM chain's too). */
   readonly metrics: InMemoryEngineMetrics;
+  /** Fallback engines standing in for a primary, when configured. */
+  readonly standIns?: EngineStandIns;
   close(): Promise<void>;
 }
 
@@ -94,34 +98,111 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
   return FliteTts.create({ ...(config.tts.voice ? { voice: config.tts.voice } : {}), timeoutMs: config.tts.timeoutMs + config.tts.timeoutPerUnitMs * config.voice.maxSynthesisChars });
 };
 
+/** Loading attempts before a start gives up on an engine (a model on a slow mount, a busy device). */
+export const LOAD_ATTEMPTS = 3;
+const LOAD_BACKOFF_MS = 500;
+
+/** Loads an engine, retrying with exponential back-off (0.5 s, 1 s); the last error is the one reported. */
+export const loadWithRetries = async <T>(what: string, load: () => Promise<T> | T, onRetry?: (what: string, attempt: number, error: Error, waitMs: number) => void): Promise<T> => {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await load();
+    } catch (error) {
+      if (attempt >= LOAD_ATTEMPTS) throw error;
+      const waitMs = LOAD_BACKOFF_MS * 2 ** (attempt - 1);
+      onRetry?.(what, attempt, error as Error, waitMs);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+};
+
+/** Degraded engines (a fallback speaking or listening for the primary), for `/ready` warnings. */
+export interface EngineStandIns {
+  readonly stt?: () => EngineStandIn;
+  readonly tts?: () => EngineStandIn;
+}
+
+export interface VoiceEngineOptions {
+  readonly metrics?: InMemoryEngineMetrics;
+  /** Told of load retries and of calls a fallback engine answers. */
+  readonly logger?: Logger;
+}
+
+type WithEngine<K extends 'stt' | 'tts'> = (config: HarkenConfig, engine: HarkenConfig[K]['engine']) => HarkenConfig;
+const withSttEngine: WithEngine<'stt'> = (config, engine) => ({ ...config, stt: { ...config.stt, engine } });
+const withTtsEngine: WithEngine<'tts'> = (config, engine) => ({ ...config, tts: { ...config.tts, engine, voice: engine === config.tts.engine ? config.tts.voice : '' } });
+
 /**
- * Loads the configured engines. A missing library or model throws
- * EngineUnavailableError, which names what is missing and how to fix it.
+ * Loads the configured engines, each retried with back-off. A missing library or model throws
+ * EngineUnavailableError, which names what is missing and how to fix it. With
+ * stt.fallbackEngine / tts.fallbackEngine a second engine stands behind the first.
  */
-export const createVoiceEngines = async (config: HarkenConfig, metrics = new InMemoryEngineMetrics()): Promise<VoiceEngines> => {
-  const vad = SileroVad.create({
-    model: config.vad.model,
-    modelsDir: config.models.dir,
-    threshold: config.vad.threshold,
-    minSpeechMs: config.vad.minSpeechMs,
-    minSilenceMs: config.voice.endOfTurnSilenceMs,
-  });
-  const stt = await createStt(config);
-  let tts: TextToSpeech;
+export const createVoiceEngines = async (config: HarkenConfig, options: VoiceEngineOptions = {}): Promise<VoiceEngines> => {
+  const metrics = options.metrics ?? new InMemoryEngineMetrics();
+  const logger = options.logger;
+  const onRetry = (what: string, attempt: number, error: Error, waitMs: number) =>
+    logger?.warn({ engine: what, attempt, reason: error.message, retryInMs: waitMs }, `loading ${what} failed; retrying`);
+  const vad = await loadWithRetries(`the ${config.vad.engine} voice detector`, () =>
+    SileroVad.create({
+      model: config.vad.model,
+      modelsDir: config.models.dir,
+      threshold: config.vad.threshold,
+      minSpeechMs: config.vad.minSpeechMs,
+      minSilenceMs: config.voice.endOfTurnSilenceMs,
+    }),
+  onRetry);
+  const opened: Array<{ close(): Promise<void> }> = [];
   try {
-    tts = await createTts(config);
+    const guardedStt = async (engine: HarkenConfig['stt']['engine']) => {
+      const stt = await loadWithRetries(`the ${engine} recogniser`, () => createStt(withSttEngine(config, engine)), onRetry);
+      opened.push(stt);
+      return new GuardedStt(stt, guardFor(stt.name, engine === 'openai', config.stt, metrics));
+    };
+    const guardedTts = async (engine: HarkenConfig['tts']['engine']) => {
+      const tts = await loadWithRetries(`the ${engine} synthesiser`, () => createTts(withTtsEngine(config, engine)), onRetry);
+      opened.push(tts);
+      return new GuardedTts(tts, guardFor(tts.name, engine === 'openai', config.tts, metrics));
+    };
+    const warnOnce = (role: string) => {
+      let warnedAt = Number.NEGATIVE_INFINITY;
+      return (reason: string) => {
+        // Once a minute at most: a hung primary would otherwise log every sentence.
+        if (performance.now() - warnedAt < 60_000) return;
+        warnedAt = performance.now();
+        logger?.warn({ reason }, `${role}: the fallback engine is answering`);
+      };
+    };
+    let stt: SpeechToText = await guardedStt(config.stt.engine);
+    let sttStandIn: (() => EngineStandIn) | undefined;
+    if (config.stt.fallbackEngine && config.stt.fallbackEngine !== config.stt.engine) {
+      const fallback = await guardedStt(config.stt.fallbackEngine);
+      if (fallback.sampleRate !== stt.sampleRate) throw new ConfigError([{ setting: 'stt.fallbackEngine', source: 'HARKEN_STT_FALLBACK_ENGINE', message: `${fallback.name} listens at ${fallback.sampleRate} Hz, ${stt.name} at ${stt.sampleRate} Hz: they must match` }]);
+      const both = new FallbackStt(stt as GuardedStt, fallback, warnOnce('speech recognition'));
+      sttStandIn = () => both.standIn();
+      stt = both;
+    }
+    let tts: TextToSpeech = await guardedTts(config.tts.engine);
+    let ttsStandIn: (() => EngineStandIn) | undefined;
+    if (config.tts.fallbackEngine && config.tts.fallbackEngine !== config.tts.engine) {
+      const both = new FallbackTts(tts as GuardedTts, await guardedTts(config.tts.fallbackEngine), warnOnce('speech synthesis'));
+      ttsStandIn = () => both.standIn();
+      tts = both;
+    }
+    if (stt.sampleRate !== vad.sampleRate) throw new Error(`STT rate ${stt.sampleRate} differs from VAD rate ${vad.sampleRate}`);
+    const sttOf = stt;
+    const ttsOf = tts;
+    return {
+      vad: new GuardedVad(vad, vadGuard(metrics)),
+      stt: sttOf,
+      tts: ttsOf,
+      metrics,
+      standIns: { ...(sttStandIn ? { stt: sttStandIn } : {}), ...(ttsStandIn ? { tts: ttsStandIn } : {}) },
+      async close() {
+        await Promise.all([sttOf.close?.(), ttsOf.close?.()]);
+      },
+    };
   } catch (error) {
-    await stt.close();
+    await Promise.all(opened.map((engine) => engine.close().catch(() => undefined)));
     throw error;
   }
-  if (stt.sampleRate !== vad.sampleRate) throw new Error(`STT rate ${stt.sampleRate} differs from VAD rate ${vad.sampleRate}`);
-  return {
-    vad: new GuardedVad(vad, vadGuard(metrics)),
-    stt: new GuardedStt(stt, guardFor(stt.name, config.stt.engine === 'openai', config.stt, metrics)),
-    tts: new GuardedTts(tts, guardFor(tts.name, config.tts.engine === 'openai', config.tts, metrics)),
-    metrics,
-    async close() {
-      await Promise.all([stt.close(), tts.close()]);
-    },
-  };
 };

@@ -48,6 +48,11 @@ export class EventLoopWatch {
     clearInterval(this.timer);
   }
 
+  /** Requests in progress now (method and route), oldest first. */
+  inFlightNow(): string[] {
+    return [...this.inFlight.values()];
+  }
+
   /** Marks work as in progress; the returned function marks it done. */
   begin(label: string): () => void {
     const id = this.nextId++;

@@ -87,6 +87,20 @@ export class PrometheusMetrics implements EngineMetrics {
     this.stalls.observe(ms / 1000);
   }
 
+  /** Engine health, read at each scrape: 1 while an engine (role vad, stt, tts) can serve. */
+  watchEngines(probe: () => ReadonlyArray<{ readonly role: string; readonly engine: string; readonly healthy: boolean }>): void {
+    new Gauge({
+      name: 'harken_engine_healthy',
+      help: 'Whether each speech engine can serve now (1) or counts as hung or gone (0), by role and engine.',
+      labelNames: ['role', 'engine'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { role, engine, healthy } of probe()) this.set({ role, engine }, healthy ? 1 : 0);
+      },
+    });
+  }
+
   runHistory(restartsLastHour: number, previousEnd: string | undefined): void {
     this.restarts.set(restartsLastHour);
     if (previousEnd) this.previousEnd.set({ reason: previousEnd }, 1);

@@ -65,6 +65,8 @@ export interface AppDependencies {
   readonly security: SecurityCounters;
   readonly runs: RunHistory;
   readonly memory: MemoryMonitor;
+  /** Aborted when a shutdown can wait no longer for in-flight speech work (it then answers 503). */
+  readonly shutdownSignal?: AbortSignal;
   /** Names the requests in flight when the event loop stalls. */
   readonly loopWatch?: EventLoopWatch;
   /** OTLP traces, when telemetry.otlpEndpoint is set. */
@@ -209,7 +211,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(conversationRoutes(deps.conversations, deps.access.audit));
   let outbound: OutboundCalls | undefined;
   if (deps.voice) {
-    await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations }));
+    await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations, ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}) }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
     const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
     registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger, ...(deps.tracing ? { tracing: deps.tracing } : {}) });

@@ -8,14 +8,25 @@ export class ClientGoneError extends Error {
   }
 }
 
+/** The server is stopping and in-flight work ran past its grace: cancelled, answered 503. */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the server is shutting down; try again in a moment');
+    this.name = 'ShuttingDownError';
+  }
+}
+
 /**
- * A signal that aborts when the client goes away before the answer is sent, so speech engines
- * and agents stop working for nobody (a hung-up upload must not hold a synthesis slot).
+ * A signal for a request's engine work: aborted when the client goes away before the answer is
+ * sent (also if it already has), so speech engines and agents stop working for nobody, or when
+ * the server's shutdown can wait no longer (`shutdown`).
  */
-export const clientGoneSignal = (reply: FastifyReply): AbortSignal => {
+export const requestWorkSignal = (reply: FastifyReply, shutdown?: AbortSignal): AbortSignal => {
   const controller = new AbortController();
-  reply.raw.once('close', () => {
+  const gone = () => {
     if (!reply.raw.writableEnded) controller.abort(new ClientGoneError());
-  });
-  return controller.signal;
+  };
+  if (reply.raw.destroyed || reply.request.raw.socket?.destroyed) gone();
+  else reply.raw.once('close', gone);
+  return shutdown ? AbortSignal.any([controller.signal, shutdown]) : controller.signal;
 };

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { HarkenError } from '../errors.js';
 import { EngineBusyError, EngineTimeoutError } from '../engines/engine-errors.js';
 import { isStorageFull } from '../store/database.js';
-import { ClientGoneError } from './client-gone.js';
+import { ClientGoneError, ShuttingDownError } from './client-gone.js';
 
 /** Fastify's own client errors, renamed to our stable codes. */
 const FRAMEWORK_CODES: Record<string, { code: string; message?: string }> = {
@@ -39,6 +39,9 @@ export const errorHandler = (error: FastifyError | HarkenError | Error, request:
   }
   if (error instanceof EngineBusyError) {
     return reply.status(503).header('retry-after', 1).send({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  }
+  if (error instanceof ShuttingDownError && !reply.raw.destroyed) {
+    return reply.status(503).header('retry-after', 5).send({ error: { code: 'shutting_down', message: error.message } } satisfies ErrorBody);
   }
   if (reply.raw.destroyed || error instanceof ClientGoneError) {
     // Nobody is left to answer; the work for them was cancelled.

@@ -32,6 +32,8 @@ export interface VoiceSessionSettings {
   readonly maxInputMs?: number;
   /** Without caller audio for this long, the session releases its voice detector state. */
   readonly vadIdleReleaseMs?: number;
+  /** Said (not stored) when a turn cannot be understood or answered; empty: only an error event. */
+  readonly apologyText?: string;
 }
 
 /** Per-session changes to the agent and the voice (the OpenAI-compatible `session.update`). */
@@ -521,6 +523,7 @@ export class VoiceSession {
       } catch (error) {
         this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
         this.sendError('stt_failed', 'speech recognition failed; please repeat');
+        await this.apologise();
         return;
       }
       if (!text) return; // noise, a cough: not a turn
@@ -541,7 +544,7 @@ export class VoiceSession {
 
   /** Turns run one after another; a failed turn never blocks the next one. */
   private queueTurn(work: () => Promise<void>): void {
-    this.turns = this.turns.then(work).catch((error: unknown) => {
+    this.turns = this.turns.then(work).catch(async (error: unknown) => {
       if (isStorageFull(error)) {
         this.logger.error({ storageError: (error as Error).message, sessionId: this.id }, 'voice turn not saved: the data volume is full');
         this.sendError('storage_full', 'the server’s storage is full, so this turn could not be saved; please try again later');
@@ -549,6 +552,7 @@ export class VoiceSession {
       }
       this.logger.error({ err: error, sessionId: this.id }, 'voice turn failed');
       this.sendError('internal_error', 'the agent could not answer; please try again');
+      return this.apologise();
     });
   }
 
@@ -650,6 +654,29 @@ export class VoiceSession {
     if (!result.interrupted) return { text: fullText, cut: false, playedMs: result.playedMs };
     const playedMs = reply.cutAtMs ?? result.playedMs;
     return { text: reply.speaker.textAt(playedMs), cut: true, playedMs };
+  }
+
+  /**
+   * Says the apology (voice.apologyText) when a turn could not be understood or answered, so a
+   * caller on a phone line hears something rather than silence. Not stored: the agent did not say it.
+   */
+  private async apologise(): Promise<void> {
+    const text = this.settings.apologyText;
+    if (!text || this.closed || this.ended) return;
+    const reply = this.beginReply();
+    this.emit({ type: 'reply_started', replyId: reply.id });
+    this.emit({ type: 'reply_text_done', replyId: reply.id, text });
+    const sentences = new AsyncQueue<string>();
+    sentences.push(text);
+    sentences.end();
+    try {
+      const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply, false));
+      this.replyDone(reply, this.heard(reply, result, text));
+    } catch (error) {
+      // Synthesis is down too: the error event already told the client.
+      this.logger.warn({ err: error, sessionId: this.id }, 'the apology could not be spoken');
+      this.emit({ type: 'reply_done', replyId: reply.id, status: 'failed', text: '', playedMs: 0 });
+    }
   }
 
   /** Speaks an already stored assistant message (the greeting) and records what was heard. */

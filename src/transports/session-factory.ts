@@ -203,6 +203,7 @@ export class SessionFactory {
         endOfTurnSilenceMs: config.voice.endOfTurnSilenceMs,
         bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
         audioLeadMs: request.audioLeadMs ?? config.realtime.audioLeadMs,
+        apologyText: config.voice.apologyText,
         ...(config.tts.voice ? { voice: config.tts.voice } : {}),
       },
       {

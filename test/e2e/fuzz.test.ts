@@ -93,7 +93,7 @@ describe('fuzzing a real server', () => {
       let slow = 0;
       const fire = async (count: number) => {
         const workers = Array.from({ length: 16 }, async () => {
-          while (sent < count) {
+          while (sent < count && server.process.exitCode === null && server.process.signalCode === null) {
             sent += 1;
             const { method, url, headers, body } = request();
             let status: number;
@@ -124,6 +124,8 @@ describe('fuzzing a real server', () => {
       const httpStarted = performance.now();
       await fire(HTTP_REQUESTS);
       if (process.env.HARKEN_FUZZ_DEBUG) console.log('http', Math.round(performance.now() - httpStarted), JSON.stringify([...statuses]));
+      const died = () => `seed ${seed}; the server exited (${server.process.exitCode ?? server.process.signalCode}): ${server.stdout().split('\n').filter((line) => /"level":(50|60)/.test(line)).slice(-3).join('\n')}`;
+      expect(server.process.exitCode, died()).toBeNull();
       expect(failures.slice(0, 10), `seed ${seed}`).toEqual([]);
       expect(slow, `seed ${seed}`).toBeLessThan(HTTP_REQUESTS / 1000);
       expect([...statuses.keys()].some((status) => status >= 200 && status < 300)).toBe(true);
@@ -142,7 +144,7 @@ describe('fuzzing a real server', () => {
         return random.bytes(random.int(4_000));
       };
       const connection = async () => {
-        while (messages < WS_MESSAGES) {
+        while (messages < WS_MESSAGES && server.process.exitCode === null && server.process.signalCode === null) {
           const socket = new WebSocket(wsUrl, ['harken.v1'], { headers: { authorization: random.next() < 0.9 ? `Bearer ${keys[1]}` : authorization().replace(/[^\x20-\x7e]/g, '?') } });
           socket.on('message', (data, binary) => {
             if (binary) return;
@@ -177,6 +179,7 @@ describe('fuzzing a real server', () => {
       const wsStarted = performance.now();
       await Promise.all(Array.from({ length: 16 }, () => connection()));
       if (process.env.HARKEN_FUZZ_DEBUG) console.log('ws', Math.round(performance.now() - wsStarted), JSON.stringify([...closeCodes]));
+      expect(server.process.exitCode, died()).toBeNull();
       expect(messages).toBeGreaterThanOrEqual(WS_MESSAGES);
       expect(internalErrors, `seed ${seed}`).toEqual([]);
       expect(closeCodes.get(1011) ?? 0, `seed ${seed}`).toBe(0);
@@ -187,7 +190,10 @@ describe('fuzzing a real server', () => {
       expect(server.stdout()).not.toContain('uncaught error');
       expect(rssMb(pid) - rssBefore, `RSS ${rssBefore.toFixed(0)} MB → ${rssMb(pid).toFixed(0)} MB`).toBeLessThan(200);
     } finally {
-      expect(await server.stop('SIGTERM')).toBe(0);
+      if (server.process.exitCode === null) {
+        const code = await server.stop('SIGTERM');
+        expect(code, `shutdown: ${server.stdout().split('\n').filter((line) => /DEBUG|shutting|drain|level":50/.test(line)).slice(-12).join('\n')}`).toBe(0);
+      }
     }
   }, 300_000);
 });

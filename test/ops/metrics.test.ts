@@ -85,6 +85,8 @@ describe('Prometheus metrics at /metrics', () => {
     expect(sample(after.text, 'harken_auth_failures_total', { reason: 'invalid_credentials' })).toBe(1);
     expect(sample(after.text, 'harken_auth_failures_total', { reason: 'malformed_credentials' })).toBe(1);
     expect(sample(after.text, 'harken_limit_refusals_total', { policy: 'caller' })).toBe(2);
+    expect(sample(after.text, 'harken_engine_healthy', { role: 'stt', engine: 'pocketsphinx' })).toBe(1);
+    expect(sample(after.text, 'harken_engine_healthy', { role: 'tts', engine: 'flite' })).toBe(1);
     // The process: memory and event-loop lag from prom-client's default collectors.
     expect(sample(after.text, 'harken_process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
     expect(sample(after.text, 'harken_nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

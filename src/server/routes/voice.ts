@@ -1,4 +1,4 @@
-import { clientGoneSignal } from '../client-gone.js';
+import { requestWorkSignal } from '../client-gone.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DURATION_BUCKETS_MS } from '../../engines/engine-metrics.js';
 import { performance } from 'node:perf_hooks';
@@ -51,6 +51,8 @@ export interface VoiceRouteDependencies {
   readonly config: HarkenConfig;
   readonly engines: VoiceEngines;
   readonly conversations: ConversationService;
+  /** Aborted when a shutdown can wait no longer for in-flight speech work. */
+  readonly shutdownSignal?: AbortSignal;
 }
 
 /** HTTP voice APIs: whole-utterance transcription, synthesis and a one-shot voice turn. */
@@ -161,7 +163,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       },
       async (request, reply) => {
         const audio = readAudio(request.body, request.headers['content-type'], request.query.sampleRate);
-        return transcribe(audio, request.query.expect ? { type: request.query.expect } : undefined, clientGoneSignal(reply));
+        return transcribe(audio, request.query.expect ? { type: request.query.expect } : undefined, requestWorkSignal(reply, deps.shutdownSignal));
       },
     );
 
@@ -185,7 +187,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
       },
       async (request, reply) => {
         if (request.body.text.trim() === '') throw badRequest('empty_text', 'text must contain something to say');
-        const audio = await synthesize(request.body.text, request.body.voice, clientGoneSignal(reply));
+        const audio = await synthesize(request.body.text, request.body.voice, requestWorkSignal(reply, deps.shutdownSignal));
         return reply.type('audio/wav').send(encodeWav(audio));
       },
     );
@@ -222,7 +224,7 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
         const caller = request.caller!;
         const scope = tenantScopeOf(caller);
         reply.header('cache-control', 'no-store');
-        const signal = clientGoneSignal(reply);
+        const signal = requestWorkSignal(reply, deps.shutdownSignal);
         const audio = readAudio(request.body, request.headers['content-type'], request.query.sampleRate);
         let conversationId = request.query.conversationId;
         let greeting: string | null = null;
