@@ -113,6 +113,11 @@ export class RealtimeClient {
     return { samples: concatPcm(this.audioChunks), sampleRate: this.outputSampleRate };
   }
 
+  /** Whether the connection is still open (a loop that streams audio stops when it is not). */
+  get isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
   sendJson(message: Record<string, unknown>): void {
     this.socket.send(JSON.stringify(message));
   }

@@ -26,6 +26,65 @@ const healthProblem = (engine: Checked): string | undefined => {
   }
 };
 
+/**
+ * The choice both fallback engines make: the primary while it is healthy, the fallback when it
+ * counts as hung or a call on it fails. A caller's cancellation is never taken for a failure.
+ */
+class Standby {
+  private lastFailure: string | undefined;
+
+  constructor(
+    private readonly primary: Checked,
+    private readonly fallback: Checked,
+    private readonly onFallback: (reason: string) => void,
+  ) {}
+
+  standIn(): EngineStandIn {
+    return { primary: this.primary.name, fallback: this.fallback.name, reason: healthProblem(this.primary) ?? this.lastFailure };
+  }
+
+  /** Ready while either can serve. */
+  check(): void {
+    if (healthProblem(this.primary) === undefined) return;
+    this.fallback.check();
+  }
+
+  async run<T>(signal: AbortSignal | undefined, onPrimary: () => Promise<T>, onFallback: () => Promise<T>): Promise<T> {
+    const unhealthy = healthProblem(this.primary);
+    if (unhealthy === undefined) {
+      try {
+        const result = await onPrimary();
+        this.succeeded();
+        return result;
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        this.failed(error);
+        return onFallback();
+      }
+    }
+    this.onFallback(unhealthy);
+    return onFallback();
+  }
+
+  /** Notes the primary's failure; the fallback answers this call. */
+  failed(error: unknown): void {
+    this.lastFailure = `${this.primary.name} failed: ${(error as Error).message}`;
+    this.onFallback(this.lastFailure);
+  }
+
+  /** The primary answered: it is not standing down any more. */
+  succeeded(): void {
+    this.lastFailure = undefined;
+  }
+
+  /** The primary counts as hung: the fallback takes the work (undefined while the primary is healthy). */
+  hung(): string | undefined {
+    const unhealthy = healthProblem(this.primary);
+    if (unhealthy !== undefined) this.onFallback(unhealthy);
+    return unhealthy;
+  }
+}
+
 /** Longest utterance kept for a second recogniser: beyond it the fallback hears only the start. */
 const MAX_KEPT_SECONDS = 60;
 
@@ -35,13 +94,15 @@ const MAX_KEPT_SECONDS = 60;
  * session resamples). A caller's cancellation is never taken for a failure.
  */
 export class FallbackTts implements TextToSpeech {
-  private lastFailure: string | undefined;
+  private readonly standby: Standby;
 
   constructor(
     private readonly primary: TextToSpeech & Checked,
     private readonly fallback: TextToSpeech & Checked,
-    private readonly onFallback: (reason: string) => void,
-  ) {}
+    onFallback: (reason: string) => void,
+  ) {
+    this.standby = new Standby(primary, fallback, onFallback);
+  }
 
   get name(): string {
     return this.primary.name;
@@ -53,32 +114,22 @@ export class FallbackTts implements TextToSpeech {
     return this.primary.capabilities;
   }
 
-  /** The primary's state: undefined while it answers. */
+  /** The primary's state: `reason` undefined while it answers. */
   standIn(): EngineStandIn {
-    return { primary: this.primary.name, fallback: this.fallback.name, reason: healthProblem(this.primary) ?? this.lastFailure };
+    return this.standby.standIn();
   }
 
-  /** Ready while either can speak. */
   check(): void {
-    if (healthProblem(this.primary) === undefined) return;
-    this.fallback.check();
+    this.standby.check();
   }
 
-  async synthesize(text: string, options: SynthesisOptions = {}): Promise<PcmAudio> {
-    const unhealthy = healthProblem(this.primary);
-    if (unhealthy === undefined) {
-      try {
-        const audio = await this.primary.synthesize(text, options);
-        this.lastFailure = undefined;
-        return audio;
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
-        this.lastFailure = `${this.primary.name} failed: ${(error as Error).message}`;
-      }
-    }
-    this.onFallback(unhealthy ?? this.lastFailure ?? 'unknown');
-    // The primary's voice names mean nothing to the fallback: it speaks in its own.
-    return this.fallback.synthesize(text, options.signal ? { signal: options.signal } : {});
+  synthesize(text: string, options: SynthesisOptions = {}): Promise<PcmAudio> {
+    return this.standby.run(
+      options.signal,
+      () => this.primary.synthesize(text, options),
+      // The primary's voice names mean nothing to the fallback: it speaks in its own.
+      () => this.fallback.synthesize(text, options.signal ? { signal: options.signal } : {}),
+    );
   }
 
   async close(): Promise<void> {
@@ -93,13 +144,15 @@ export class FallbackTts implements TextToSpeech {
  * streams instead.
  */
 export class FallbackStt implements SpeechToText {
-  private lastFailure: string | undefined;
+  private readonly standby: Standby;
 
   constructor(
     private readonly primary: SpeechToText & Checked,
     private readonly fallback: SpeechToText & Checked,
-    private readonly onFallback: (reason: string) => void,
-  ) {}
+    onFallback: (reason: string) => void,
+  ) {
+    this.standby = new Standby(primary, fallback, onFallback);
+  }
 
   get name(): string {
     return this.primary.name;
@@ -115,36 +168,23 @@ export class FallbackStt implements SpeechToText {
   }
 
   standIn(): EngineStandIn {
-    return { primary: this.primary.name, fallback: this.fallback.name, reason: healthProblem(this.primary) ?? this.lastFailure };
+    return this.standby.standIn();
   }
 
   check(): void {
-    if (healthProblem(this.primary) === undefined) return;
-    this.fallback.check();
+    this.standby.check();
   }
 
-  async transcribe(audio: PcmAudio, options: { hints?: RecognitionHints; signal?: AbortSignal } = {}): Promise<Transcript> {
-    const unhealthy = healthProblem(this.primary);
-    if (unhealthy === undefined) {
-      try {
-        const transcript = await this.primary.transcribe(audio, options);
-        this.lastFailure = undefined;
-        return transcript;
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
-        this.lastFailure = `${this.primary.name} failed: ${(error as Error).message}`;
-      }
-    }
-    this.onFallback(unhealthy ?? this.lastFailure ?? 'unknown');
-    return this.fallback.transcribe(audio, options);
+  transcribe(audio: PcmAudio, options: { hints?: RecognitionHints; signal?: AbortSignal } = {}): Promise<Transcript> {
+    return this.standby.run(
+      options.signal,
+      () => this.primary.transcribe(audio, options),
+      () => this.fallback.transcribe(audio, options),
+    );
   }
 
   createStream(options: SttStreamOptions = {}): SttStream {
-    const unhealthy = healthProblem(this.primary);
-    if (unhealthy !== undefined) {
-      this.onFallback(unhealthy);
-      return this.fallback.createStream(options);
-    }
+    if (this.standby.hung() !== undefined) return this.fallback.createStream(options);
     const inner = this.primary.createStream(options);
     const heard: Int16Array[] = [];
     let kept = 0;
@@ -167,12 +207,11 @@ export class FallbackStt implements SpeechToText {
       finish: async () => {
         try {
           const transcript = await inner.finish();
-          this.lastFailure = undefined;
+          this.standby.succeeded();
           return transcript;
         } catch (error) {
           if (cancelled) throw error;
-          this.lastFailure = `${this.primary.name} failed: ${(error as Error).message}`;
-          this.onFallback(this.lastFailure);
+          this.standby.failed(error);
           return this.fallback.transcribe({ samples: concatPcm(heard), sampleRate: this.primary.sampleRate }, options.hints ? { hints: options.hints } : {});
         } finally {
           for (const part of heard) part.fill(0);

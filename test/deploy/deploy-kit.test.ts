@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,18 +11,12 @@ import { runCli } from '../helpers/cli.js';
 import { startListeningServer } from '../helpers/harness.js';
 import { recording } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
+import { freePort } from '../helpers/ports.js';
 import { twilioSid, TwilioSimulator } from '../helpers/twilio-simulator.js';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 const read = (name: string): string => readFileSync(join(DEPLOY, name), 'utf8');
 
-const freePort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-};
 
 const waitForPort = async (port: number, timeoutMs = 10_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;

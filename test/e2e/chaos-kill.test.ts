@@ -52,7 +52,9 @@ describe('kill -9 during turns', () => {
             if (event.type === 'transcript' && event.final) transcribed.push({ conversationId: client.sessionReady!.conversationId, text: event.text });
           },
         });
-        for (let turn = 0; running; turn += 1) {
+        // Until the server dies: a closed socket makes streamAudio return at once, and a loop of
+        // such awaits would never yield to the event that reports the kill.
+        for (let turn = 0; running && client.isOpen; turn += 1) {
           await client.streamAudio(utterances[turn % utterances.length]!);
           await client.streamAudio(silence(900));
         }

@@ -1,12 +1,12 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HARKEN_BIN, runCli, runCliAsync, startCliServer, type RunningServer } from '../helpers/cli.js';
 import { voiceTestEnv } from '../helpers/harness.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
+import { freePort } from '../helpers/ports.js';
 
 interface Check {
   readonly name: string;
@@ -15,13 +15,6 @@ interface Check {
   readonly fix?: string;
 }
 
-const freePort = async (): Promise<number> => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-};
 
 const checksOf = (stdout: string): Check[] => (JSON.parse(stdout) as { checks: Check[] }).checks;
 const find = (checks: Check[], name: string): Check | undefined => checks.find((check) => check.name === name);

@@ -5,6 +5,7 @@ import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { startListeningServer } from '../helpers/harness.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
+import { freePort } from '../helpers/ports.js';
 
 type Harken = Awaited<ReturnType<typeof startListeningServer>>;
 
@@ -120,10 +121,7 @@ describe('harken healthcheck: ready and audio flowing', () => {
 
   it('fails fast and says so when nothing answers', async () => {
     // A port that was free a moment ago: nothing listens there.
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort();
     const started = Date.now();
     const result = await healthcheck(`http://127.0.0.1:${port}`, '--timeout-ms', '500');
     expect(result.status).toBe(1);
