@@ -17,6 +17,7 @@ import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from './eng
 import { GuardedStt, GuardedTts, GuardedVad } from './guarded-engines.js';
 import { FallbackStt, FallbackTts, type EngineStandIn } from './fallback-engines.js';
 import type { Logger } from 'pino';
+import { loadWithRetries } from './load-retries.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
 export interface VoiceEngines {
@@ -98,23 +99,7 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
   return FliteTts.create({ ...(config.tts.voice ? { voice: config.tts.voice } : {}), timeoutMs: config.tts.timeoutMs + config.tts.timeoutPerUnitMs * config.voice.maxSynthesisChars });
 };
 
-/** Loading attempts before a start gives up on an engine (a model on a slow mount, a busy device). */
-export const LOAD_ATTEMPTS = 3;
-const LOAD_BACKOFF_MS = 500;
-
-/** Loads an engine, retrying with exponential back-off (0.5 s, 1 s); the last error is the one reported. */
-export const loadWithRetries = async <T>(what: string, load: () => Promise<T> | T, onRetry?: (what: string, attempt: number, error: Error, waitMs: number) => void): Promise<T> => {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await load();
-    } catch (error) {
-      if (attempt >= LOAD_ATTEMPTS) throw error;
-      const waitMs = LOAD_BACKOFF_MS * 2 ** (attempt - 1);
-      onRetry?.(what, attempt, error as Error, waitMs);
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
-    }
-  }
-};
+export { LOAD_ATTEMPTS, loadWithRetries } from './load-retries.js';
 
 /** Degraded engines (a fallback speaking or listening for the primary), for `/ready` warnings. */
 export interface EngineStandIns {

@@ -50,6 +50,8 @@ export interface RecogniserPool {
   /** Utterances buffering their audio until a recogniser is free. */
   readonly waiting: number;
   readonly max: number;
+  /** Process ids of the recognisers, for engines that run each in a process of its own. */
+  readonly processes?: readonly number[];
 }
 
 export interface SpeechToText {

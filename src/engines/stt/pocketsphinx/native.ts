@@ -5,12 +5,8 @@ import { EngineUnavailableError } from '../../engine-errors.js';
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
 export const POCKETSPHINX_FIX = 'install the Debian packages libpocketsphinx3 and pocketsphinx-en-us (./scripts/install-system-deps.sh)';
 
-type AsyncCallback<T> = (error: unknown, result: T) => void;
-/** A koffi function: callable synchronously, or on the libuv pool with `.async(...args, callback)`. */
-interface NativeFunction<T> {
-  (...args: unknown[]): T;
-  async(...args: [...unknown[], AsyncCallback<T>]): void;
-}
+/** A koffi function, called synchronously (only ever in a decoder process: decoder-host.ts). */
+type NativeFunction<T> = (...args: unknown[]) => T;
 
 export interface PocketSphinxFunctions {
   cmd_ln_init: NativeFunction<unknown>;
@@ -47,8 +43,7 @@ export const loadPocketSphinx = (): PocketSphinxFunctions => {
   const sphinxbase = koffi.load(sphinxbasePath);
   const ps = koffi.load(pocketsphinxPath);
   const bind = <T>(library: LibraryHandle, signature: string) => library.func(signature) as unknown as NativeFunction<T>;
-  // Silence PocketSphinx's log once, process-wide. Passing -logfn to each decoder instead makes every
-  // ps_init fclose/fopen one global FILE*, which races when decoders are created on pool threads.
+  // Silence PocketSphinx's log once, process-wide (a decoder process's stderr would carry it).
   bind<void>(sphinxbase, 'void err_set_logfp(void *stream)')(null);
   loaded = {
     // Variadic: options are passed as (type, value) pairs ending with a null pointer.
@@ -60,7 +55,6 @@ export const loadPocketSphinx = (): PocketSphinxFunctions => {
     ps_start_utt: bind(ps, 'int ps_start_utt(void *ps)'),
     ps_process_raw: bind(ps, 'int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
     ps_end_utt: bind(ps, 'int ps_end_utt(void *ps)'),
-    // The score goes to a caller-owned Int32Array, so the call can run on the thread pool.
     ps_get_hyp: bind(ps, 'const char *ps_get_hyp(void *ps, int32_t *score)'),
     ps_set_jsgf_string: bind(ps, 'int ps_set_jsgf_string(void *ps, const char *name, const char *jsgf)'),
     ps_set_search: bind(ps, 'int ps_set_search(void *ps, const char *name)'),
@@ -72,9 +66,3 @@ export const loadPocketSphinx = (): PocketSphinxFunctions => {
   };
   return loaded;
 };
-
-/** Runs a native call on the libuv thread pool. */
-export const callAsync = <T>(fn: NativeFunction<T>, ...args: unknown[]): Promise<T> =>
-  new Promise((resolve, reject) => {
-    fn.async(...args, (error: unknown, result: T) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result)));
-  });
