@@ -159,6 +159,19 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('pocketsphinx'), Type
           description:
             'PocketSphinx decoders at once (each ~90 MB: its own language model, dictionary and search), shared by every session. An utterance beyond them buffers its audio until one is free, then decodes faster than real time.',
         }),
+        pocketsphinxSpareDecoders: Type.Integer({
+          default: 1,
+          minimum: 0,
+          maximum: 64,
+          description: 'PocketSphinx decoders kept loaded ahead of need (within `pocketsphinxMaxDecoders`): a caller who starts speaking, or the replacement for a hung decoder, takes one at once instead of waiting ~0.5 s for a load.',
+        }),
+        hangTimeoutMs: Type.Integer({
+          default: 1_000,
+          minimum: 100,
+          maximum: 60_000,
+          description:
+            'A PocketSphinx decoder (each runs in a process of its own) that has not answered a request after this long plus the duration of the audio it was given counts as hung: its process is killed and the utterance goes on, replayed, on another decoder (stage `stt.recovery` in the engine metrics).',
+        }),
         sherpaModelDir: Type.String({ default: '', description: 'sherpa-onnx model folder for `sherpa`. Empty means `<models.dir>/sherpa-onnx-streaming-zipformer-en-20M-2023-02-17`.' }),
         sherpaThreads: Type.Integer({ default: 1, minimum: 1, maximum: 16, description: 'CPU threads sherpa-onnx uses per recognition.' }),
         sherpaLanguage: Type.String({ default: 'en', minLength: 2, description: 'Language code for multilingual Whisper models.' }),
@@ -182,6 +195,13 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('flite'), Type.Litera
         }),
         voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa: a speaker number).' }),
         sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS or Kokoro model folder for `sherpa`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
+        hangTimeoutMs: Type.Integer({
+          default: 1_000,
+          minimum: 100,
+          maximum: 60_000,
+          description:
+            'A Flite process that has not finished after this long plus 3 ms per character (Flite takes ~1.1) counts as hung: it is killed and the sentence made again by a new process, once (stage `tts.recovery` in the engine metrics).',
+        }),
         espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa` voices that do not ship their own (Debian espeak-ng-data).' }),
         ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),
         ...engineLimits('Synthesis', 'character of text', 20),

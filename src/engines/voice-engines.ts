@@ -1,9 +1,9 @@
 import { ConfigError } from '../config/load.js';
 import type { HarkenConfig } from '../config/schema.js';
-import { PocketSphinxStt } from './stt/pocketsphinx/pocketsphinx-stt.js';
+import { PocketSphinxStt, type DecoderRecovery } from './stt/pocketsphinx/pocketsphinx-stt.js';
 import type { SpeechToText } from './stt/speech-to-text.js';
 import type { TextToSpeech } from './tts/text-to-speech.js';
-import { FliteTts } from './tts/flite/flite-tts.js';
+import { FliteTts, type SynthesisRecovery } from './tts/flite/flite-tts.js';
 import { SileroVad } from './vad/silero/silero-vad.js';
 import { OpenAiStt } from './remote/openai-stt.js';
 import { OpenAiTts } from './remote/openai-tts.js';
@@ -17,7 +17,7 @@ import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from './eng
 import { GuardedStt, GuardedTts, GuardedVad } from './guarded-engines.js';
 import { FallbackStt, FallbackTts, type EngineStandIn } from './fallback-engines.js';
 import type { Logger } from 'pino';
-import { loadWithRetries } from './load-retries.js';
+import { loadWithRetries, type LoadRetryListener } from './load-retries.js';
 
 /** The three engines a voice conversation needs, chosen by configuration. */
 export interface VoiceEngines {
@@ -55,7 +55,14 @@ const guardFor = (engine: string, remote: boolean, section: EngineSection, metri
 const vadGuard = (metrics: InMemoryEngineMetrics): EngineGuard =>
   new EngineGuard({ engine: 'silero', timeoutMs: 50, perUnitMs: 500, retries: 0, maxConcurrent: 0, maxQueued: 0, unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS, healthRecoveryMs: HEALTH_RECOVERY_MS, metrics });
 
-const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
+/** Where engines report a hung process replaced under live work. */
+interface RecoveryReports {
+  readonly stt: (recovery: DecoderRecovery) => void;
+  readonly tts: (recovery: SynthesisRecovery) => void;
+  readonly onLoadRetry: LoadRetryListener;
+}
+
+const createStt = async (config: HarkenConfig, reports: RecoveryReports): Promise<SpeechToText> => {
   if (config.stt.engine === 'openai') {
     return new OpenAiStt({
       baseUrl: config.stt.openaiBaseUrl,
@@ -72,10 +79,17 @@ const createStt = async (config: HarkenConfig): Promise<SpeechToText> => {
     if (layout.kind === 'transducer' || layout.kind === 'streaming-ctc') return SherpaOnlineStt.create({ layout, numThreads });
     return SherpaOfflineStt.create({ layout, numThreads, language: config.stt.sherpaLanguage });
   }
-  return PocketSphinxStt.create({ modelDir: config.stt.pocketsphinxModelDir, maxDecoders: config.stt.pocketsphinxMaxDecoders });
+  return PocketSphinxStt.create({
+    modelDir: config.stt.pocketsphinxModelDir,
+    maxDecoders: config.stt.pocketsphinxMaxDecoders,
+    spareDecoders: config.stt.pocketsphinxSpareDecoders,
+    hangTimeoutMs: config.stt.hangTimeoutMs,
+    onRecovery: reports.stt,
+    onLoadRetry: reports.onLoadRetry,
+  });
 };
 
-const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
+const createTts = async (config: HarkenConfig, reports: RecoveryReports): Promise<TextToSpeech> => {
   if (config.tts.engine === 'openai') {
     const voices = config.tts.openaiVoices.split(',').map((voice) => voice.trim()).filter(Boolean);
     const voice = config.tts.voice || voices[0] || '';
@@ -96,7 +110,12 @@ const createTts = async (config: HarkenConfig): Promise<TextToSpeech> => {
     return SherpaTts.create({ modelDir: config.tts.sherpaModelDir, fallbackDataDir: config.tts.espeakDataDir });
   }
   // The process's own limit is the guard's, so a timed-out sentence leaves no process behind.
-  return FliteTts.create({ ...(config.tts.voice ? { voice: config.tts.voice } : {}), timeoutMs: config.tts.timeoutMs + config.tts.timeoutPerUnitMs * config.voice.maxSynthesisChars });
+  return FliteTts.create({
+    ...(config.tts.voice ? { voice: config.tts.voice } : {}),
+    timeoutMs: config.tts.timeoutMs + config.tts.timeoutPerUnitMs * config.voice.maxSynthesisChars,
+    hangTimeoutMs: config.tts.hangTimeoutMs,
+    onRecovery: reports.tts,
+  });
 };
 
 export { LOAD_ATTEMPTS, loadWithRetries } from './load-retries.js';
@@ -127,6 +146,22 @@ export const createVoiceEngines = async (config: HarkenConfig, options: VoiceEng
   const logger = options.logger;
   const onRetry = (what: string, attempt: number, error: Error, waitMs: number) =>
     logger?.warn({ engine: what, attempt, reason: error.message, retryInMs: waitMs }, `loading ${what} failed; retrying`);
+  // Each hung or crashed process replaced under live work: a call of stage *.recovery (its time, its outcome) and a log line.
+  const reports: RecoveryReports = {
+    stt: (recovery) => {
+      metrics.recordCall('stt.recovery', 'pocketsphinx', recovery.ok ? 'ok' : 'failure', recovery.durationMs);
+      const fields = { engine: 'pocketsphinx', pid: recovery.pid, reason: recovery.reason, durationMs: recovery.durationMs, replayedMs: recovery.replayedMs, ...(recovery.error ? { error: recovery.error } : {}) };
+      if (recovery.ok) logger?.warn(fields, `a PocketSphinx decoder ${recovery.reason === 'hung' ? 'hung; it was killed' : 'died'} and another took over the utterance`);
+      else logger?.error(fields, `a PocketSphinx decoder ${recovery.reason === 'hung' ? 'hung' : 'died'} and no replacement could take over the utterance`);
+    },
+    tts: (recovery) => {
+      metrics.recordCall('tts.recovery', 'flite', recovery.ok ? 'ok' : 'failure', recovery.durationMs);
+      const fields = { engine: 'flite', durationMs: recovery.durationMs, limitMs: recovery.limitMs, ...(recovery.error ? { error: recovery.error } : {}) };
+      if (recovery.ok) logger?.warn(fields, 'a flite process hung; it was killed and a new one made the sentence');
+      else logger?.error(fields, 'a flite process hung and the sentence failed again on a new one');
+    },
+    onLoadRetry: onRetry,
+  };
   const vad = await loadWithRetries(`the ${config.vad.engine} voice detector`, () =>
     SileroVad.create({
       model: config.vad.model,
@@ -139,12 +174,12 @@ export const createVoiceEngines = async (config: HarkenConfig, options: VoiceEng
   const opened: Array<{ close(): Promise<void> }> = [];
   try {
     const guardedStt = async (engine: HarkenConfig['stt']['engine']) => {
-      const stt = await loadWithRetries(`the ${engine} recogniser`, () => createStt(withSttEngine(config, engine)), onRetry);
+      const stt = await loadWithRetries(`the ${engine} recogniser`, () => createStt(withSttEngine(config, engine), reports), onRetry);
       opened.push(stt);
       return new GuardedStt(stt, guardFor(stt.name, engine === 'openai', config.stt, metrics));
     };
     const guardedTts = async (engine: HarkenConfig['tts']['engine']) => {
-      const tts = await loadWithRetries(`the ${engine} synthesiser`, () => createTts(withTtsEngine(config, engine)), onRetry);
+      const tts = await loadWithRetries(`the ${engine} synthesiser`, () => createTts(withTtsEngine(config, engine), reports), onRetry);
       opened.push(tts);
       return new GuardedTts(tts, guardFor(tts.name, engine === 'openai', config.tts, metrics));
     };

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import { EngineGuard } from '../../src/engines/engine-guard.js';
 import { EngineBusyError, EngineTimeoutError } from '../../src/engines/engine-errors.js';
 import { InMemoryEngineMetrics } from '../../src/engines/engine-metrics.js';
 import { GuardedTts } from '../../src/engines/guarded-engines.js';
-import { FliteTts } from '../../src/engines/tts/flite/flite-tts.js';
+import { FliteTts, type SynthesisRecovery } from '../../src/engines/tts/flite/flite-tts.js';
 import { TestSink } from '../helpers/test-transport.js';
 import { Speaker } from '../../src/session/speaker.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
@@ -18,6 +18,20 @@ const runningFlites = async (): Promise<number> => {
   const { stdout } = await promisify(execFile)('ps', ['--ppid', String(process.pid), '-o', 'comm=']).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
   return stdout.split('\n').filter((name) => name.trim() === 'flite').length;
 };
+
+/** Pids of this process's flite children, read from /proc (fast enough to catch a 0.2 s process). */
+const flitePids = (): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.includes(' (flite) ') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 
 const wavFilesUnder = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((count, entry) => count + (entry.isDirectory() ? wavFilesUnder(join(dir, entry.name)) : entry.name.endsWith('.wav') ? 1 : 0), 0);
@@ -116,6 +130,35 @@ describe('bounded, cancellable engine work', () => {
     while ((await runningFlites()) > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await runningFlites()).toBe(0);
     expect(wavFilesUnder(temp)).toBe(0);
+  });
+});
+
+describe('a flite process that hangs', () => {
+  it('is killed after tts.hangTimeoutMs and its sentence made by a new process, within 2 s, the audio whole', async () => {
+    const recoveries: SynthesisRecovery[] = [];
+    const flite = await FliteTts.create({ hangTimeoutMs: 1_000, onRecovery: (recovery) => recoveries.push(recovery) });
+    try {
+      const text = 'The doctor will see you shortly; please have your card ready.';
+      const expected = await flite.synthesize(text);
+      const started = performance.now();
+      const speaking = flite.synthesize(text);
+      // SIGSTOP: to the server, exactly a process that never finishes.
+      let frozen: number | undefined;
+      while (frozen === undefined && performance.now() - started < 2_000) {
+        frozen = flitePids()[0];
+        if (frozen === undefined) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(frozen).toBeDefined();
+      process.kill(frozen as number, 'SIGSTOP');
+      const audio = await speaking;
+      const tookMs = performance.now() - started;
+      expect(audio.samples.length).toBe(expected.samples.length);
+      expect(recoveries).toEqual([expect.objectContaining({ ok: true, limitMs: 1_000 + 3 * text.length })]);
+      expect(tookMs).toBeLessThan(2_000);
+      await expect.poll(() => flitePids(), { timeout: 2_000 }).toEqual([]);
+    } finally {
+      await flite.close();
+    }
   });
 });
 

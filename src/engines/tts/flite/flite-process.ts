@@ -23,7 +23,15 @@ interface FliteRequest {
   readonly timeoutMs: number;
 }
 
-type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string };
+type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string; hung?: boolean };
+
+/** A flite process that did not finish within its limit: it was killed (a new one may try again). */
+export class FliteHungError extends Error {
+  constructor(readonly limitMs: number) {
+    super(`a flite process did not finish within ${limitMs} ms and was killed`);
+    this.name = 'FliteHungError';
+  }
+}
 
 /**
  * Runs in the launcher thread (serialised with toString, so self-contained): starts one
@@ -54,7 +62,9 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
     const child = execFile(binary, ['-voice', request.voice, '-t', request.text, '-o', output], { timeout: request.timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
       running.delete(request.id);
       try {
-        if (error) throw new Error(child.killed ? 'killed' : String(stderr).trim().split('\n')[0] || error.message);
+        // Killed by its time limit (a cancel's kill is never answered: its caller has gone).
+        if (error && child.killed) return port.postMessage({ id: request.id, error: 'killed', hung: true });
+        if (error) throw new Error(String(stderr).trim().split('\n')[0] || error.message);
         const wav = new Uint8Array(readFileSync(output));
         port.postMessage({ id: request.id, wav }, [wav.buffer]);
       } catch (failure) {
@@ -75,7 +85,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
  * showed up as audio stalls with 8 concurrent calls.
  */
 export class FliteLauncher {
-  private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void; limitMs: number }>();
   private nextId = 1;
   private readonly worker: Worker;
   private exitCode: number | undefined;
@@ -88,7 +98,7 @@ export class FliteLauncher {
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (!waiting) return;
-      if ('error' in reply) return waiting.reject(new Error(`flite failed: ${reply.error}`));
+      if ('error' in reply) return waiting.reject(reply.hung ? new FliteHungError(waiting.limitMs) : new Error(`flite failed: ${reply.error}`));
       try {
         waiting.resolve(decodeWav(reply.wav));
       } catch (error) {
@@ -128,6 +138,7 @@ export class FliteLauncher {
           options.signal?.removeEventListener('abort', onAbort);
           reject(error);
         },
+        limitMs: options.timeoutMs,
       });
       this.worker.postMessage({ id, text, voice, timeoutMs: options.timeoutMs } satisfies FliteRequest);
     });
