@@ -1,0 +1,106 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RealtimeClient } from '../../src/client/realtime-client.js';
+import { runCli, startCliServer } from '../helpers/cli.js';
+import { voiceTestEnv } from '../helpers/harness.js';
+import { recording, spoken } from '../helpers/speech.js';
+import { useTempDirs } from '../helpers/temp-dir.js';
+
+/** The server's PocketSphinx decoder processes, as the kernel lists them. */
+const decoderProcesses = (serverPid: number): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === serverPid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('decoder-host');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+const exists = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+interface LogLine {
+  readonly time: number | string;
+  readonly msg: string;
+  readonly pid?: number;
+  readonly reason?: string;
+  readonly durationMs?: number;
+}
+
+describe('a speech recogniser that hangs in the middle of a call', () => {
+  const tempDir = useTempDirs();
+
+  it('is killed and replaced within 2 s; the caller is recognised and answered on the same connection, and talks on', async () => {
+    const cwd = tempDir();
+    const env = voiceTestEnv();
+    const created = runCli(['keys', 'create', '--name', 'hang', '--scopes', 'realtime', '--json'], { cwd, env });
+    expect(created.status).toBe(0);
+    const key = (JSON.parse(created.stdout) as { key: string }).key;
+    const server = await startCliServer({ cwd, env });
+    const serverPid = server.process.pid as number;
+    let frozen: number | undefined;
+    try {
+      const client = await RealtimeClient.connect({ url: `${server.url.replace(/^http/, 'ws')}/v1/realtime`, sampleRate: 16_000, credentials: key, agent: 'echo' });
+      await client.waitFor('audio_end');
+      // At rest the server holds one loaded decoder; the caller's utterance takes it.
+      expect(decoderProcesses(serverPid)).toHaveLength(1);
+      const held = decoderProcesses(serverPid)[0] as number;
+      const speech = recording('goforward.wav').samples;
+      const half = Math.floor(speech.length / 2);
+      const mark = client.events.length;
+      await client.streamAudio(speech.subarray(0, half));
+      // SIGSTOP: to the server, a native decode that never returns.
+      process.kill(held, 'SIGSTOP');
+      frozen = held;
+      const frozenAt = Date.now();
+      await client.streamAudio(speech.subarray(half));
+      const trailing = client.streamSilence(2_500);
+
+      const transcript = await client.waitFor('transcript', { after: mark, where: (event) => event.final, timeoutMs: 10_000 });
+      expect(transcript.text).toBe('go forward ten meters');
+      const reply = await client.waitFor('reply', { after: mark, where: (event) => event.final, timeoutMs: 10_000 });
+      expect(reply.text).toContain('go forward ten meters');
+      await trailing;
+
+      // The hung process is gone, killed by the server, and the log says so with the time it took.
+      await expect.poll(() => exists(held), { timeout: 5_000 }).toBe(false);
+      const logged = server
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as LogLine)
+        .filter((line) => line.msg.startsWith('a PocketSphinx decoder'));
+      expect(logged).toEqual([expect.objectContaining({ pid: held, reason: 'hung', msg: 'a PocketSphinx decoder hung; it was killed and another took over the utterance' })]);
+      // From the freeze to the replacement having heard the utterance again.
+      const recoveredAt = new Date((logged[0] as LogLine).time).getTime();
+      expect(recoveredAt - frozenAt).toBeLessThan(2_000);
+      console.log(`hung decoder replaced ${recoveredAt - frozenAt} ms after the freeze`);
+
+      // The call goes on: the next turn on the same connection is recognised by the new decoder.
+      const next = client.events.length;
+      await client.streamAudio(spoken('yes please').samples);
+      await client.streamSilence(1_500);
+      const second = await client.waitFor('transcript', { after: next, where: (event) => event.final, timeoutMs: 10_000 });
+      expect(second.text).toMatch(/yes/);
+      expect(client.isOpen).toBe(true);
+      expect(decoderProcesses(serverPid)).not.toContain(held);
+      await client.close();
+    } finally {
+      if (frozen !== undefined && exists(frozen)) process.kill(frozen, 'SIGKILL');
+      await server.stop('SIGTERM');
+    }
+    // Decoder processes end with the server.
+    await expect.poll(() => decoderProcesses(serverPid), { timeout: 5_000 }).toEqual([]);
+  }, 60_000);
+});
