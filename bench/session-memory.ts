@@ -2,7 +2,8 @@
  * Memory per realtime session: `npm run bench` (section "Memory per session"), or alone with
  * `npm run bench:memory`. The server runs in a child process of its own (so the clients'
  * sockets do not count), garbage-collected before each reading; the figures are the growth of
- * its resident and proportional set size (Rss, Pss from /proc/self/smaps_rollup) per session.
+ * its resident and proportional set size (Rss, Pss from /proc/<pid>/smaps_rollup, the server's
+ * and its PocketSphinx decoder processes' together) per session.
  *  - idle: N sessions started (continuing existing conversations, so no greeting) and silent;
  *  - the recogniser pool at its bound: as many sessions speaking as there are decoders
  *    (stt.pocketsphinxMaxDecoders), each read mid-utterance with its recogniser working;
@@ -11,7 +12,7 @@
  *  - after: everything closed (what pools keep).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,11 +39,35 @@ interface Reading {
 
 type FromServer = { type: 'ready'; url: string; key: string } | ({ type: 'memory' } & Reading);
 
+/** Rss and Pss of one process, in kB, from /proc/<pid>/smaps_rollup. */
+const rollupKb = (pid: number | 'self'): { rss: number; pss: number } => {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
+    return { rss: kb('Rss'), pss: kb('Pss') };
+  } catch {
+    return { rss: 0, pss: 0 }; // gone meanwhile
+  }
+};
+
+/** The server's children: its PocketSphinx decoder processes (each decoder runs alone in one). */
+const childPids = (): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        return Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+/** The server and its decoder processes together: the memory a session costs the machine. */
 const readMemory = (): Reading => {
-  const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0);
+  const all = [rollupKb('self'), ...childPids().map(rollupKb)];
   const { heapUsed, external } = process.memoryUsage();
-  return { rssMb: kb('Rss') / 1024, pssMb: kb('Pss') / 1024, jsMb: (heapUsed + external) / 1048576 };
+  return { rssMb: all.reduce((sum, one) => sum + one.rss, 0) / 1024, pssMb: all.reduce((sum, one) => sum + one.pss, 0) / 1024, jsMb: (heapUsed + external) / 1048576 };
 };
 
 const mallocTrim = (() => {
@@ -179,7 +204,7 @@ const oneMemoryRun = async (): Promise<SessionMemory> => {
     const poolSpeakers = clients.slice(0, DECODERS);
     const heard = poolSpeakers.map((client) => client.waitFor('transcript', { timeoutMs: 120_000 }));
     await Promise.all(poolSpeakers.map(speak));
-    // Decoders load one at a time (PocketSphinx model loads are serialised): allow for it on a busy machine.
+    // Each decoder loads in a process of its own (~0.5 s): allow for it on a busy machine.
     await Promise.all(heard);
     const pool = await measure(child);
     // The rest speak too: their utterances open and wait, audio buffered, for a decoder.

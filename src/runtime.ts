@@ -26,6 +26,7 @@ import { createLlmRuntime } from './llm/llm-runtime.js';
 import { join } from 'node:path';
 import { RunHistory } from './ops/run-history.js';
 import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState } from './ops/memory-monitor.js';
+import { childrenResidentBytes } from './ops/processes.js';
 import { SecurityCounters } from './ops/security-counters.js';
 import { Tracing } from './ops/tracing.js';
 import { EventLoopWatch } from './ops/event-loop-watch.js';
@@ -103,7 +104,7 @@ const watchRestarts = async (runs: RunHistory, alertPerHour: number, logger: Log
 
 /** Memory watch: a warning is logged and audited; critical refuses new sessions and hands over to the process hook. */
 const watchMemory = (config: HarkenConfig, logger: Logger, access: Access, metrics: PrometheusMetrics, readiness: Readiness, runs: RunHistory, hooks: HarkenHooks): MemoryMonitor => {
-  const thresholds = memoryThresholds({ warnMb: config.monitor.memoryWarnMb, criticalMb: config.monitor.memoryCriticalMb }, process.memoryUsage().rss / 1_048_576, cgroupMemoryLimitMb());
+  const thresholds = memoryThresholds({ warnMb: config.monitor.memoryWarnMb, criticalMb: config.monitor.memoryCriticalMb }, (process.memoryUsage().rss + childrenResidentBytes()) / 1_048_576, cgroupMemoryLimitMb());
   metrics.memory('ok', thresholds);
   const monitor = new MemoryMonitor({
     intervalMs: config.monitor.memorySampleMs,
@@ -111,11 +112,11 @@ const watchMemory = (config: HarkenConfig, logger: Logger, access: Access, metri
     onState: (state: MemoryState, sample) => {
       metrics.memory(state);
       if (state === 'ok') {
-        logger.info({ rssMb: sample.rssMb }, 'memory back below the warning level');
+        logger.info({ rssMb: sample.totalRssMb }, 'memory back below the warning level');
         return;
       }
       const level = state === 'warn' ? thresholds.warnMb : thresholds.criticalMb;
-      const detail = `RSS ${sample.rssMb} MB ≥ ${level} MB`;
+      const detail = `RSS ${sample.totalRssMb} MB ≥ ${level} MB`;
       void access.audit.record({ action: state === 'warn' ? 'server.memory_warning' : 'server.memory_critical', outcome: 'failure', actor: 'system', details: { ...sample, thresholdMb: level } });
       if (state === 'warn') {
         logger.warn({ memory: sample, thresholdMb: level }, 'memory above the warning level');
@@ -216,7 +217,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     const watchedMemory = memory;
     readiness.addWarning('memory', () => {
       const latest = watchedMemory.history().at(-1);
-      return watchedMemory.state === 'ok' || !latest ? undefined : `RSS ${latest.rssMb} MB is above the ${watchedMemory.state === 'warn' ? 'warning' : 'critical'} level (${watchedMemory.state === 'warn' ? watchedMemory.thresholds.warnMb : watchedMemory.thresholds.criticalMb} MB)`;
+      return watchedMemory.state === 'ok' || !latest ? undefined : `RSS ${latest.totalRssMb} MB is above the ${watchedMemory.state === 'warn' ? 'warning' : 'critical'} level (${watchedMemory.state === 'warn' ? watchedMemory.thresholds.warnMb : watchedMemory.thresholds.criticalMb} MB)`;
     });
     const security = new SecurityCounters(config.auth.failureAlertWindowMinutes);
     access.audit.tap((event) => security.observe(event));

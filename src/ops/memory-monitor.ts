@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { childrenResidentBytes } from './processes.js';
 
 export interface MemorySample {
   readonly at: string;
+  /** The server and its helper processes together: what the thresholds apply to. */
+  readonly totalRssMb: number;
+  /** The server process alone. */
   readonly rssMb: number;
+  /** Its helper processes (PocketSphinx decoders, flite runs), which hold most of the engines' memory. */
+  readonly helpersRssMb: number;
   readonly heapUsedMb: number;
   readonly heapTotalMb: number;
   readonly externalMb: number;
@@ -47,7 +53,7 @@ export const cgroupMemoryLimitMb = (): number | undefined => {
 };
 
 /**
- * The thresholds: the configured ones, or (0) sized from the process as started — its RSS plus
+ * The thresholds: the configured ones, or (0) sized from the server as started — its RSS and its helpers' plus
  * the growth measured under full load — and never above 75 % / 90 % of a container's limit.
  */
 export const memoryThresholds = (configured: { warnMb: number; criticalMb: number }, startedRssMb: number, limitMb: number | undefined): MemoryThresholds => {
@@ -76,10 +82,15 @@ export interface MemoryMonitorOptions {
   /** Called when the state changes (ok → warn, warn → critical, back to ok). */
   readonly onState: (state: MemoryState, sample: MemorySample) => void;
   readonly usage?: () => NodeJS.MemoryUsage;
+  /** Resident bytes of the helper processes (default: this process's children, from /proc). */
+  readonly helpersResident?: () => number;
   readonly now?: () => Date;
 }
 
-/** Samples RSS and heap every `intervalMs`, keeps the last hour, and reports threshold crossings. */
+/**
+ * Samples RSS (the server's and its helper processes') and heap every `intervalMs`, keeps the
+ * last hour, and reports threshold crossings of the total.
+ */
 export class MemoryMonitor {
   private readonly samples: MemorySample[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -109,9 +120,12 @@ export class MemoryMonitor {
   sample(): MemorySample {
     const usage = (this.options.usage ?? process.memoryUsage)();
     const at = (this.options.now?.() ?? new Date());
+    const helpers = (this.options.helpersResident ?? childrenResidentBytes)();
     const sample: MemorySample = {
       at: at.toISOString(),
+      totalRssMb: mb(usage.rss + helpers),
       rssMb: mb(usage.rss),
+      helpersRssMb: mb(helpers),
       heapUsedMb: mb(usage.heapUsed),
       heapTotalMb: mb(usage.heapTotal),
       externalMb: mb(usage.external),
@@ -119,7 +133,7 @@ export class MemoryMonitor {
     };
     this.samples.push(sample);
     while (this.samples.length > 0 && Date.parse((this.samples[0] as MemorySample).at) < at.getTime() - HOUR_MS) this.samples.shift();
-    const next = this.stateOf(sample.rssMb);
+    const next = this.stateOf(sample.totalRssMb);
     // Critical is final: the server is on its way out.
     if (next !== this.current && this.current !== 'critical') {
       this.current = next;

@@ -111,6 +111,12 @@ export class RunHistory {
     return Number(row?.count ?? 0);
   }
 
+  /** When each run started since `since`, this one included, newest first. */
+  async startsSince(since: Date): Promise<string[]> {
+    const rows = await this.kysely.selectFrom('server_runs').select('started_at').where('started_at', '>=', since.toISOString()).orderBy('started_at', 'desc').execute();
+    return rows.map((row) => row.started_at);
+  }
+
   /** The latest runs before this one, newest first. */
   async recent(limit: number): Promise<PastRun[]> {
     const rows = await this.kysely.selectFrom('server_runs').selectAll().where('id', '!=', this.current.id).orderBy('started_at', 'desc').limit(limit).execute();

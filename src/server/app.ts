@@ -194,7 +194,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(authRoutes({ config: deps.config, access: deps.access, setupCode: deps.setupCode }));
   await app.register(adminRoutes(deps.access));
   await app.register(adminAccountRoutes(deps.access));
-  await app.register(liveRoutes({ live: deps.live, audit: deps.access.audit, authenticator: deps.access.authenticator, version: VERSION, recheckMs: deps.config.realtime.credentialRecheckMs }));
+  await app.register(liveRoutes({ live: deps.live, audit: deps.access.audit, authenticator: deps.access.authenticator, runs: deps.runs, version: VERSION, recheckMs: deps.config.realtime.credentialRecheckMs }));
   await app.register(metricsRoutes(deps.metrics));
   await app.register(
     operationsRoutes({

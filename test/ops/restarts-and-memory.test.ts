@@ -70,9 +70,21 @@ describe('restart tracking and the memory watch, on a real process', () => {
       expect(metrics).toMatch(/^harken_restarts_last_hour 4$/m);
       expect(metrics).toMatch(/^harken_previous_run_end\{reason="shutdown"\} 1$/m);
       expect(fifth.stdout()).toContain('restart loop');
-      const resources = (await (await get(fifth, '/v1/admin/resources')).json()) as { history: Array<{ rssMb: number }>; thresholds: { warnMb: number; criticalMb: number; source: string } };
+      const resources = (await (await get(fifth, '/v1/admin/resources')).json()) as {
+        history: Array<{ rssMb: number; helpersRssMb: number; totalRssMb: number }>;
+        thresholds: { warnMb: number; criticalMb: number; source: string };
+      };
       expect(resources.history.length).toBeGreaterThanOrEqual(1);
-      expect(resources.history[0]!.rssMb).toBeGreaterThan(20);
+      const sample = resources.history[0]!;
+      expect(sample.rssMb).toBeGreaterThan(20);
+      // The PocketSphinx decoder the server keeps loaded lives in a process of its own (~100 MB): counted too.
+      expect(sample.helpersRssMb).toBeGreaterThan(50);
+      expect(sample.totalRssMb).toBeCloseTo(sample.rssMb + sample.helpersRssMb, 0);
+      // The Health page's process view reads the same run history.
+      const processView = (await (await get(fifth, '/v1/admin/process')).json()) as { starts: { last7Days: number; recent: string[]; previousEnd: { reason: string; detail: string | null } | null } };
+      expect(processView.starts.last7Days).toBe(5);
+      expect(processView.starts.recent).toHaveLength(5);
+      expect(processView.starts.previousEnd).toEqual({ reason: 'shutdown', detail: 'SIGTERM' });
       // Sized from the started process: its RSS plus the measured growth, at least 1 GiB.
       expect(resources.thresholds.source).toMatch(/measured|cgroup/);
       expect(resources.thresholds.criticalMb).toBeGreaterThan(resources.thresholds.warnMb);

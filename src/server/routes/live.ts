@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { HarkenError } from '../../errors.js';
 import type { LiveEvent, LiveFeed } from '../../ops/live-feed.js';
+import { childrenResidentBytes } from '../../ops/processes.js';
+import type { RunHistory } from '../../ops/run-history.js';
 import type { AuditLog } from '../../security/audit-log.js';
 import type { Authenticator, Caller } from '../../security/authenticator.js';
 import { errorResponses } from '../schemas.js';
@@ -48,12 +50,13 @@ export interface LiveRouteOptions {
   readonly live: LiveFeed;
   readonly audit: AuditLog;
   readonly authenticator: Authenticator;
+  readonly runs: RunHistory;
   readonly version: string;
   /** How often an open feed re-checks the credential it was opened with (realtime.credentialRecheckMs). */
   readonly recheckMs: number;
 }
 
-export const liveRoutes = ({ live, audit, authenticator, version, recheckMs }: LiveRouteOptions): FastifyPluginAsyncTypebox =>
+export const liveRoutes = ({ live, audit, authenticator, runs, version, recheckMs }: LiveRouteOptions): FastifyPluginAsyncTypebox =>
   async (app) => {
     const feeds = new Set<() => void>();
     // An open feed would keep the server from closing: end them first.
@@ -75,8 +78,20 @@ export const liveRoutes = ({ live, audit, authenticator, version, recheckMs }: L
               pid: Type.Integer(),
               startedAt: Type.String(),
               uptimeSeconds: Type.Integer(),
-              memoryMb: Type.Object({ rss: Type.Number(), heapUsed: Type.Number(), heapTotal: Type.Number(), external: Type.Number() }),
-              starts: Type.Object({ last7Days: Type.Integer({ description: 'Starts recorded in the audit log (server.started) in the last 7 days, this one included.' }), recent: Type.Array(Type.String(), { description: 'The latest starts, newest first.' }) }),
+              memoryMb: Type.Object({
+                rss: Type.Number(),
+                heapUsed: Type.Number(),
+                heapTotal: Type.Number(),
+                external: Type.Number(),
+                helpers: Type.Number({ description: 'Resident memory of the helper processes: PocketSphinx decoders (one process each), flite runs.' }),
+              }),
+              starts: Type.Object({
+                last7Days: Type.Integer({ description: 'Starts in the run history in the last 7 days, this one included.' }),
+                recent: Type.Array(Type.String(), { description: 'The latest starts, newest first.' }),
+                previousEnd: Type.Union([Type.Object({ reason: Type.String({ description: 'shutdown, crash, memory or unknown (killed, out of memory, power lost).' }), detail: Type.Union([Type.String(), Type.Null()]) }), Type.Null()], {
+                  description: 'How the run before this one ended; null on a first start.',
+                }),
+              }),
             }),
             ...errorResponses(401, 403),
           },
@@ -86,16 +101,19 @@ export const liveRoutes = ({ live, audit, authenticator, version, recheckMs }: L
         const memory = process.memoryUsage();
         const mb = (bytes: number) => Math.round((bytes / 1_048_576) * 10) / 10;
         const uptimeSeconds = Math.round(process.uptime());
-        const since = new Date(Date.now() - 7 * 86_400_000).toISOString();
-        const starts = await audit.query({ action: 'server.started', since, limit: 1000 });
+        const starts = await runs.startsSince(new Date(Date.now() - 7 * 86_400_000));
         return {
           version,
           node: process.version,
           pid: process.pid,
           startedAt: new Date(Date.now() - uptimeSeconds * 1000).toISOString(),
           uptimeSeconds,
-          memoryMb: { rss: mb(memory.rss), heapUsed: mb(memory.heapUsed), heapTotal: mb(memory.heapTotal), external: mb(memory.external) },
-          starts: { last7Days: starts.events.length, recent: starts.events.slice(0, 5).map((event) => event.occurredAt) },
+          memoryMb: { rss: mb(memory.rss), heapUsed: mb(memory.heapUsed), heapTotal: mb(memory.heapTotal), external: mb(memory.external), helpers: mb(childrenResidentBytes()) },
+          starts: {
+            last7Days: starts.length,
+            recent: starts.slice(0, 5),
+            previousEnd: runs.previous ? { reason: runs.previous.endReason, detail: runs.previous.endDetail } : null,
+          },
         };
       },
     );

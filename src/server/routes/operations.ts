@@ -9,7 +9,9 @@ import { errorResponses } from '../schemas.js';
 
 const MemorySampleView = Type.Object({
   at: Type.String(),
-  rssMb: Type.Number(),
+  totalRssMb: Type.Number({ description: 'The server and its helper processes: what the thresholds apply to.' }),
+  rssMb: Type.Number({ description: 'The server process alone.' }),
+  helpersRssMb: Type.Number({ description: 'Its helper processes: PocketSphinx decoders (one process each), flite runs.' }),
   heapUsedMb: Type.Number(),
   heapTotalMb: Type.Number(),
   externalMb: Type.Number(),

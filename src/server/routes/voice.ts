@@ -118,7 +118,13 @@ export const voiceRoutes = (deps: VoiceRouteDependencies): FastifyPluginAsyncTyp
               problem: Type.Optional(Type.String()),
               sttPool: Type.Optional(
                 Type.Object(
-                  { busy: Type.Integer(), idle: Type.Integer(), waiting: Type.Integer({ description: 'Utterances buffering until a recogniser is free.' }), max: Type.Integer() },
+                  {
+                    busy: Type.Integer(),
+                    idle: Type.Integer(),
+                    waiting: Type.Integer({ description: 'Utterances buffering until a recogniser is free.' }),
+                    max: Type.Integer(),
+                    processes: Type.Optional(Type.Array(Type.Integer(), { description: 'Process ids of the decoders (PocketSphinx runs each in a process of its own; a hung one is killed and replaced).' })),
+                  },
                   { description: 'The recogniser pool, for engines that keep one (PocketSphinx decoders).' },
                 ),
               ),

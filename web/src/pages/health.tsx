@@ -42,14 +42,22 @@ interface ProcessInfo {
   readonly node: string;
   readonly pid: number;
   readonly startedAt: string;
-  readonly memoryMb: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
-  readonly starts: { readonly last7Days: number; readonly recent: readonly string[] };
+  readonly memoryMb: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number; readonly helpers: number };
+  readonly starts: { readonly last7Days: number; readonly recent: readonly string[]; readonly previousEnd: { readonly reason: string; readonly detail: string | null } | null };
 }
 
 /** Readiness (GET /ready answers 503 with the same body while not ready). */
 const readiness = async (): Promise<Ready> => {
   const response = await fetch('/ready', { headers: { accept: 'application/json' } });
   return (await response.json()) as Ready;
+};
+
+/** How a run ended (GET /v1/admin/process → starts.previousEnd.reason), in words. */
+const previousEndWords: Record<string, string> = {
+  shutdown: 'a clean shutdown',
+  crash: 'a crash',
+  memory: 'a restart over the critical memory level',
+  unknown: 'vanishing without a shutdown (killed, out of memory, or power lost)',
 };
 
 const ms = (value: number | null): string => (value === null ? '–' : `${Math.round(value)} ms`);
@@ -92,12 +100,13 @@ export const HealthPage = () => {
       {processInfo && (
         <>
           <p>
-            Memory: {processInfo.memoryMb.rss} MB resident, JavaScript heap {processInfo.memoryMb.heapUsed} of {processInfo.memoryMb.heapTotal} MB, {processInfo.memoryMb.external} MB outside the heap.
+            Memory: {processInfo.memoryMb.rss} MB resident (and {processInfo.memoryMb.helpers} MB in speech engine processes), JavaScript heap {processInfo.memoryMb.heapUsed} of {processInfo.memoryMb.heapTotal} MB, {processInfo.memoryMb.external} MB outside the heap.
           </p>
           <p>
             Started {new Date(processInfo.startedAt).toLocaleString()} (process {processInfo.pid}, Node {processInfo.node}); {processInfo.starts.last7Days}{' '}
             {processInfo.starts.last7Days === 1 ? 'start' : 'starts'} in the last 7 days
-            {processInfo.starts.recent.length > 1 && `, the one before at ${new Date(processInfo.starts.recent[1] as string).toLocaleString()}`}.
+            {processInfo.starts.recent.length > 1 && `, the one before at ${new Date(processInfo.starts.recent[1] as string).toLocaleString()}`}
+            {processInfo.starts.previousEnd && `; the previous run ended by ${previousEndWords[processInfo.starts.previousEnd.reason] ?? processInfo.starts.previousEnd.reason}`}.
           </p>
         </>
       )}
