@@ -51,7 +51,7 @@ export interface RecogniserPool {
   readonly waiting: number;
   readonly max: number;
   /** Process ids of the recognisers, for engines that run each in a process of its own. */
-  readonly processes?: readonly number[];
+  readonly processes?: number[];
 }
 
 export interface SpeechToText {
