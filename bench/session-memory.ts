@@ -214,6 +214,13 @@ const oneMemoryRun = async (): Promise<SessionMemory> => {
     await Promise.all(started);
     const active = await measure(child);
     await Promise.all(clients.map((client) => client.close()));
+    // Closed sessions still recognise their callers' last words (they are stored): read once the
+    // recogniser pool has nothing left to do, so what is measured is what the pools keep.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+      const engines = (await (await fetch(`${ready.url}/v1/admin/engines`, { headers: { authorization: `Bearer ${ready.key}` } })).json()) as { sttPool?: { busy: number; waiting: number } };
+      if (!engines.sttPool || (engines.sttPool.busy === 0 && engines.sttPool.waiting === 0)) break;
+      await new Promise((done) => setTimeout(done, 200));
+    }
     await new Promise((done) => setTimeout(done, 1_000));
     const after = await measure(child);
 
