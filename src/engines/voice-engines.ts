@@ -84,6 +84,7 @@ const createStt = async (config: HarkenConfig, reports: RecoveryReports): Promis
     maxDecoders: config.stt.pocketsphinxMaxDecoders,
     spareDecoders: config.stt.pocketsphinxSpareDecoders,
     hangTimeoutMs: config.stt.hangTimeoutMs,
+    nice: config.server.engineThreadNice,
     onRecovery: reports.stt,
     onLoadRetry: reports.onLoadRetry,
   });

@@ -6,20 +6,22 @@ import { voiceTestEnv } from '../helpers/harness.js';
 import { recording, spoken } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
-/** The server's PocketSphinx decoder processes, as the kernel lists them. */
-const decoderProcesses = (serverPid: number): number[] =>
+/** The server's child processes whose command line matches, as the kernel lists them. */
+const childProcesses = (serverPid: number, command: RegExp): number[] =>
   readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .filter((pid) => {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return parent === serverPid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('decoder-host');
+        return parent === serverPid && command.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
       } catch {
         return false;
       }
     })
     .map(Number);
+
+const decoderProcesses = (serverPid: number): number[] => childProcesses(serverPid, /decoder-host/);
 
 const exists = (pid: number): boolean => {
   try {
@@ -102,5 +104,65 @@ describe('a speech recogniser that hangs in the middle of a call', () => {
     }
     // Decoder processes end with the server.
     await expect.poll(() => decoderProcesses(serverPid), { timeout: 5_000 }).toEqual([]);
+  }, 60_000);
+
+  it('a synthesiser process that hangs during a reply is killed and the sentence made again: the caller hears the whole reply and talks on', async () => {
+    const cwd = tempDir();
+    const env = voiceTestEnv();
+    const created = runCli(['keys', 'create', '--name', 'hang', '--scopes', 'realtime', '--json'], { cwd, env });
+    const key = (JSON.parse(created.stdout) as { key: string }).key;
+    const server = await startCliServer({ cwd, env });
+    const serverPid = server.process.pid as number;
+    const frozen: number[] = [];
+    try {
+      const client = await RealtimeClient.connect({ url: `${server.url.replace(/^http/, 'ws')}/v1/realtime`, sampleRate: 16_000, credentials: key, agent: 'echo' });
+      await client.waitFor('audio_end');
+      // A long utterance: the echo of it is one long sentence (~0.2 s of flite), long enough to catch its process.
+      const mark = client.events.length;
+      const heardBefore = client.receivedAudio.samples.length;
+      await client.streamAudio(recording('1089-134686-0001.wav').samples);
+      const trailing = client.streamSilence(4_000);
+      await client.waitFor('speech_stopped', { after: mark, timeoutMs: 10_000 });
+      const watchedFrom = performance.now();
+      while (frozen.length === 0 && performance.now() - watchedFrom < 5_000) {
+        const flite = childProcesses(serverPid, /flite/)[0];
+        // SIGSTOP: to the server, a synthesis that never finishes.
+        if (flite !== undefined) {
+          process.kill(flite, 'SIGSTOP');
+          frozen.push(flite);
+        } else await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(frozen).toHaveLength(1);
+      const reply = await client.waitFor('reply', { after: mark, where: (event) => event.final, timeoutMs: 10_000 });
+      await client.waitFor('audio_end', { after: mark, timeoutMs: 15_000 });
+      await trailing;
+      expect(client.events.slice(mark).filter((event) => event.type === 'error')).toEqual([]);
+      // The whole reply was heard: as long as flite makes the same text (the default voice, slt).
+      const { sampleRate } = client.receivedAudio;
+      const heardMs = ((client.receivedAudio.samples.length - heardBefore) / sampleRate) * 1000;
+      const whole = spoken(reply.text);
+      const wholeMs = (whole.samples.length / whole.sampleRate) * 1000;
+      expect(wholeMs).toBeGreaterThan(2_000);
+      expect(Math.abs(heardMs - wholeMs)).toBeLessThan(wholeMs * 0.05);
+      await expect.poll(() => exists(frozen[0] as number), { timeout: 5_000 }).toBe(false);
+      const logged = server
+        .stdout()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as LogLine)
+        .filter((line) => line.msg.startsWith('a flite process'));
+      expect(logged).toEqual([expect.objectContaining({ msg: 'a flite process hung; it was killed and a new one made the sentence' })]);
+      expect((logged[0] as LogLine).durationMs).toBeLessThan(2_000);
+
+      // The call goes on.
+      const next = client.events.length;
+      await client.streamAudio(spoken('yes please').samples);
+      await client.streamSilence(1_500);
+      expect((await client.waitFor('transcript', { after: next, where: (event) => event.final, timeoutMs: 10_000 })).text).toMatch(/yes/);
+      await client.close();
+    } finally {
+      for (const pid of frozen) if (exists(pid)) process.kill(pid, 'SIGKILL');
+      await server.stop('SIGTERM');
+    }
   }, 60_000);
 });

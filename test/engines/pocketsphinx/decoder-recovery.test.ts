@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DecoderLostError } from '../../../src/engines/stt/pocketsphinx/decoder-process.js';
 import { PocketSphinxStt, type DecoderRecovery } from '../../../src/engines/stt/pocketsphinx/pocketsphinx-stt.js';
@@ -136,6 +137,18 @@ describe('PocketSphinx decoder processes: a hung or crashed decoder is replaced 
     // The stream's decoders were killed; a spare still loading (frozen too) goes at close.
     await stt.close();
     await expect.poll(() => stopped.filter(exists), { timeout: 5_000 }).toEqual([]);
+  });
+
+  it('decoder processes run at the engine priority (server.engineThreadNice), below the event loop, and get none of the server’s environment', async () => {
+    const stt = await PocketSphinxStt.create({ modelDir: MODEL_DIR, nice: 10 });
+    engines.push(stt);
+    const pid = stt.pool.processes?.[0] as number;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 19 (nice), counted after the command name in parentheses.
+    expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(10);
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0]);
+    // Node's own IPC variables (NODE_CHANNEL_*) aside.
+    expect(environment.filter((name) => !name.startsWith('NODE_CHANNEL_')).sort()).toEqual(['HARKEN_DECODER_NICE', 'HARKEN_DECODER_PARENT', 'PATH']);
   });
 
   it('an idle decoder that dies is dropped from the pool, and the next utterance gets a working one', async () => {

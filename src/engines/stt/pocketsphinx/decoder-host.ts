@@ -3,6 +3,7 @@
  * server's requests one at a time with synchronous native calls. The server times every request;
  * a decode that hangs in native code is ended by killing this process (decoder-process.ts).
  */
+import { setPriority } from 'node:os';
 import koffi from 'koffi';
 import { trimNativeMemory } from '../../../ops/native-memory.js';
 import { NativeDecoder } from './decoder.js';
@@ -33,6 +34,15 @@ const send = (reply: HostReply): void => {
 
 const serve = (): void => {
   dieWithParent(Number(process.env.HARKEN_DECODER_PARENT));
+  // Decoding yields to the server's event loop, which paces callers' audio (server.engineThreadNice).
+  const nice = Number(process.env.HARKEN_DECODER_NICE ?? 0);
+  if (nice > 0) {
+    try {
+      setPriority(nice);
+    } catch {
+      // Not permitted here: decode at the inherited priority.
+    }
+  }
   let decoder: NativeDecoder | undefined;
   process.on('disconnect', () => process.exit(0));
   process.on('message', (request: HostRequest) => {

@@ -70,14 +70,14 @@ export class DecoderProcess {
   }
 
   /** Starts a process and loads the model in it; `signal` kills it while it loads (the pool closing). */
-  static async start(files: DecoderFiles, options: { hangTimeoutMs: number; signal?: AbortSignal }): Promise<DecoderProcess> {
+  static async start(files: DecoderFiles, options: { hangTimeoutMs: number; nice?: number; signal?: AbortSignal }): Promise<DecoderProcess> {
     options.signal?.throwIfAborted();
     const child = fork(fileURLToPath(HOST), [], {
       execArgv: HOST_EXEC_ARGV,
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       // Nothing of the server's environment (secrets among it) is needed to decode audio.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HARKEN_DECODER_PARENT: String(process.pid) },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HARKEN_DECODER_PARENT: String(process.pid), HARKEN_DECODER_NICE: String(options.nice ?? 0) },
     });
     const decoder = new DecoderProcess(child, options.hangTimeoutMs);
     try {

@@ -33,6 +33,8 @@ export interface PocketSphinxOptions {
    * on another decoder (default 1000).
    */
   readonly hangTimeoutMs?: number;
+  /** Nice value of the decoder processes (server.engineThreadNice): decoding yields to the event loop. */
+  readonly nice?: number;
   /** Told of each hung or crashed decoder replaced under a stream (metrics, the log). */
   readonly onRecovery?: (recovery: DecoderRecovery) => void;
   /** Told of each failed attempt to load a decoder before it is tried again. */
@@ -93,7 +95,7 @@ export class PocketSphinxStt implements SpeechToText {
     }
     const engine = new PocketSphinxStt(files, options);
     engine.busy += 1;
-    engine.release(engine.track(await DecoderProcess.start(files, { hangTimeoutMs: engine.hangTimeoutMs })));
+    engine.release(engine.track(await DecoderProcess.start(files, { hangTimeoutMs: engine.hangTimeoutMs, nice: options.nice ?? 0 })));
     return engine;
   }
 
@@ -231,7 +233,7 @@ export class PocketSphinxStt implements SpeechToText {
 
   /** A new decoder process, retried with back-off (a model load can fail under memory pressure). */
   private async startDecoder(): Promise<DecoderProcess> {
-    const decoder = await loadWithRetries('a PocketSphinx decoder', () => DecoderProcess.start(this.files, { hangTimeoutMs: this.hangTimeoutMs, signal: this.closing.signal }), this.options.onLoadRetry);
+    const decoder = await loadWithRetries('a PocketSphinx decoder', () => DecoderProcess.start(this.files, { hangTimeoutMs: this.hangTimeoutMs, nice: this.options.nice ?? 0, signal: this.closing.signal }), this.options.onLoadRetry);
     return this.track(decoder);
   }
 
