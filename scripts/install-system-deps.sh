@@ -13,7 +13,8 @@ set -euo pipefail
 # nginx, openssl: the deployment kit's reverse proxy, tested in front of Harken with a self-signed certificate.
 # nftables, iptables, iproute2: `harken doctor` reads the firewall (tested in a network namespace).
 # systemd: `systemd-analyze verify` checks deploy/harken.service.
-PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data chromium nginx openssl nftables iptables iproute2 systemd)
+# ffmpeg: OpenAI-compatible uploads in any format (mp3, m4a, ogg, webm) and speech as mp3/opus/aac/flac.
+PACKAGES=(build-essential python3 ca-certificates libpocketsphinx3 pocketsphinx-en-us libflite1 flite bzip2 espeak-ng-data chromium nginx openssl nftables iptables iproute2 systemd ffmpeg)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -194,6 +194,11 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('flite'), Type.Litera
             'Speech synthesiser. `flite` is embedded (Debian); `sherpa` runs a downloaded Piper/VITS or Kokoro model through sherpa-onnx; `openai` calls an OpenAI-compatible /audio/speech server.',
         }),
         voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa: a speaker number).' }),
+        voiceAliases: Type.String({
+          default: '',
+          description:
+            'What OpenAI’s voice names (alloy, echo, nova, …) speak with on `/v1/audio/speech`, as `alloy=slt,echo=rms`; OpenAI names not listed use `tts.voice`. Empty: for flite the women’s voices map to slt and the men’s to rms, awb and kal16.',
+        }),
         sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS or Kokoro model folder for `sherpa`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
         hangTimeoutMs: Type.Integer({
           default: 1_000,

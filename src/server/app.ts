@@ -15,6 +15,7 @@ import { clientErrorHandler, frameworkErrors } from './client-errors.js';
 import { RequestLog } from './request-log.js';
 import { registerResponseHeaders } from './response-headers.js';
 import { agentRoutes } from './routes/agents.js';
+import { openAiRoutes } from './routes/openai/openai-routes.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { validatorCompiler } from './validation.js';
@@ -166,6 +167,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
           { name: 'conversations', description: 'Text conversations with an agent' },
           { name: 'agents', description: 'Available agents' },
           { name: 'voice', description: 'Speech in and out: transcription, synthesis, voice turns, the realtime WebSocket' },
+          { name: 'openai', description: 'OpenAI-compatible speech API: point an OpenAI client at http(s)://host/v1 with a Harken API key' },
           { name: 'operations', description: 'Health and readiness' },
           { name: 'auth', description: 'Logins, tokens and who is calling' },
           { name: 'admin', description: 'API keys, service accounts, audit log (scope admin)' },
@@ -212,6 +214,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
   let outbound: OutboundCalls | undefined;
   if (deps.voice) {
     await app.register(voiceRoutes({ config: deps.config, engines: deps.voice.engines, conversations: deps.conversations, ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}) }));
+    await app.register(openAiRoutes({ config: deps.config, engines: deps.voice.engines, agents: deps.agents, ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}) }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
     const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
     registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger, ...(deps.tracing ? { tracing: deps.tracing } : {}) });

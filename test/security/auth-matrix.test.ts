@@ -26,6 +26,10 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'POST /v1/transcribe': 'transcribe',
   'POST /v1/synthesize': 'synthesize',
   'POST /v1/voice-chat': 'conversations',
+  'POST /v1/audio/transcriptions': 'transcribe',
+  'POST /v1/audio/speech': 'synthesize',
+  'GET /v1/models': 'authenticated',
+  'GET /v1/models/:model': 'authenticated',
   'GET /v1/realtime': 'realtime',
   'POST /v1/calls': 'calls',
   'GET /v1/calls': 'calls',
@@ -62,6 +66,9 @@ const EXPECTED_ACCESS: Record<string, string> = {
   'DELETE /v1/admin/admins/:id/sessions': 'admin',
   'DELETE /v1/admin/admins/:id': 'admin',
 };
+
+/** Routes that answer like OpenAI's API, errors included. */
+const OPENAI_SHAPED = /^\/v1\/(audio|models)(\/|$)/;
 
 /** Routes that mint, rotate or revoke credentials: refused to anything but an admin login session. */
 const CREDENTIAL_MANAGEMENT = new Set([
@@ -189,8 +196,11 @@ describe('auth matrix: every route × every kind of credential', () => {
         else if (expected === 'allowed') {
           if (response.statusCode === 401 || response.statusCode === 403) mismatches.push(`${label}: refused ${response.statusCode} ${response.body}`);
         } else {
-          const code = (response.json() as { error?: { code?: string } }).error?.code;
+          const error = (response.json() as { error?: { code?: string; type?: string; param?: unknown } }).error;
+          const code = error?.code;
           if (response.statusCode !== expected.status || code !== expected.code) mismatches.push(`${label}: got ${response.statusCode} ${code}, expected ${expected.status} ${expected.code}`);
+          // The OpenAI-compatible routes answer in OpenAI's error shape, refusals included.
+          if (OPENAI_SHAPED.test(route.url) && (error?.type !== 'invalid_request_error' || error.param !== null)) mismatches.push(`${label}: not in OpenAI's error shape: ${response.body}`);
           if (expected.status === 401 && !String(response.headers['www-authenticate']).startsWith('Bearer')) mismatches.push(`${label}: no WWW-Authenticate`);
         }
       }

@@ -34,7 +34,7 @@ export class OpenAiTts implements TextToSpeech {
       () => ({
         method: 'POST',
         headers: { authorization: `Bearer ${this.options.apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ model: this.options.model, input, voice: options.voice ?? this.options.voices[0], response_format: 'wav' }),
+        body: JSON.stringify({ model: this.options.model, input, voice: options.voice ?? this.options.voices[0], response_format: 'wav', ...(options.speed !== undefined && options.speed !== 1 ? { speed: options.speed } : {}) }),
       }),
       { timeoutMs: this.options.timeoutMs, retries: this.options.retries, ...(options.signal ? { signal: options.signal } : {}) },
     );

@@ -7,6 +7,8 @@ export interface TtsCapabilities {
 
 export interface SynthesisOptions {
   readonly voice?: string;
+  /** Speaking rate, 1 = the voice's own (0.25–4); engines without a rate control ignore it. */
+  readonly speed?: number;
   readonly signal?: AbortSignal;
 }
 

@@ -146,7 +146,7 @@ describe('PocketSphinx decoder processes: a hung or crashed decoder is replaced 
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 19 (nice), counted after the command name in parentheses.
     expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])).toBe(10);
-    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0]);
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0] ?? '');
     // Node's own IPC variables (NODE_CHANNEL_*) aside.
     expect(environment.filter((name) => !name.startsWith('NODE_CHANNEL_')).sort()).toEqual(['HARKEN_DECODER_NICE', 'HARKEN_DECODER_PARENT', 'PATH']);
   });

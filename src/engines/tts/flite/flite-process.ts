@@ -21,6 +21,8 @@ interface FliteRequest {
   readonly text: string;
   readonly voice: string;
   readonly timeoutMs: number;
+  /** Flite's duration_stretch: 2 speaks half as fast. */
+  readonly durationStretch?: number;
 }
 
 type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string; hung?: boolean };
@@ -59,7 +61,8 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
       return;
     }
     const output = join(workDir, `${request.id}.wav`);
-    const child = execFile(binary, ['-voice', request.voice, '-t', request.text, '-o', output], { timeout: request.timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
+    const stretch = request.durationStretch ? ['--setf', `duration_stretch=${request.durationStretch}`] : [];
+    const child = execFile(binary, ['-voice', request.voice, ...stretch, '-t', request.text, '-o', output], { timeout: request.timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
       running.delete(request.id);
       try {
         // Killed by its time limit (a cancel's kill is never answered: its caller has gone).
@@ -117,7 +120,7 @@ export class FliteLauncher {
     if (this.exitCode !== undefined) throw new Error(`the flite launcher thread exited (${this.exitCode})`);
   }
 
-  synthesize(text: string, voice: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<PcmAudio> {
+  synthesize(text: string, voice: string, options: { timeoutMs: number; durationStretch?: number; signal?: AbortSignal }): Promise<PcmAudio> {
     options.signal?.throwIfAborted();
     const id = this.nextId;
     this.nextId += 1;
@@ -140,7 +143,7 @@ export class FliteLauncher {
         },
         limitMs: options.timeoutMs,
       });
-      this.worker.postMessage({ id, text, voice, timeoutMs: options.timeoutMs } satisfies FliteRequest);
+      this.worker.postMessage({ id, text, voice, timeoutMs: options.timeoutMs, ...(options.durationStretch ? { durationStretch: options.durationStretch } : {}) } satisfies FliteRequest);
     });
   }
 

@@ -74,7 +74,8 @@ export class FliteTts implements TextToSpeech {
     const clean = sanitise(text);
     if (clean === '') return { samples: new Int16Array(0), sampleRate: this.sampleRate };
     const limitMs = Math.min(this.timeoutMs, (this.options.hangTimeoutMs ?? 1_000) + HANG_MS_PER_CHAR * clean.length);
-    const run = () => this.launcher.synthesize(clean, voice, { timeoutMs: limitMs, ...(options.signal ? { signal: options.signal } : {}) });
+    const speed = options.speed ?? 1;
+    const run = () => this.launcher.synthesize(clean, voice, { timeoutMs: limitMs * Math.max(1, 1 / speed), ...(speed !== 1 ? { durationStretch: 1 / speed } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     const started = performance.now();
     try {
       return await run();

@@ -83,7 +83,7 @@ export class SherpaTts implements TextToSpeech {
     }
     const input = text.trim();
     if (input === '') return { samples: new Int16Array(0), sampleRate: this.sampleRate };
-    const run = this.queue.catch(() => undefined).then(() => this.tts.generateAsync({ text: input, sid: speaker, speed: 1 }));
+    const run = this.queue.catch(() => undefined).then(() => this.tts.generateAsync({ text: input, sid: speaker, speed: options.speed ?? 1 }));
     this.queue = run;
     const wave = await run;
     options.signal?.throwIfAborted();
