@@ -199,6 +199,7 @@ const sttThroughputBenchmark = async () => {
   const server = await startServer();
   const rawRtf: number[] = [];
   const serverRtf: number[] = [];
+  const openAiRtf: number[] = [];
   try {
     for (let run = 0; run < RUNS; run += 1) {
       let started = performance.now();
@@ -211,13 +212,24 @@ const sttThroughputBenchmark = async () => {
         await response.json();
       }
       serverRtf.push((performance.now() - started) / audioMs);
+      // The same files as OpenAI's clients send them: multipart to /v1/audio/transcriptions.
+      started = performance.now();
+      for (const entry of files) {
+        const form = new FormData();
+        form.append('file', new Blob([entry.bytes], { type: 'audio/wav' }), entry.file);
+        form.append('model', 'whisper-1');
+        const response = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${benchKey}` }, body: form });
+        if (!response.ok) throw new Error(`audio/transcriptions failed: ${response.status}`);
+        await response.json();
+      }
+      openAiRtf.push((performance.now() - started) / audioMs);
     }
   } finally {
     await raw.close();
     await server.harken.close();
     rmSync(server.dataDir, { recursive: true, force: true });
   }
-  return { rawRtf, serverRtf, audioMs };
+  return { rawRtf, serverRtf, openAiRtf, audioMs };
 };
 
 /** One round at one concurrency level: N callers speak at once, then hear the reply; stalls in that reply audio. */
@@ -339,6 +351,8 @@ export const voiceBenchmark = async (): Promise<string> => {
     `| Raw engine (PocketSphinxStt.transcribe) | ${fmt(median(stt.rawRtf), 3)} |`,
     `| Through the server (POST /v1/transcribe over HTTP, WAV) | ${fmt(median(stt.serverRtf), 3)} |`,
     `| Ratio server / raw | ${fmt(median(stt.serverRtf) / median(stt.rawRtf), 2)} |`,
+    `| OpenAI-compatible (POST /v1/audio/transcriptions, multipart WAV) | ${fmt(median(stt.openAiRtf), 3)} |`,
+    `| Throughput ratio, raw ÷ OpenAI-compatible (1 = no cost; goal ≥ 0.95) | ${fmt(median(stt.rawRtf) / median(stt.openAiRtf), 2)} |`,
     '',
     '| Concurrent sessions | Worst reply-audio stall, median of runs (engineThreadNice 10, default) | Worst in any run | Turns | Same with engineThreadNice 0 (median) | Worst in any run | Turns |',
     '|---|---|---|---|---|---|---|',

@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { RunHistory } from './ops/run-history.js';
 import { cgroupMemoryLimitMb, MemoryMonitor, memoryThresholds, type MemoryState } from './ops/memory-monitor.js';
 import { childrenResidentBytes } from './ops/processes.js';
+import { loadTls, watchTlsFiles, type TlsWatch } from './server/tls.js';
 import { SecurityCounters } from './ops/security-counters.js';
 import { Tracing } from './ops/tracing.js';
 import { EventLoopWatch } from './ops/event-loop-watch.js';
@@ -49,6 +50,8 @@ export interface Harken {
   /** This run and the ones before it; `end()` says how this one ends. */
   readonly runs: RunHistory;
   readonly memory: MemoryMonitor;
+  /** Re-reads the TLS certificate and key if they changed (SIGHUP); false without TLS or change. */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -161,6 +164,8 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
     await llmRuntime?.close();
     throw error;
   }
+  // Before anything heavy: a certificate that cannot be read stops the start with one line.
+  const tls = loadTls(config);
   const database = openDatabase(config);
   const threadPriority = new EngineThreadPriority(config.server.engineThreadNice, logger);
   let engines: VoiceEngines | undefined;
@@ -263,12 +268,14 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       logger.warn({ eventLoopStall: report }, 'the event loop stalled: audio and requests waited');
       metrics.eventLoopStall(report.stallMs);
     });
-    const app = await buildApp({ config, logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), loopWatch, shutdownSignal: stopWork.signal, ...(voice ? { voice } : {}) });
+    const app = await buildApp({ config, ...(tls ? { tls } : {}), logger, readiness, agents, conversations, callRecords, access, setupCode: setup, live, metrics, security, runs, memory, ...(tracing ? { tracing } : {}), loopWatch, shutdownSignal: stopWork.signal, ...(voice ? { voice } : {}) });
     // Restarts show on the Health page (GET /v1/admin/process).
     await access.audit.record({ action: 'server.started', outcome: 'success', actor: 'system', details: { version: VERSION, pid: process.pid } });
     watchedMemory.start();
     loopWatch.start();
     const watchedLoop = loopWatch;
+    // Renewed certificates are picked up without a restart.
+    const tlsWatch: TlsWatch | undefined = tls ? watchTlsFiles(app.server as unknown as { setSecureContext(options: typeof tls): void }, config, logger) : undefined;
     return {
       app,
       voice,
@@ -281,7 +288,9 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       threadPriority,
       runs,
       memory,
+      reloadTls: () => tlsWatch?.reload() ?? false,
       async close() {
+        tlsWatch?.stop();
         clearInterval(purgeTimer);
         threadPriority.stop();
         watchedMemory.stop();

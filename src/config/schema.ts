@@ -56,6 +56,11 @@ export const ConfigSchema = Type.Object(
             'Linux: every thread but the event loop (speech engines, the local LLM, the thread pool) and the flite processes run at this nice value, so a saturated CPU still paces reply audio on time. 0 leaves priorities alone.',
         }),
         maxHeaderBytes: Type.Integer({ default: 16_384, minimum: 1_024, maximum: 1_048_576, description: 'Largest accepted request header block (larger → 431).' }),
+        tlsCertFile: Type.String({
+          default: '',
+          description: 'PEM certificate (chain) file: with `tlsKeyFile`, Harken serves HTTPS and `wss://` itself (OpenAI’s SDK insists on wss for realtime). Re-read within a minute when the file changes (certificate renewals). Empty: plain HTTP (put TLS in a reverse proxy).',
+        }),
+        tlsKeyFile: Type.String({ default: '', description: 'PEM private key file for `tlsCertFile` (keep it 0600).' }),
         allowedOrigins: Type.String({
           default: '',
           description: 'Comma-separated origins (e.g. `https://app.example.com`) besides the server’s own from which cookie-authenticated requests and WebSocket upgrades are accepted; others get 403.',
@@ -166,11 +171,11 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('pocketsphinx'), Type
           description: 'PocketSphinx decoders kept loaded ahead of need (within `pocketsphinxMaxDecoders`): a caller who starts speaking, or the replacement for a hung decoder, takes one at once instead of waiting ~0.5 s for a load.',
         }),
         hangTimeoutMs: Type.Integer({
-          default: 1_000,
+          default: 500,
           minimum: 100,
           maximum: 60_000,
           description:
-            'A PocketSphinx decoder (each runs in a process of its own) that has not answered a request after this long plus the duration of the audio it was given counts as hung: its process is killed and the utterance goes on, replayed, on another decoder (stage `stt.recovery` in the engine metrics).',
+            'A PocketSphinx decoder (each runs in a process of its own) that has not answered a request after this long plus the duration of the audio it was given is looked at: stopped, asleep without progress, or spinning, it counts as hung — its process is killed and the utterance goes on, replayed, on another decoder (stage `stt.recovery` in the engine metrics); merely waiting for a CPU on a busy machine, it is left to finish (up to 30 s).',
         }),
         sherpaModelDir: Type.String({ default: '', description: 'sherpa-onnx model folder for `sherpa`. Empty means `<models.dir>/sherpa-onnx-streaming-zipformer-en-20M-2023-02-17`.' }),
         sherpaThreads: Type.Integer({ default: 1, minimum: 1, maximum: 16, description: 'CPU threads sherpa-onnx uses per recognition.' }),
@@ -201,11 +206,11 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('flite'), Type.Litera
         }),
         sherpaModelDir: Type.String({ default: '', description: 'Piper/VITS or Kokoro model folder for `sherpa`. Empty means `<models.dir>/vits-piper-en_US-amy-low`.' }),
         hangTimeoutMs: Type.Integer({
-          default: 1_000,
+          default: 500,
           minimum: 100,
           maximum: 60_000,
           description:
-            'A Flite process that has not finished after this long plus 3 ms per character (Flite takes ~1.1) counts as hung: it is killed and the sentence made again by a new process, once (stage `tts.recovery` in the engine metrics).',
+            'A Flite process that has not finished after this long plus 3 ms per character (Flite takes ~1.1) is looked at: stopped, asleep without progress, or spinning, it counts as hung — it is killed and the sentence made again by a new process, once (stage `tts.recovery` in the engine metrics); merely waiting for a CPU, it is left to finish.',
         }),
         espeakDataDir: Type.String({ default: '/usr/lib/x86_64-linux-gnu/espeak-ng-data', description: 'espeak-ng data for `sherpa` voices that do not ship their own (Debian espeak-ng-data).' }),
         ...remoteEngineSettings('synthesiser', 'the OpenAI-compatible speech server'),

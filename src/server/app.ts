@@ -16,6 +16,7 @@ import { RequestLog } from './request-log.js';
 import { registerResponseHeaders } from './response-headers.js';
 import { agentRoutes } from './routes/agents.js';
 import { openAiRoutes } from './routes/openai/openai-routes.js';
+import type { TlsFiles } from './tls.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { validatorCompiler } from './validation.js';
@@ -51,6 +52,8 @@ import type { EventLoopWatch } from '../ops/event-loop-watch.js';
 
 export interface AppDependencies {
   readonly config: HarkenConfig;
+  /** Certificate and key when the server speaks HTTPS itself (server.tlsCertFile/tlsKeyFile). */
+  readonly tls?: TlsFiles;
   readonly logger: Logger;
   readonly readiness: Readiness;
   readonly agents: AgentRegistry;
@@ -117,7 +120,8 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     bodyLimit: deps.config.server.bodyLimitBytes,
     trustProxy: deps.config.server.trustProxy,
     return503OnClosing: true,
-    http: { maxHeaderSize: deps.config.server.maxHeaderBytes },
+    // HTTPS (and wss) when a certificate is configured; the header limit applies either way.
+    ...(deps.tls ? { https: { ...deps.tls, maxHeaderSize: deps.config.server.maxHeaderBytes } } : { http: { maxHeaderSize: deps.config.server.maxHeaderBytes } }),
     clientErrorHandler: clientErrorHandler(deps.logger),
     frameworkErrors: frameworkErrors as never,
   }).withTypeProvider<TypeBoxTypeProvider>();

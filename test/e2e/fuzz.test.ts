@@ -106,7 +106,7 @@ describe('fuzzing a real server', () => {
               if ((error as Error).name === 'TypeError' && !(error as { cause?: unknown }).cause) continue;
               if ((error as { cause?: { code?: string } }).cause?.code === 'UND_ERR_INVALID_ARG') continue;
               // Speech work queues behind the engines' concurrency: a long synthesis may outlast the wait (and is cancelled when we leave).
-              if ((error as Error).name === 'TimeoutError' && /\/v1\/(synthesize|transcribe|voice-chat)/.test(url)) {
+              if ((error as Error).name === 'TimeoutError' && /\/v1\/(synthesize|transcribe|voice-chat|audio\/)/.test(url)) {
                 slow += 1;
                 continue;
               }

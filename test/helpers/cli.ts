@@ -53,7 +53,7 @@ export const startCliServer = (options: { cwd: string; env?: Record<string, stri
     });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      const url = /listening on (http:\/\/[^\s]+)/.exec(stderr)?.[1];
+      const url = /listening on (https?:\/\/[^\s]+)/.exec(stderr)?.[1];
       if (url) {
         clearTimeout(timer);
         resolve({

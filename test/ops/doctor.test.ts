@@ -135,6 +135,23 @@ describe('harken doctor', () => {
     expect(find(checksOf(missing.stdout), 'speech engines')).toMatchObject({ status: 'fail', fix: expect.any(String) });
   }, 90_000);
 
+  it('checks the TLS pair: readable, key private, not expiring soon', async () => {
+    const cwd = tempDir();
+    const certificate = (days: number, name: string) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(cwd, `${name}.key`), '-out', join(cwd, `${name}.pem`), '-days', String(days), '-subj', `/CN=${name}`], { stdio: 'ignore' });
+      chmodSync(join(cwd, `${name}.key`), 0o600);
+      return { HARKEN_SERVER_TLS_CERT_FILE: join(cwd, `${name}.pem`), HARKEN_SERVER_TLS_KEY_FILE: join(cwd, `${name}.key`) };
+    };
+    const tls = async (env: Record<string, string>) => find(checksOf((await runCliAsync(['doctor', '--port', String(await freePort()), '--no-engines', '--json'], { cwd, env })).stdout), 'tls');
+    expect(await tls({})).toMatchObject({ status: 'ok', message: expect.stringContaining('plain HTTP') });
+    expect(await tls(certificate(365, 'good'))).toMatchObject({ status: 'ok', message: expect.stringMatching(/CN=good, valid for 36\d more days/) });
+    expect(await tls(certificate(3, 'soon'))).toMatchObject({ status: 'warn', message: expect.stringMatching(/expires in [23] days/) });
+    const open = certificate(365, 'open');
+    chmodSync(open.HARKEN_SERVER_TLS_KEY_FILE, 0o644);
+    expect(await tls(open)).toMatchObject({ status: 'warn', fix: `chmod 600 ${open.HARKEN_SERVER_TLS_KEY_FILE}` });
+    expect(await tls({ HARKEN_SERVER_TLS_CERT_FILE: join(cwd, 'good.pem') })).toMatchObject({ status: 'fail', message: expect.stringContaining('server.tlsKeyFile') });
+  }, 60_000);
+
   it('an invalid setting is one FAIL line, exit 1', async () => {
     const result = await runCliAsync(['doctor', '--no-engines'], { cwd: tempDir(), env: { HARKEN_SERVER_PORT: 'eighty' } });
     expect(result.status).toBe(1);

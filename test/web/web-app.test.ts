@@ -47,7 +47,7 @@ describe('web app in a real browser: login, session, health', () => {
     expect(await page.getByRole('cell', { name: 'database' }).count()).toBe(1);
     await page.getByText(/Engines: /).waitFor();
     await page.getByText(/Recognisers: 0 of 4 busy, \d idle, 0 utterances waiting for one/).waitFor();
-    await page.getByText(/^Memory: \d+(\.\d)? MB resident, JavaScript heap \d+(\.\d)? of \d+(\.\d)? MB/).waitFor();
+    await page.getByText(/^Memory: \d+(\.\d)? MB resident \(and [1-9]\d*(\.\d)? MB in speech engine processes\), JavaScript heap \d+(\.\d)? of \d+(\.\d)? MB/).waitFor();
     await page.getByText(/; 1 start in the last 7 days\.$/).waitFor();
     await screenshot('health');
 

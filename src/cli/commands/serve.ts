@@ -78,6 +78,10 @@ export const registerServeCommand = (program: Command): void => {
           return running.close();
         },
       });
+      // SIGHUP: take a renewed TLS certificate now rather than at the next minute's check.
+      process.on('SIGHUP', () => {
+        if (!running.reloadTls()) logger.info('SIGHUP: the TLS certificate is unchanged (or TLS is off)');
+      });
       // The run history learns of a crash: the next start reports it, and a restart loop shows.
       process.on('uncaughtException', (error, origin) => {
         logger.fatal({ err: error, origin }, 'uncaught error: exiting');

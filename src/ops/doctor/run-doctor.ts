@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { loadTls } from '../../server/tls.js';
 import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
@@ -156,8 +158,29 @@ const twilioCheck = (config: HarkenConfig): DoctorCheck => {
   if (!config.twilio.enabled) return ok('twilio', 'phone calls are off (twilio.enabled false)');
   const url = config.twilio.publicUrl;
   if (!url) return fail('twilio', 'twilio.publicUrl is empty: Twilio cannot reach the webhooks or sign requests for them', 'set HARKEN_TWILIO_PUBLIC_URL to the https:// address Twilio calls');
-  if (!url.startsWith('https://')) return fail('twilio', `twilio.publicUrl ${url} is not https: Twilio's media streams need wss://`, 'serve Harken behind TLS (deploy/nginx.conf, or server.tls) and use its https:// URL');
+  if (!url.startsWith('https://')) return fail('twilio', `twilio.publicUrl ${url} is not https: Twilio's media streams need wss://`, 'serve Harken behind TLS (deploy/nginx.conf, or server.tlsCertFile/tlsKeyFile) and use its https:// URL');
   return ok('twilio', `webhooks at ${url.replace(/\/+$/, '')}/v1/twilio/voice, media stream over wss`);
+};
+
+/** A certificate expiring sooner than this is worth a warning: renewals fail quietly. */
+const CERTIFICATE_WARN_DAYS = 14;
+
+const tlsCheck = (config: HarkenConfig): DoctorCheck => {
+  if (!config.server.tlsCertFile && !config.server.tlsKeyFile) return ok('tls', 'plain HTTP (TLS left to a reverse proxy, e.g. deploy/nginx.conf)');
+  let files;
+  try {
+    files = loadTls(config);
+  } catch (error) {
+    return fail('tls', (error as Error).message.replace(/^invalid configuration:\s*-\s*/, ''), 'give server.tlsCertFile and server.tlsKeyFile a readable PEM certificate and its key');
+  }
+  if (!files) return ok('tls', 'plain HTTP');
+  const certificate = new X509Certificate(files.cert);
+  const daysLeft = Math.floor((Date.parse(certificate.validTo) - Date.now()) / 86_400_000);
+  if (daysLeft < 0) return fail('tls', `${config.server.tlsCertFile} expired on ${certificate.validTo}`, 'renew it, then `kill -HUP` the server (or wait a minute)');
+  const keyMode = modeOf(config.server.tlsKeyFile);
+  if ((keyMode & 0o077) !== 0) return warn('tls', `${config.server.tlsKeyFile} is readable by others (mode ${octal(keyMode)})`, `chmod 600 ${config.server.tlsKeyFile}`);
+  if (daysLeft < CERTIFICATE_WARN_DAYS) return warn('tls', `${config.server.tlsCertFile} expires in ${daysLeft} days (${certificate.validTo})`, 'renew it; the server takes the new files within a minute or on SIGHUP');
+  return ok('tls', `HTTPS and wss with ${certificate.subject.replace(/\n/g, ', ')}, valid for ${daysLeft} more days`);
 };
 
 const hardeningChecks = (config: HarkenConfig): DoctorCheck[] => {
@@ -200,6 +223,7 @@ export const runDoctor = async (config: HarkenConfig, options: DoctorOptions): P
   diskCheck(config),
   ...databaseCheck(config),
   ...(options.engines === false ? [] : [await enginesCheck(config)]),
+  tlsCheck(config),
   twilioCheck(config),
   ...hardeningChecks(config),
 ];

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EngineError } from '../../engine-errors.js';
+import { sampleProcess, StallJudge } from '../../../ops/process-progress.js';
 import type { DecodedUtterance, DecoderFiles } from './decoder.js';
 import type { Grammar } from './grammars.js';
 import type { HostReply, HostRequest, HostResults } from './decoder-protocol.js';
@@ -8,6 +9,10 @@ import type { HostReply, HostRequest, HostResults } from './decoder-protocol.js'
 const SAMPLES_PER_MS = 16;
 /** Loading a model takes ~0.5 s; one that takes this long is stuck (and is retried by the pool). */
 const LOAD_TIMEOUT_MS = 10_000;
+/** An overdue request's process is looked at again this often (is it starved, or hung?). */
+const RECHECK_MS = 250;
+/** However busy the machine, a request this late counts as hung. */
+const HARD_LIMIT_MS = 30_000;
 /** The end of a decoder's stderr kept for the message when it dies. */
 const STDERR_TAIL_BYTES = 2_048;
 
@@ -32,9 +37,11 @@ const HOST_EXEC_ARGV = import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [
 /**
  * The server's side of one decoder process (decoder-host.ts). Every request has a deadline:
  * `hangTimeoutMs` plus the duration of the audio it carries (PocketSphinx decodes ~3× faster
- * than real time, so that is ample under load). A request past its deadline means a decode hung
- * in native code: the process is killed — the only way to end a native call — and every request
- * still open fails with DecoderLostError, as they do when the process dies by itself.
+ * than real time). Past it the process is looked at: one that is merely waiting for a CPU on a
+ * busy machine is left to finish; one that is stopped, asleep without progress, or spinning
+ * means a decode hung in native code: the process is killed — the only way to end a native
+ * call — and every request still open fails with DecoderLostError, as they do when the process
+ * dies by itself.
  */
 export class DecoderProcess {
   readonly pid: number;
@@ -137,12 +144,23 @@ export class DecoderProcess {
     const id = this.nextId;
     this.nextId += 1;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.lose(new DecoderLostError('hung', this.pid, `the PocketSphinx decoder process ${this.pid} did not answer "${request.op}" within ${Math.round(limitMs)} ms; it was killed`));
+      const startedAt = performance.now();
+      const judge = new StallJudge(limitMs, Math.max(HARD_LIMIT_MS, limitMs * 20));
+      const waiting: Waiting = { resolve: resolve as (value: unknown) => void, reject, timer: undefined as unknown as NodeJS.Timeout };
+      // Overdue: killed only when the process is not merely waiting for a CPU on a busy machine.
+      const check = () => {
+        const sample = sampleProcess(this.pid);
+        if (judge.verdict(performance.now() - startedAt, sample) === 'wait') {
+          waiting.timer = setTimeout(check, RECHECK_MS);
+          return;
+        }
+        const how = sample ? ` (state ${sample.state})` : '';
+        this.lose(new DecoderLostError('hung', this.pid, `the PocketSphinx decoder process ${this.pid} did not answer "${request.op}" within ${Math.round(performance.now() - startedAt)} ms${how}; it was killed`));
         this.stopping = true;
         this.child.kill('SIGKILL');
-      }, limitMs);
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      };
+      waiting.timer = setTimeout(check, limitMs);
+      this.waiting.set(id, waiting);
       this.child.send({ ...request, id } as HostRequest);
     });
   }

@@ -3,6 +3,10 @@ import { Worker } from 'node:worker_threads';
 import type { PcmAudio } from '../../../audio/pcm.js';
 import { decodeWav } from '../../../audio/wav.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
+import { sampleProcess, StallJudge } from '../../../ops/process-progress.js';
+
+/** An overdue flite process is looked at again this often. */
+const HANG_RECHECK_MS = 250;
 
 const FIX = 'install the Debian package flite (./scripts/install-system-deps.sh)';
 const CANDIDATES = ['/usr/bin/flite', '/usr/local/bin/flite'];
@@ -25,7 +29,7 @@ interface FliteRequest {
   readonly durationStretch?: number;
 }
 
-type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string; hung?: boolean };
+type FliteReply = { id: number; wav: Uint8Array } | { id: number; error: string; hung?: boolean } | { id: number; started: number };
 
 /** A flite process that did not finish within its limit: it was killed (a new one may try again). */
 export class FliteHungError extends Error {
@@ -49,7 +53,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
   const port = parentPort as import('node:worker_threads').MessagePort;
   const workDir = mkdtempSync(join(tempParent ?? tmpdir(), 'harken-flite-'));
   const running = new Map<number, import('node:child_process').ChildProcess>();
-  port.on('message', (request: FliteRequest | { cancel: number } | 'close') => {
+  port.on('message', (request: FliteRequest | { cancel: number; hung?: boolean } | 'close') => {
     if (request === 'close') {
       for (const child of running.values()) child.kill('SIGKILL');
       rmSync(workDir, { recursive: true, force: true });
@@ -62,6 +66,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
     }
     const output = join(workDir, `${request.id}.wav`);
     const stretch = request.durationStretch ? ['--setf', `duration_stretch=${request.durationStretch}`] : [];
+    // The time limit here is the hard one; the launcher's owner kills a hung process sooner (`cancel` with `hung`).
     const child = execFile(binary, ['-voice', request.voice, ...stretch, '-t', request.text, '-o', output], { timeout: request.timeoutMs, killSignal: 'SIGKILL' }, (error, _stdout, stderr) => {
       running.delete(request.id);
       try {
@@ -77,6 +82,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
       }
     });
     running.set(request.id, child);
+    if (child.pid !== undefined) port.postMessage({ id: request.id, started: child.pid });
   });
 }
 
@@ -88,7 +94,7 @@ function fliteLauncherMain(require: NodeJS.Require, binary: string, tempParent: 
  * showed up as audio stalls with 8 concurrent calls.
  */
 export class FliteLauncher {
-  private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void; limitMs: number }>();
+  private readonly pending = new Map<number, { resolve: (audio: PcmAudio) => void; reject: (error: Error) => void; limitMs: number; hangMs: number | undefined; timer?: NodeJS.Timeout }>();
   private nextId = 1;
   private readonly worker: Worker;
   private exitCode: number | undefined;
@@ -99,9 +105,11 @@ export class FliteLauncher {
     this.worker.unref();
     this.worker.on('message', (reply: FliteReply) => {
       const waiting = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
       if (!waiting) return;
-      if ('error' in reply) return waiting.reject(reply.hung ? new FliteHungError(waiting.limitMs) : new Error(`flite failed: ${reply.error}`));
+      if ('started' in reply) return this.watch(reply.id, reply.started, waiting);
+      this.pending.delete(reply.id);
+      clearTimeout(waiting.timer);
+      if ('error' in reply) return waiting.reject(reply.hung ? new FliteHungError(waiting.hangMs ?? waiting.limitMs) : new Error(`flite failed: ${reply.error}`));
       try {
         waiting.resolve(decodeWav(reply.wav));
       } catch (error) {
@@ -120,12 +128,18 @@ export class FliteLauncher {
     if (this.exitCode !== undefined) throw new Error(`the flite launcher thread exited (${this.exitCode})`);
   }
 
-  synthesize(text: string, voice: string, options: { timeoutMs: number; durationStretch?: number; signal?: AbortSignal }): Promise<PcmAudio> {
+  /**
+   * `timeoutMs`: the hard limit, whatever the process is doing. `hangMs`: past it the process is
+   * looked at, and killed if it is stopped, asleep without progress, or spinning — not when it is
+   * only waiting for a CPU on a busy machine (FliteHungError).
+   */
+  synthesize(text: string, voice: string, options: { timeoutMs: number; hangMs?: number; durationStretch?: number; signal?: AbortSignal }): Promise<PcmAudio> {
     options.signal?.throwIfAborted();
     const id = this.nextId;
     this.nextId += 1;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
+        clearTimeout(this.pending.get(id)?.timer);
         this.pending.delete(id);
         // Kill the process (its file goes with it), not just this promise.
         this.worker.postMessage({ cancel: id });
@@ -142,6 +156,7 @@ export class FliteLauncher {
           reject(error);
         },
         limitMs: options.timeoutMs,
+        hangMs: options.hangMs,
       });
       this.worker.postMessage({ id, text, voice, timeoutMs: options.timeoutMs, ...(options.durationStretch ? { durationStretch: options.durationStretch } : {}) } satisfies FliteRequest);
     });
@@ -153,8 +168,27 @@ export class FliteLauncher {
     await this.worker.terminate();
   }
 
+  /** Judges the process once it is overdue: a hung one is killed (its reply says so), a starved one left to finish. */
+  private watch(id: number, pid: number, waiting: { hangMs: number | undefined; limitMs: number; timer?: NodeJS.Timeout }): void {
+    if (waiting.hangMs === undefined || waiting.hangMs >= waiting.limitMs) return;
+    const startedAt = performance.now();
+    const judge = new StallJudge(waiting.hangMs, waiting.limitMs);
+    const check = () => {
+      if (!this.pending.has(id)) return;
+      if (judge.verdict(performance.now() - startedAt, sampleProcess(pid)) === 'wait') {
+        waiting.timer = setTimeout(check, HANG_RECHECK_MS);
+        return;
+      }
+      this.worker.postMessage({ cancel: id, hung: true });
+    };
+    waiting.timer = setTimeout(check, waiting.hangMs);
+  }
+
   private failAll(error: Error): void {
-    for (const waiting of this.pending.values()) waiting.reject(error);
+    for (const waiting of this.pending.values()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(error);
+    }
     this.pending.clear();
   }
 }

@@ -10,8 +10,9 @@ export interface FliteTtsOptions {
   /** Where the WAV files of running syntheses live (default: the OS temp dir). */
   readonly tempDir?: string;
   /**
-   * A process that has not finished after this long plus HANG_MS_PER_CHAR per character counts
-   * as hung: it is killed and the sentence made once more by a new one (default 1000).
+   * A process that has not finished after this long plus HANG_MS_PER_CHAR per character is looked
+   * at; if it is hung (not merely starved of CPU) it is killed and the sentence made once more by
+   * a new one (default 500).
    */
   readonly hangTimeoutMs?: number;
   /** Told of each hung process replaced (metrics, the log). */
@@ -73,9 +74,10 @@ export class FliteTts implements TextToSpeech {
     checkVoice(voice);
     const clean = sanitise(text);
     if (clean === '') return { samples: new Int16Array(0), sampleRate: this.sampleRate };
-    const limitMs = Math.min(this.timeoutMs, (this.options.hangTimeoutMs ?? 1_000) + HANG_MS_PER_CHAR * clean.length);
+    const limitMs = (this.options.hangTimeoutMs ?? 500) + HANG_MS_PER_CHAR * clean.length;
     const speed = options.speed ?? 1;
-    const run = () => this.launcher.synthesize(clean, voice, { timeoutMs: limitMs * Math.max(1, 1 / speed), ...(speed !== 1 ? { durationStretch: 1 / speed } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const run = () =>
+      this.launcher.synthesize(clean, voice, { timeoutMs: this.timeoutMs, hangMs: limitMs * Math.max(1, 1 / speed), ...(speed !== 1 ? { durationStretch: 1 / speed } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     const started = performance.now();
     try {
       return await run();

@@ -75,7 +75,16 @@ export const registerTranscriptions = (app: FastifyInstance, options: Transcript
     },
     async (request, reply) => {
       if (!request.isMultipart()) return sendOpenAiError(reply, 400, 'invalid_request', 'send multipart/form-data with a `file` and a `model`', null);
-      const form = await readForm(request);
+      let form: TranscriptionForm;
+      try {
+        form = await readForm(request);
+      } catch (error) {
+        // The multipart plugin's limits carry their status (413); a body that is not a valid form (no boundary, a torn part) is the client's.
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status === 413) return sendOpenAiError(reply, 413, 'payload_too_large', (error as Error).message, 'file');
+        if (status !== undefined && status >= 500) throw error;
+        return sendOpenAiError(reply, 400, 'invalid_multipart', `the multipart form could not be read: ${(error as Error).message}`, null);
+      }
       const field = (name: string) => form.fields.get(name)?.[0];
       const model = field('model');
       if (!model) return sendOpenAiError(reply, 400, 'missing_required_parameter', 'you must provide a model parameter', 'model');
