@@ -76,6 +76,9 @@ const ensureFirstAdmin = async (config: HarkenConfig, access: Access, setup: Set
 };
 
 /** Live sessions and calls finish the reply under way, bounded: storing what they hold gets a few seconds more. */
+/** After in-flight work is cancelled at shutdown, connections still open are closed this much later. */
+const FORCE_CLOSE_AFTER_CANCEL_MS = 2_000;
+
 const drainSessions = async (voice: { connections: RealtimeConnections; calls: PhoneCalls }, timeoutMs: number, logger: Logger): Promise<void> => {
   const sessions = voice.connections.size + voice.calls.size;
   if (sessions === 0) return;
@@ -297,9 +300,18 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         watchedLoop.stop();
         readiness.drain('shutting down');
         if (voice) await drainSessions(voice, config.server.drainTimeoutMs, logger);
-        const workGrace = setTimeout(() => stopWork.abort(new ShuttingDownError()), Math.max(0, config.server.shutdownTimeoutMs / 2));
+        let forceClose: NodeJS.Timeout | undefined;
+        const workGrace = setTimeout(() => {
+          // Speech work still running is cancelled now; what holds the shutdown up is named for the operator.
+          logger.warn({ inFlight: watchedLoop.inFlightNow() }, 'shutdown: cancelling speech work still in flight');
+          stopWork.abort(new ShuttingDownError());
+          // A moment for the cancelled requests to answer 503, then any connection still open (a client that
+          // never finishes, a socket stuck half-closed) is cut, so the shutdown ends within its time.
+          forceClose = setTimeout(() => (app.server as { closeAllConnections?: () => void }).closeAllConnections?.(), FORCE_CLOSE_AFTER_CANCEL_MS);
+        }, Math.max(0, config.server.shutdownTimeoutMs / 2));
         await app.close();
         clearTimeout(workGrace);
+        clearTimeout(forceClose);
         await access.close();
         await voice?.engines.close();
         await llmRuntime?.close();
