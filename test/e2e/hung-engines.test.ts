@@ -1,36 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { runCli, startCliServer } from '../helpers/cli.js';
 import { voiceTestEnv } from '../helpers/harness.js';
 import { recording, spoken } from '../helpers/speech.js';
+import { childProcesses, processExists as exists } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
-/** The server's child processes whose command line matches, as the kernel lists them. */
-const childProcesses = (serverPid: number, command: RegExp): number[] =>
-  readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return parent === serverPid && command.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-
 const decoderProcesses = (serverPid: number): number[] => childProcesses(serverPid, /decoder-host/);
-
-const exists = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 interface LogLine {
   readonly time: number | string;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { GuardedTts } from '../../src/engines/guarded-engines.js';
 import { FliteTts, type SynthesisRecovery } from '../../src/engines/tts/flite/flite-tts.js';
 import { TestSink } from '../helpers/test-transport.js';
 import { Speaker } from '../../src/session/speaker.js';
+import { childProcesses } from '../helpers/processes.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
 
 /** Flite processes this test process has running now, as the kernel sees them. */
@@ -19,19 +20,8 @@ const runningFlites = async (): Promise<number> => {
   return stdout.split('\n').filter((name) => name.trim() === 'flite').length;
 };
 
-/** Pids of this process's flite children, read from /proc (fast enough to catch a 0.2 s process). */
-const flitePids = (): number[] =>
-  readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.includes(' (flite) ') && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+/** Pids of this process's flite children. */
+const flitePids = (): number[] => childProcesses(process.pid, /^\/usr\/(local\/)?bin\/flite\0/);
 
 const wavFilesUnder = (dir: string): number =>
   readdirSync(dir, { withFileTypes: true }).reduce((count, entry) => count + (entry.isDirectory() ? wavFilesUnder(join(dir, entry.name)) : entry.name.endsWith('.wav') ? 1 : 0), 0);

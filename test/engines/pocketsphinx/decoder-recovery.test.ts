@@ -3,19 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DecoderLostError } from '../../../src/engines/stt/pocketsphinx/decoder-process.js';
 import { PocketSphinxStt, type DecoderRecovery } from '../../../src/engines/stt/pocketsphinx/pocketsphinx-stt.js';
 import type { SttStream } from '../../../src/engines/stt/speech-to-text.js';
+import { processExists as exists } from '../../helpers/processes.js';
 import { recording, spoken } from '../../helpers/speech.js';
 
 const MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
-
-/** Whether a process still exists (a reaped child does not). */
-const exists = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Feeds audio in 100 ms pieces at four times real time, as a session's stream would (faster). */
 const speak = async (stream: SttStream, samples: Int16Array): Promise<void> => {

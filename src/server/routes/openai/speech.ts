@@ -4,11 +4,10 @@ import { Type } from 'typebox';
 import { ENCODINGS, ffmpegHasEncoder, FFMPEG_FIX, StreamingEncoder, type Encoding } from '../../../audio/ffmpeg.js';
 import { int16ToBytes } from '../../../audio/pcm.js';
 import { resample } from '../../../audio/resample.js';
-import type { HarkenConfig } from '../../../config/schema.js';
-import type { VoiceEngines } from '../../../engines/voice-engines.js';
 import { SentenceChunker } from '../../../text/sentence-chunker.js';
 import { requestWorkSignal } from '../../client-gone.js';
 import { parseVoiceAliases, resolveVoice, SPEECH_MODELS } from './model-names.js';
+import type { AudioRouteOptions } from './audio-route-options.js';
 import { sendOpenAiError } from './openai-errors.js';
 
 /** OpenAI's speech output: 24 kHz, 16-bit mono (`pcm` is exactly that, headerless, little-endian). */
@@ -37,13 +36,6 @@ const streamingWavHeader = (sampleRate: number): Buffer => {
   return header;
 };
 
-export interface SpeechRouteOptions {
-  readonly config: HarkenConfig;
-  readonly engines: VoiceEngines;
-  readonly ffmpeg: string | undefined;
-  readonly shutdownSignal?: AbortSignal;
-}
-
 /**
  * `POST /v1/audio/speech`, as OpenAI's: `{model, input, voice, response_format, speed}`. OpenAI's
  * model and voice names map to the configured synthesiser and its voices (`tts.voiceAliases`).
@@ -51,7 +43,7 @@ export interface SpeechRouteOptions {
  * rest is synthesised. mp3/opus/aac/flac are encoded by ffmpeg where it is installed; wav and pcm
  * always work.
  */
-export const registerSpeech = (app: FastifyInstance, options: SpeechRouteOptions): void => {
+export const registerSpeech = (app: FastifyInstance, options: AudioRouteOptions): void => {
   const { config, engines } = options;
   const models = new Set<string>([...SPEECH_MODELS, engines.tts.name]);
   const aliases = parseVoiceAliases(config.tts.voiceAliases, engines.tts);

@@ -3,10 +3,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AudioTooLongError, decodeWithFfmpeg, FFMPEG_FIX } from '../../../audio/ffmpeg.js';
 import { durationMs, type PcmAudio } from '../../../audio/pcm.js';
 import { decodeWav, isWav, UnsupportedAudioError } from '../../../audio/wav.js';
-import type { HarkenConfig } from '../../../config/schema.js';
-import type { VoiceEngines } from '../../../engines/voice-engines.js';
 import { requestWorkSignal } from '../../client-gone.js';
 import { TRANSCRIPTION_MODELS } from './model-names.js';
+import type { AudioRouteOptions } from './audio-route-options.js';
 import { sendOpenAiError } from './openai-errors.js';
 import { phrasesOf, toSrt, toVtt } from './transcript-formats.js';
 
@@ -40,20 +39,13 @@ const readForm = async (request: FastifyRequest): Promise<TranscriptionForm> => 
   return { ...(file ? { file } : {}), fields };
 };
 
-export interface TranscriptionRouteOptions {
-  readonly config: HarkenConfig;
-  readonly engines: VoiceEngines;
-  readonly ffmpeg: string | undefined;
-  readonly shutdownSignal?: AbortSignal;
-}
-
 /**
  * `POST /v1/audio/transcriptions`, as OpenAI's: multipart `file` and `model` (OpenAI's names and
  * the engine's map to the configured recogniser), `language`, `prompt` (recognition hints),
  * `response_format` json/text/srt/verbose_json/vtt, `temperature` (accepted; the embedded engines
  * are deterministic), `timestamp_granularities[]` word/segment.
  */
-export const registerTranscriptions = (app: FastifyInstance, options: TranscriptionRouteOptions): void => {
+export const registerTranscriptions = (app: FastifyInstance, options: AudioRouteOptions): void => {
   const { config, engines } = options;
   const models = new Set<string>([...TRANSCRIPTION_MODELS, engines.stt.name]);
 

@@ -1,0 +1,12 @@
+import type { HarkenConfig } from '../../../config/schema.js';
+import type { VoiceEngines } from '../../../engines/voice-engines.js';
+
+/** What the OpenAI-compatible audio routes share. */
+export interface AudioRouteOptions {
+  readonly config: HarkenConfig;
+  readonly engines: VoiceEngines;
+  /** The ffmpeg program, when installed: other upload formats, and encoded speech. */
+  readonly ffmpeg: string | undefined;
+  /** Aborted when a shutdown can wait no longer for in-flight speech work. */
+  readonly shutdownSignal?: AbortSignal;
+}
