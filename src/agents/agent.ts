@@ -20,6 +20,33 @@ export interface AgentOverrides {
   readonly instructions?: string;
   /** The tools the agent may call, by name (a subset of those the server has). */
   readonly tools?: readonly string[];
+  /**
+   * Functions the client declared and runs itself (OpenAI realtime `tools`): a call to one ends
+   * the turn with a `function_call` event; its output comes back in the next turn's context.
+   */
+  readonly functions?: readonly ClientFunction[];
+  /** Whether the model may, must, or must not call a function (OpenAI's `tool_choice`). */
+  readonly toolChoice?: 'auto' | 'none' | 'required' | { readonly type: 'function'; readonly name: string };
+}
+
+/** A function declared by the client: JSON Schema parameters, run on the client's side. */
+export interface ClientFunction {
+  readonly name: string;
+  readonly description: string;
+  readonly parameters: Record<string, unknown>;
+}
+
+/** A client function call the agent made, and (next turn) what the client answered. */
+export interface FunctionCall {
+  readonly callId: string;
+  readonly name: string;
+  /** JSON, as the model wrote it. */
+  readonly arguments: string;
+}
+
+export interface FunctionOutput {
+  readonly callId: string;
+  readonly output: string;
 }
 
 /** Everything an agent may read about the conversation; agents never touch the store. */
@@ -32,6 +59,8 @@ export interface AgentContext {
   /** Aborted when the caller barges in or disconnects: stop generating at once. */
   readonly signal: AbortSignal;
   readonly overrides?: AgentOverrides;
+  /** The client's answers to the function calls that ended the previous turn. */
+  readonly functionOutputs?: readonly FunctionOutput[];
 }
 
 /** The agent's decision at the end of a turn. */
@@ -56,7 +85,7 @@ export interface AgentMetrics {
  * An agent streams its reply as text deltas and finishes with exactly one `done`.
  * Streaming lets speech synthesis start on the first sentence while the rest is generated.
  */
-export type AgentEvent = { readonly type: 'text'; readonly text: string } | ({ readonly type: 'done' } & AgentTurnResult);
+export type AgentEvent = { readonly type: 'text'; readonly text: string } | ({ readonly type: 'function_call' } & FunctionCall) | ({ readonly type: 'done' } & AgentTurnResult);
 
 export interface Agent {
   readonly name: string;
@@ -78,16 +107,21 @@ export const collectReply = async (
   agent: string,
   events: AsyncIterable<AgentEvent>,
   onText?: (delta: string) => void,
-): Promise<{ text: string; result: AgentTurnResult }> => {
+): Promise<{ text: string; result: AgentTurnResult; calls: FunctionCall[] }> => {
   let text = '';
+  const calls: FunctionCall[] = [];
   for await (const event of events) {
     if (event.type === 'text') {
       text += event.text;
       onText?.(event.text);
       continue;
     }
+    if (event.type === 'function_call') {
+      calls.push({ callId: event.callId, name: event.name, arguments: event.arguments });
+      continue;
+    }
     const { type: _type, ...result } = event;
-    return { text: text.trim(), result };
+    return { text: text.trim(), result, calls };
   }
   throw new AgentProtocolError(agent, 'reply ended without a result');
 };

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { collectReply, type Agent, type AgentOverrides, type AgentTurnResult, type AnswerExpectation } from '../agents/agent.js';
+import { collectReply, type Agent, type AgentOverrides, type AgentTurnResult, type AnswerExpectation, type FunctionCall, type FunctionOutput } from '../agents/agent.js';
 import type { AgentRegistry } from '../agents/registry.js';
 import { badRequest, conflict, HarkenError, notFound } from '../errors.js';
 import {
@@ -25,6 +25,8 @@ export interface TurnOutcome {
   readonly conversation: Conversation;
   readonly reply: Message | undefined;
   readonly expect: AnswerExpectation | undefined;
+  /** Client functions the agent called: the client runs them and answers in the next turn. */
+  readonly functionCalls?: readonly FunctionCall[];
 }
 
 export interface UserTurn {
@@ -40,6 +42,11 @@ export interface UserTurn {
    * before it announces them, so a crash after the announcement loses nothing. Only the reply is added.
    */
   readonly stored?: boolean;
+  /**
+   * The client's outputs of the functions the previous turn called. With them `text` may be
+   * empty: the agent goes on from the outputs, and no user message is stored.
+   */
+  readonly functionOutputs?: readonly FunctionOutput[];
 }
 
 /**
@@ -114,9 +121,11 @@ export class ConversationService {
     options: { scope: TenantScope; signal?: AbortSignal; onText?: (delta: string) => void; overrides?: AgentOverrides },
   ): Promise<TurnOutcome> {
     const signal = options.signal ?? new AbortController().signal;
-    const text = this.checkedText(turn.text);
+    const outputs = turn.functionOutputs ?? [];
+    const text = outputs.length > 0 && turn.text.trim() === '' ? '' : this.checkedText(turn.text);
+    const storesUser = !turn.stored && text !== '';
     return this.turns.run(id, async () => {
-      const { conversation, messages: stored } = await this.openForTurn(id, options.scope, turn.stored ? 1 : 2);
+      const { conversation, messages: stored } = await this.openForTurn(id, options.scope, storesUser ? 2 : 1);
       // The agent gets the turn as `text`, not twice.
       const messages = turn.stored ? stored.filter((message) => message.id !== turn.id) : stored;
       const agent = this.agents.get(conversation.agent);
@@ -124,18 +133,29 @@ export class ConversationService {
         throw conflict('agent_unavailable', `this conversation's agent "${conversation.agent}" is no longer configured on this server`);
       }
       const started = performance.now();
-      const { text: replyText, result } = await collectReply(
+      const { text: replyText, result, calls } = await collectReply(
         agent.name,
-        agent.respond({ conversationId: id, state: conversation.state, data: conversation.data, history: messages, signal, ...(options.overrides ? { overrides: options.overrides } : {}) }, text),
+        agent.respond(
+          {
+            conversationId: id,
+            state: conversation.state,
+            data: conversation.data,
+            history: messages,
+            signal,
+            ...(options.overrides ? { overrides: options.overrides } : {}),
+            ...(outputs.length > 0 ? { functionOutputs: outputs } : {}),
+          },
+          text,
+        ),
         options.onText,
       );
       const userMessage = this.userMessage(turn, text);
       const reply = this.assistantMessage(replyText, performance.now() - started, turn.source ?? 'text', { ...turn.metrics, ...result.metrics }, turn.replyId);
       try {
-        const added = turn.stored ? [] : [userMessage];
+        const added = storesUser ? [userMessage] : [];
         const updated = await this.repository.appendTurn(conversation, this.change(result), reply ? [...added, reply] : added);
         const stored = await this.repository.messages(id);
-        return { conversation: updated, reply: reply ? stored.at(-1) : undefined, expect: result.expect };
+        return { conversation: updated, reply: reply ? stored.at(-1) : undefined, expect: result.expect, ...(calls.length > 0 ? { functionCalls: calls } : {}) };
       } catch (error) {
         if (error instanceof ConcurrentUpdateError) {
           throw conflict('conversation_busy', 'another turn of this conversation was stored at the same time; retry');

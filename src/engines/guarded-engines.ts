@@ -4,7 +4,7 @@ import { EngineGuard } from './engine-guard.js';
 import { splitLongAudio } from '../audio/split-long-audio.js';
 import type { RecognitionHints, SpeechToText, SttStream, SttStreamOptions, Transcript, TranscriptSegment } from './stt/speech-to-text.js';
 import type { SynthesisOptions, TextToSpeech } from './tts/text-to-speech.js';
-import type { VadEvent, VadStream, VoiceActivityDetector } from './vad/voice-activity.js';
+import type { VadEvent, VadStream, VadStreamOptions, VoiceActivityDetector } from './vad/voice-activity.js';
 
 /** What every guarded engine passes through unchanged from the engine it wraps. */
 interface WrappedEngine {
@@ -120,8 +120,8 @@ export class GuardedTts extends GuardedEngine<TextToSpeech> implements TextToSpe
  * shows up in health). Frames are too small and too frequent to queue.
  */
 export class GuardedVad extends GuardedEngine<VoiceActivityDetector> implements VoiceActivityDetector {
-  createStream(): VadStream {
-    const inner = this.inner.createStream();
+  createStream(options?: VadStreamOptions): VadStream {
+    const inner = this.inner.createStream(options);
     const rate = this.inner.sampleRate;
     return {
       push: (samples): VadEvent[] => this.guard.measure('vad.push', samples.length / rate, () => inner.push(samples)),

@@ -34,6 +34,8 @@ export interface ChatProviderOptions {
 export interface ChatRequest {
   readonly messages: readonly ChatMessage[];
   readonly tools?: readonly ChatTool[];
+  /** OpenAI's tool_choice; absent: the model decides. */
+  readonly toolChoice?: 'auto' | 'none' | 'required' | { readonly type: 'function'; readonly name: string };
   readonly temperature?: number;
   readonly maxTokens?: number;
   readonly signal: AbortSignal;
@@ -107,6 +109,9 @@ export class ChatProvider implements ChatBackend {
           stream: true,
           stream_options: { include_usage: true },
           ...(request.tools && request.tools.length > 0 ? { tools: [...request.tools] } : {}),
+          ...(request.tools && request.tools.length > 0 && request.toolChoice
+            ? { tool_choice: typeof request.toolChoice === 'string' ? request.toolChoice : { type: 'function' as const, function: { name: request.toolChoice.name } } }
+            : {}),
           ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
           ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
         },

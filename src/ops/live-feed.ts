@@ -142,7 +142,7 @@ export class LiveFeed {
         session.state = 'thinking';
         return;
       case 'input_transcript':
-        if (event.final) this.publish({ type: 'transcript', sessionId: id, text: event.text });
+        if (event.final && event.text) this.publish({ type: 'transcript', sessionId: id, text: event.text });
         return;
       case 'reply_audio_started':
         session.state = 'speaking';

@@ -119,7 +119,7 @@ export class TurnTracer {
         marks.lastWordAt = now - this.endOfTurnMs;
         return;
       case 'input_transcript':
-        if (event.final) marks.transcriptAt ??= now;
+        if (event.final && event.text) marks.transcriptAt ??= now;
         return;
       case 'reply_started':
         marks.replyStartedAt = now;

@@ -117,7 +117,7 @@ export class Authenticator {
     if (presented.bearer !== undefined) return this.bearer(presented.bearer);
     if (presented.subprotocolToken !== undefined) {
       // That channel is for short-lived tokens: an API key there would sit in browser code.
-      if (!looksLikeJwt(presented.subprotocolToken)) return fail('malformed_credentials', 'the harken.token. subprotocol carries tokens from POST /v1/auth/token only, never an API key or secret');
+      if (!looksLikeJwt(presented.subprotocolToken)) return fail('malformed_credentials', 'a WebSocket subprotocol (harken.token. or openai-insecure-api-key.) carries tokens from POST /v1/auth/token only, never an API key or secret');
       return this.bearer(presented.subprotocolToken);
     }
     if (presented.sessionCookie !== undefined) return this.session(presented.sessionCookie);

@@ -65,10 +65,17 @@ const cookieValue = (header: string | undefined, name: string): string | undefin
   return undefined;
 };
 
+/** OpenAI's browser clients carry their (ephemeral) key the same way; here it takes a token too. */
+export const OPENAI_KEY_SUBPROTOCOL_PREFIX = 'openai-insecure-api-key.';
+
 const subprotocolTokenOf = (header: string | string[] | undefined): string | undefined => {
   if (header === undefined) return undefined;
   const protocols = String(header).split(',').map((item) => item.trim());
-  return protocols.find((item) => item.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  for (const prefix of [TOKEN_SUBPROTOCOL_PREFIX, OPENAI_KEY_SUBPROTOCOL_PREFIX]) {
+    const token = protocols.find((item) => item.startsWith(prefix));
+    if (token !== undefined) return token.slice(prefix.length);
+  }
+  return undefined;
 };
 
 export const presentedCredentials = (request: FastifyRequest): PresentedCredentials => {

@@ -221,7 +221,7 @@ export const buildApp = async (deps: AppDependencies): Promise<FastifyInstance> 
     await app.register(openAiRoutes({ config: deps.config, engines: deps.voice.engines, agents: deps.agents, ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}) }));
     // One factory for every transport: slots, audit and ownership are counted in one place.
     const factory = new SessionFactory({ config: deps.config, conversations: deps.conversations, engines: deps.voice.engines, access: deps.access, logger: deps.logger, live: deps.live, shutdown: deps.readiness, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
-    registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, connections: deps.voice.connections, logger: deps.logger, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
+    registerRealtimeRoute(app, { config: deps.config, factory, engines: deps.voice.engines, agents: deps.agents, connections: deps.voice.connections, logger: deps.logger, ...(deps.tracing ? { tracing: deps.tracing } : {}) });
     if (deps.config.twilio.enabled) {
       outbound = registerTwilioRoutes(app, { config: deps.config, access: deps.access, factory, calls: deps.voice.calls, records: deps.callRecords, agents: deps.agents, logger: deps.logger, shutdown: deps.readiness });
     }

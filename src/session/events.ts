@@ -23,6 +23,9 @@ export interface TurnTimings {
   readonly ttsFirstAudioMs?: number;
   /** From the caller's last word to the reply's first audio. */
   readonly voiceToVoiceMs?: number;
+  /** The language model's token counts for the turn, when it used one. */
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
 }
 
 /** How a reply ended. */
@@ -49,6 +52,8 @@ export type SessionEvent =
   | { readonly type: 'reply_audio_started'; readonly replyId: string; readonly format: AudioFormat }
   | { readonly type: 'reply_segment'; readonly replyId: string; readonly segmentId: string; readonly text: string; readonly startMs: number; readonly durationMs: number }
   | { readonly type: 'reply_audio_done'; readonly replyId: string }
+  /** The agent asks the client to run a function it declared; the client answers with its output and asks for a response. */
+  | { readonly type: 'reply_function_call'; readonly replyId: string; readonly callId: string; readonly name: string; readonly arguments: string }
   /** Sent the moment the caller barges in or the client cancels: what they heard so far. */
   | { readonly type: 'reply_interrupted'; readonly replyId: string; readonly playedText: string; readonly playedMs: number }
   /** The reply is over and stored: `text` is what is kept in the conversation (the played part if cut). */

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { AgentOverrides, AnswerExpectation } from '../agents/agent.js';
+import type { AgentOverrides, AnswerExpectation, FunctionOutput } from '../agents/agent.js';
 import { concatPcm } from '../audio/pcm.js';
 import { StreamResampler } from '../audio/resample.js';
 import type { ConversationService, TurnOutcome } from '../conversations/service.js';
 import type { VoiceEngines } from '../engines/voice-engines.js';
 import type { SttStream } from '../engines/stt/speech-to-text.js';
-import type { VadStream } from '../engines/vad/voice-activity.js';
+import type { VadStream, VadStreamOptions } from '../engines/vad/voice-activity.js';
 import { HarkenError } from '../errors.js';
 import type { TenantScope } from '../security/tenants.js';
 import type { Conversation } from '../store/conversations.js';
@@ -19,6 +19,19 @@ import { Speaker, type PlaybackResult } from './speaker.js';
 
 /** `server`: the session ends the caller's turn at a pause and answers. `manual`: the client commits input and asks for responses. */
 export type TurnDetection = 'server' | 'manual';
+
+/** How turns are taken, changeable while the session runs (an OpenAI client's `turn_detection`). */
+export interface TurnSettings {
+  readonly detection: TurnDetection;
+  /** Server turns: answer each turn at once (else it waits, committed, for createResponse). */
+  readonly createResponse: boolean;
+  /** Server turns: the caller's speech stops the reply being played (barge-in). */
+  readonly interruptResponse: boolean;
+  /** The voice detector's own tuning for this session. */
+  readonly vad: VadStreamOptions;
+  /** Audio kept from before speech is detected (undefined: the session setting). */
+  readonly prerollMs?: number;
+}
 
 export interface VoiceSessionSettings {
   readonly endOfTurnSilenceMs: number;
@@ -39,6 +52,8 @@ export interface VoiceSessionSettings {
 /** Per-session changes to the agent and the voice (the OpenAI-compatible `session.update`). */
 export interface SessionOverrides extends AgentOverrides {
   readonly voice?: string;
+  /** False: replies are text only, nothing is synthesised. */
+  readonly audio?: boolean;
 }
 
 export interface VoiceSessionOptions {
@@ -56,15 +71,22 @@ export interface VoiceSessionOptions {
   readonly turnDetection?: TurnDetection;
   readonly overrides?: SessionOverrides;
   /**
+   * The agent's greeting waits for the client's first createResponse instead of being spoken at
+   * start (an OpenAI client configures its audio formats first and decides when the agent speaks).
+   */
+  readonly holdGreeting?: boolean;
+  /**
    * Whether a goodbye or transfer the caller talked over still ends the session (a phone call
    * hangs up or transfers). Off for realtime v1, which has always kept the socket open then.
    */
   readonly endEvenIfGoodbyeInterrupted?: boolean;
 }
 
-export interface ResponseOptions {
+export interface ResponseOptions extends Pick<AgentOverrides, 'functions' | 'toolChoice'> {
   readonly instructions?: string;
   readonly tools?: readonly string[];
+  /** False: this reply is text only. */
+  readonly audio?: boolean;
 }
 
 /** The reply currently being produced or played: what an interruption stops. */
@@ -134,13 +156,19 @@ export class VoiceSession {
   private utterance: Utterance | undefined;
   private inputOverflowReported = false;
   private pending: PendingInput[] = [];
+  /** The client's outputs of the functions the agent called, waiting for createResponse. */
+  private functionOutputs: Array<FunctionOutput & { readonly itemId: string }> = [];
   private reply: ActiveReply | undefined;
   private readonly pastReplies = new Map<string, PastReply>();
   private turns: Promise<void> = Promise.resolve();
   private queuedTextTurns = 0;
   private expect: AnswerExpectation | undefined;
   private overrides: SessionOverrides;
-  private readonly turnDetection: TurnDetection;
+  private turnSettings: TurnSettings;
+  /** The detector in use was made with older settings: replace it at the next pause. */
+  private vadOutdated = false;
+  /** The stored greeting not yet spoken (holdGreeting). */
+  private heldGreeting: { id: string; text: string } | undefined;
   private closed = false;
   private ended = false;
   /** The server is stopping: turns already queued are answered, later words are stored unanswered. */
@@ -157,7 +185,7 @@ export class VoiceSession {
     private readonly logger: Logger,
   ) {
     this.toVadRate = new StreamResampler(options.inputSampleRate, engines.vad.sampleRate);
-    this.turnDetection = options.turnDetection ?? 'server';
+    this.turnSettings = { detection: options.turnDetection ?? 'server', createResponse: true, interruptResponse: true, vad: {} };
     this.overrides = options.overrides ?? {};
   }
 
@@ -183,7 +211,9 @@ export class VoiceSession {
     if (this.closed) return;
     this.emit({ type: 'session_ready', sessionId: this.id, conversationId: this.conversationId, output: this.transport.audio.format });
     const opening = greeting?.reply;
-    if (opening) {
+    if (opening && this.options.holdGreeting) {
+      this.heldGreeting = { id: opening.id, text: opening.text };
+    } else if (opening) {
       this.emit({ type: 'reply_started', replyId: opening.id });
       this.emit({ type: 'reply_text_done', replyId: opening.id, text: opening.text });
       this.queueTurn(() => this.speakStored(opening.id, opening.text));
@@ -226,6 +256,21 @@ export class VoiceSession {
     this.overrides = { ...this.overrides, ...overrides };
   }
 
+  get turnTaking(): TurnSettings {
+    return this.turnSettings;
+  }
+
+  /**
+   * Changes how turns are taken. New detector settings apply from the next pause (a caller
+   * mid-utterance keeps the detector that heard them start).
+   */
+  configureTurns(change: Partial<TurnSettings>): void {
+    const before = this.turnSettings;
+    this.turnSettings = { ...before, ...change };
+    if (change.vad && JSON.stringify(change.vad) !== JSON.stringify(before.vad)) this.vadOutdated = true;
+    if (this.vadOutdated && !this.utterance) this.releaseVad();
+  }
+
   /** Caller audio: mono s16 at the session's input rate. */
   pushAudio(samples: Int16Array): void {
     if (this.closed) return;
@@ -234,7 +279,7 @@ export class VoiceSession {
     if (audio.length === 0) return;
     const startsAtMs = this.inputMs;
     this.inputMs += (audio.length / this.engines.vad.sampleRate) * 1000;
-    if (this.turnDetection === 'manual') {
+    if (this.turnSettings.detection === 'manual') {
       this.appendInput(audio);
       return;
     }
@@ -245,7 +290,7 @@ export class VoiceSession {
       if (event.type === 'speech_start') this.onSpeechStart(this.vadOffsetMs + event.atMs);
       else this.onSpeechEnd(this.vadOffsetMs + event.atMs);
     }
-    if (this.reply && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
+    if (this.reply && this.turnSettings.interruptResponse && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
   }
 
   /** A typed turn, answered (and spoken) like a spoken one. False (nothing queued) when too many wait already. */
@@ -294,6 +339,55 @@ export class VoiceSession {
     return utterance.itemId;
   }
 
+  /**
+   * A typed input item that waits, like committed audio, for createResponse (an OpenAI client's
+   * `conversation.item.create`). Its id is returned; undefined when too many wait already.
+   */
+  addTextInput(text: string): string | undefined {
+    if (this.closed) return undefined;
+    if (this.pending.length >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return undefined;
+    const itemId = randomUUID();
+    this.pending.push({ itemId, text: Promise.resolve(text) });
+    return itemId;
+  }
+
+  /** An audio input item (16 kHz, the detector's rate): recognised now, answered at createResponse. */
+  addAudioInput(samples: Int16Array): string | undefined {
+    if (this.closed || this.pending.length >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return undefined;
+    const utterance = this.openUtterance();
+    utterance.stream.push(samples);
+    const text = utterance.stream.finish().then(
+      (transcript) => {
+        const recognised = transcript.text.trim();
+        this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
+        return recognised;
+      },
+      (error: unknown) => {
+        this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
+        this.sendError('stt_failed', 'speech recognition failed; please repeat');
+        return '';
+      },
+    );
+    this.pending.push({ itemId: utterance.itemId, text });
+    return utterance.itemId;
+  }
+
+  /** The client's output of a function the agent called; the next createResponse goes on from it. */
+  addFunctionOutput(callId: string, output: string): string | undefined {
+    if (this.closed || this.functionOutputs.length >= 64) return undefined;
+    const itemId = randomUUID();
+    this.functionOutputs.push({ itemId, callId, output });
+    return itemId;
+  }
+
+  /** Drops an input item still waiting for a response; false when there is none with that id. */
+  deleteInput(itemId: string): boolean {
+    const before = this.pending.length + this.functionOutputs.length;
+    this.pending = this.pending.filter((input) => input.itemId !== itemId);
+    this.functionOutputs = this.functionOutputs.filter((output) => output.itemId !== itemId);
+    return this.pending.length + this.functionOutputs.length < before;
+  }
+
   /** Manual turns: drops the audio not yet committed. */
   clearInput(): void {
     this.utterance?.stream.cancel();
@@ -310,6 +404,22 @@ export class VoiceSession {
     if (this.closed) return;
     const inputs = this.pending;
     this.pending = [];
+    const outputs = this.functionOutputs.map(({ callId, output }) => ({ callId, output }));
+    this.functionOutputs = [];
+    const greeting = this.heldGreeting;
+    if (inputs.length === 0 && outputs.length > 0) {
+      this.interrupt();
+      this.queueTurn(() => this.runTurn({ itemId: randomUUID(), text: '', source: 'text', functionOutputs: outputs }, {}, options));
+      return;
+    }
+    if (inputs.length === 0 && greeting) {
+      this.heldGreeting = undefined;
+      this.interrupt();
+      this.emit({ type: 'reply_started', replyId: greeting.id });
+      this.emit({ type: 'reply_text_done', replyId: greeting.id, text: greeting.text });
+      this.queueTurn(() => this.speakStored(greeting.id, greeting.text, options.audio ?? this.overrides.audio));
+      return;
+    }
     if (inputs.length === 0) {
       this.sendError('no_input', 'commit input audio or send text before asking for a response');
       return;
@@ -326,13 +436,13 @@ export class VoiceSession {
         if (text) recognised.push({ itemId: input.itemId, text });
       }
       const last = recognised.pop();
-      if (!last) {
+      if (!last && outputs.length === 0) {
         this.sendError('no_input', 'nothing was recognised in the committed input; no response was made');
         return;
       }
       // Earlier items are stored as they were announced; the agent answers after the last one.
       for (const earlier of recognised) await this.conversations.recordUtterance(this.conversationId, { id: earlier.itemId, text: earlier.text, source: 'voice' }, this.options.scope);
-      await this.runTurn({ itemId: last.itemId, text: last.text, source: 'voice' }, {}, options);
+      await this.runTurn({ itemId: last?.itemId ?? randomUUID(), text: last?.text ?? '', source: 'voice', ...(outputs.length > 0 ? { functionOutputs: outputs } : {}) }, {}, options);
     });
   }
 
@@ -415,6 +525,7 @@ export class VoiceSession {
       this.queueTurn(() => this.storeLastWords(lastWords.itemId, transcript));
     }
     for (const input of committed) this.queueTurn(() => this.storeLastWords(input.itemId, input.text));
+    if (this.heldGreeting) this.queueTurn(() => this.dropHeldGreeting());
     await this.turns.catch(() => undefined);
   }
 
@@ -436,7 +547,8 @@ export class VoiceSession {
   /** The detector stream starts on the first audio and is released when the caller goes quiet for long (a silent session holds none). */
   private activeVad(startsAtMs: number): VadStream {
     if (!this.vad) {
-      this.vad = this.engines.vad.createStream();
+      this.vad = this.engines.vad.createStream(this.turnSettings.vad);
+      this.vadOutdated = false;
       this.vadOffsetMs = startsAtMs;
       this.vadIdleTimer = setTimeout(() => this.releaseIdleVad(), this.settings.vadIdleReleaseMs ?? DEFAULT_VAD_IDLE_RELEASE_MS);
       this.vadIdleTimer.unref();
@@ -461,7 +573,7 @@ export class VoiceSession {
   }
 
   private remember(audio: Int16Array): void {
-    const limit = ((this.settings.prerollMs ?? 600) * this.engines.vad.sampleRate) / 1000;
+    const limit = ((this.turnSettings.prerollMs ?? this.settings.prerollMs ?? 600) * this.engines.vad.sampleRate) / 1000;
     this.preroll.push(audio);
     this.prerollSamples += audio.length;
     while (this.prerollSamples - (this.preroll[0]?.length ?? 0) >= limit) this.prerollSamples -= (this.preroll.shift() as Int16Array).length;
@@ -505,11 +617,29 @@ export class VoiceSession {
     const utterance = this.utterance;
     this.utterance = undefined;
     this.emit({ type: 'input_speech_stopped', itemId: utterance?.itemId ?? '', audioEndMs: atMs });
+    if (this.vadOutdated) this.releaseVad();
     if (!utterance) return;
     const endedAt = performance.now();
     // Audio arrives in real time, so the caller stopped talking one end-of-turn silence ago.
-    const speechEndedAt = endedAt - this.settings.endOfTurnSilenceMs;
+    const speechEndedAt = endedAt - this.endOfTurnSilenceMs;
     const transcript = utterance.stream.finish();
+    if (!this.turnSettings.createResponse && !this.draining) {
+      // Committed, not answered: it waits for createResponse like a manual commit.
+      const text = transcript.then(
+        (result) => {
+          const recognised = result.text.trim();
+          this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
+          return recognised;
+        },
+        (error: unknown) => {
+          this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
+          this.sendError('stt_failed', 'speech recognition failed; please repeat');
+          return '';
+        },
+      );
+      this.pending.push({ itemId: utterance.itemId, text });
+      return;
+    }
     if (this.draining) {
       const text = transcript.then((result) => result.text);
       text.catch(() => undefined); // storeLastWords observes it
@@ -526,7 +656,11 @@ export class VoiceSession {
         await this.apologise();
         return;
       }
-      if (!text) return; // noise, a cough: not a turn
+      if (!text) {
+        // Noise, a cough: not a turn. Said anyway, so a client that announced the item can close it.
+        this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: '', final: true });
+        return;
+      }
       if (this.ended) return;
       const sttLatencyMs = performance.now() - endedAt;
       // Stored before it is announced: a caller who saw their words transcribed finds them kept, whatever happens next.
@@ -571,19 +705,34 @@ export class VoiceSession {
     this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'stored the caller’s last words unanswered (hang-up or shutdown)');
   }
 
+  /** The silence that ends a turn: the session's detector setting, else the server's. */
+  private get endOfTurnSilenceMs(): number {
+    return this.turnSettings.vad.minSilenceMs ?? this.settings.endOfTurnSilenceMs;
+  }
+
+  /** The caller spoke before a held greeting was asked for: it stays stored, as not heard. */
+  private async dropHeldGreeting(): Promise<void> {
+    const greeting = this.heldGreeting;
+    if (!greeting) return;
+    this.heldGreeting = undefined;
+    await this.conversations.recordPlayback(greeting.id, { text: '', interrupted: true, metrics: {} });
+  }
+
   private async runTurn(
-    input: { itemId: string; text: string; source: 'voice' | 'text'; stored?: boolean },
+    input: { itemId: string; text: string; source: 'voice' | 'text'; stored?: boolean; functionOutputs?: readonly FunctionOutput[] },
     timing: { sttLatencyMs?: number; speechEndedAt?: number },
     response: ResponseOptions = {},
   ): Promise<void> {
     if (this.ended) return;
-    const keepUnanswered = () => (input.stored ? undefined : this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source));
+    await this.dropHeldGreeting();
+    const keepUnanswered = () => (input.stored || input.text === '' ? undefined : this.storeLastWords(input.itemId, Promise.resolve(input.text), input.source));
     if (this.closed) return keepUnanswered();
     if (this.options.beforeTurn && !(await this.options.beforeTurn())) return keepUnanswered();
     if (this.closed) return keepUnanswered();
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
     const reply = this.beginReply();
+    const spoken = response.audio ?? this.overrides.audio ?? true;
     this.emit({ type: 'reply_started', replyId: reply.id });
     const playback = reply.speaker.speak(sentences, reply.controller.signal);
     // Awaited below; until then a failed synthesis must not be an unhandled rejection (which ends the process).
@@ -591,19 +740,34 @@ export class VoiceSession {
     // This response's own instructions and tools win over the session's.
     const instructions = response.instructions ?? this.overrides.instructions;
     const tools = response.tools ?? this.overrides.tools;
-    const overrides: AgentOverrides = { ...(instructions ? { instructions } : {}), ...(tools ? { tools } : {}) };
+    const functions = response.functions ?? this.overrides.functions;
+    const toolChoice = response.toolChoice ?? this.overrides.toolChoice;
+    const overrides: AgentOverrides = {
+      ...(instructions ? { instructions } : {}),
+      ...(tools ? { tools } : {}),
+      ...(functions && functions.length > 0 ? { functions } : {}),
+      ...(toolChoice ? { toolChoice } : {}),
+    };
     let outcome: TurnOutcome;
     try {
       outcome = await this.conversations.send(
         this.conversationId,
-        { id: input.itemId, replyId: reply.id, text: input.text, source: input.source, stored: input.stored ?? false, metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) } },
+        {
+          id: input.itemId,
+          replyId: reply.id,
+          text: input.text,
+          source: input.source,
+          stored: input.stored ?? false,
+          metrics: { sttLatencyMs: timing.sttLatencyMs === undefined ? null : Math.round(timing.sttLatencyMs) },
+          ...(input.functionOutputs ? { functionOutputs: input.functionOutputs } : {}),
+        },
         {
           scope: this.options.scope,
           signal: reply.controller.signal,
           ...(Object.keys(overrides).length > 0 ? { overrides } : {}),
           onText: (delta) => {
             this.emit({ type: 'reply_text_delta', replyId: reply.id, delta });
-            for (const sentence of chunker.push(delta)) sentences.push(sentence);
+            if (spoken) for (const sentence of chunker.push(delta)) sentences.push(sentence);
           },
         },
       );
@@ -619,10 +783,11 @@ export class VoiceSession {
       }
       throw error;
     }
-    for (const sentence of chunker.flush()) sentences.push(sentence);
+    if (spoken) for (const sentence of chunker.flush()) sentences.push(sentence);
     sentences.end();
     this.expect = outcome.expect;
     if (outcome.reply) this.emit({ type: 'reply_text_done', replyId: reply.id, text: outcome.reply.text });
+    for (const call of outcome.functionCalls ?? []) this.emit({ type: 'reply_function_call', replyId: reply.id, ...call });
     const result = await playback.finally(() => this.endReply(reply, outcome.reply !== undefined));
     const heard = this.heard(reply, result, outcome.reply?.text ?? '');
     if (outcome.reply) {
@@ -633,11 +798,13 @@ export class VoiceSession {
         metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null, voiceToVoiceMs: voiceToVoiceMs ?? null },
       });
       const timings: TurnTimings = {
-        ...(timing.speechEndedAt !== undefined ? { endOfTurnMs: this.settings.endOfTurnSilenceMs } : {}),
+        ...(timing.speechEndedAt !== undefined ? { endOfTurnMs: this.endOfTurnSilenceMs } : {}),
         ...(timing.sttLatencyMs !== undefined ? { sttFinalMs: Math.round(timing.sttLatencyMs) } : {}),
         ...(typeof outcome.reply.metrics.llmFirstTokenMs === 'number' ? { llmFirstTokenMs: outcome.reply.metrics.llmFirstTokenMs } : {}),
         ...(result.ttsFirstAudioMs !== undefined ? { ttsFirstAudioMs: Math.round(result.ttsFirstAudioMs) } : {}),
         ...(voiceToVoiceMs !== undefined ? { voiceToVoiceMs: Math.round(voiceToVoiceMs) } : {}),
+        ...(typeof outcome.reply.metrics.promptTokens === 'number' ? { promptTokens: outcome.reply.metrics.promptTokens } : {}),
+        ...(typeof outcome.reply.metrics.completionTokens === 'number' ? { completionTokens: outcome.reply.metrics.completionTokens } : {}),
       };
       this.emit({ type: 'turn_timings', replyId: reply.id, timings });
     }
@@ -680,12 +847,12 @@ export class VoiceSession {
   }
 
   /** Speaks an already stored assistant message (the greeting) and records what was heard. */
-  private async speakStored(messageId: string, text: string): Promise<void> {
+  private async speakStored(messageId: string, text: string, audio = true): Promise<void> {
     if (this.closed) return;
     const reply = this.beginReply(messageId);
     const sentences = new AsyncQueue<string>();
     const chunker = new SentenceChunker();
-    for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.push(sentence);
+    if (audio) for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.push(sentence);
     sentences.end();
     const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply, true));
     const heard = this.heard(reply, result, text);

@@ -26,7 +26,14 @@ export class SessionRefusedError extends Error {
   }
 }
 
-export type GuardDecision = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
+/** Where the caller stands in its request allowance after a turn was admitted (OpenAI's `rate_limits.updated`). */
+export interface RateStanding {
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetSeconds: number;
+}
+
+export type GuardDecision = { readonly ok: true; readonly rate?: RateStanding } | { readonly ok: false; readonly code: string; readonly message: string };
 
 /** What a connection asks of access control while it is open. */
 export interface ConnectionGuard {
@@ -80,6 +87,8 @@ export interface SessionRequest {
   readonly endEvenIfGoodbyeInterrupted?: boolean;
   /** How far ahead of what was heard audio may be sent (default realtime.audioLeadMs). */
   readonly audioLeadMs?: number;
+  /** The greeting waits for the client's first response request (OpenAI clients). */
+  readonly holdGreeting?: boolean;
 }
 
 /** The transport as the session sees it, with each event also shown to `watch` first. */
@@ -217,6 +226,7 @@ export class SessionFactory {
         ...(request.turnDetection ? { turnDetection: request.turnDetection } : {}),
         ...(request.overrides ? { overrides: request.overrides } : {}),
         ...(request.endEvenIfGoodbyeInterrupted ? { endEvenIfGoodbyeInterrupted: true } : {}),
+        ...(request.holdGreeting ? { holdGreeting: true } : {}),
       },
       who.logger ?? this.deps.logger,
     );
@@ -238,7 +248,8 @@ export class SessionFactory {
       admitText: async () => {
         if (!config.rateLimit.enabled) return { ok: true };
         const decision = access.rateLimits.consume([{ name: 'caller', key: actor, limit: caller.rateLimit ?? config.rateLimit.requests }]);
-        if (!decision || decision.allowed) return { ok: true };
+        if (!decision) return { ok: true };
+        if (decision.allowed) return { ok: true, rate: { limit: decision.bucket.limit, remaining: decision.remaining, resetSeconds: decision.resetSeconds } };
         return { ok: false, code: 'rate_limited', message: `too many requests (${decision.bucket.limit} per ${config.rateLimit.windowSeconds} s, typed turns included); retry in ${decision.resetSeconds} s` };
       },
     };

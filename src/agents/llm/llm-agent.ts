@@ -5,7 +5,8 @@ import type { JsonObject } from '../../store/conversations.js';
 import { AllProvidersFailedError, type ChatChain } from '../../llm/chat-chain.js';
 import { ChatProviderError, type ChatMessage, type ToolCall } from '../../llm/chat-provider.js';
 import type { ToolRegistry, ToolResult } from '../../llm/tools.js';
-import type { Agent, AgentContext, AgentEvent, AgentMetrics } from '../agent.js';
+import type { Agent, AgentContext, AgentEvent, AgentMetrics, FunctionCall } from '../agent.js';
+import type { ChatTool } from '../../llm/chat-provider.js';
 import { memoryOf, planPrompt, summaryRequest, type MemoryState } from './memory.js';
 
 export interface LlmAgentDefinition {
@@ -36,6 +37,15 @@ interface TurnLog {
   endConversation?: string;
   data: Record<string, unknown>;
 }
+
+/** The client function calls that ended the last turn, kept in the conversation's state until their outputs come. */
+const CLIENT_CALLS = 'clientFunctionCalls';
+
+const clientCallsOf = (state: Record<string, unknown>): FunctionCall[] => {
+  const calls = state[CLIENT_CALLS];
+  if (!Array.isArray(calls)) return [];
+  return calls.filter((call): call is FunctionCall => typeof call === 'object' && call !== null && typeof call.callId === 'string' && typeof call.name === 'string' && typeof call.arguments === 'string');
+};
 
 const parseArguments = (raw: string): Record<string, unknown> | undefined => {
   try {
@@ -78,17 +88,21 @@ export class LlmAgent implements Agent {
     const toolNames = this.toolsFor(context);
     const memory = await this.remember(context, userText, systemPrompt);
     const plan = planPrompt(systemPrompt, memory, context.history, userText, this.definition.historyTokenBudget);
-    const messages: ChatMessage[] = plan.messages;
+    const messages: ChatMessage[] = this.withFunctionOutputs(plan.messages, context, userText);
+    const declarations = this.declarations(toolNames, context);
+    const clientNames = new Set((context.overrides?.functions ?? []).map((fn) => fn.name));
+    const clientCalls: FunctionCall[] = [];
     const started = performance.now();
     try {
       for (let round = 0; round <= this.definition.maxToolRounds && !context.signal.aborted; round += 1) {
         const calls: ToolCall[] = [];
         let roundText = '';
-        const offerTools = round < this.definition.maxToolRounds && toolNames.length > 0;
+        const offerTools = round < this.definition.maxToolRounds && declarations.length > 0;
         for await (const event of this.chat.stream(
           {
             messages,
-            ...(offerTools ? { tools: this.tools.declarations(toolNames) } : {}),
+            ...(offerTools ? { tools: declarations } : {}),
+            ...(offerTools && context.overrides?.toolChoice && round === 0 ? { toolChoice: context.overrides.toolChoice } : {}),
             temperature: this.definition.temperature,
             maxTokens: this.definition.maxTokens,
             signal: context.signal,
@@ -110,6 +124,16 @@ export class LlmAgent implements Agent {
           }
         }
         if (calls.length === 0 || context.signal.aborted) break;
+        // The client runs its own functions: the turn ends here and their outputs start the next one.
+        const forClient = calls.filter((call) => clientNames.has(call.name) && !toolNames.includes(call.name));
+        if (forClient.length > 0) {
+          for (const call of forClient) {
+            const made: FunctionCall = { callId: call.id, name: call.name, arguments: call.arguments };
+            clientCalls.push(made);
+            yield { type: 'function_call', ...made };
+          }
+          break;
+        }
         messages.push({
           role: 'assistant',
           content: roundText || null,
@@ -129,7 +153,7 @@ export class LlmAgent implements Agent {
         yield { type: 'text', text: apology };
       }
     }
-    const state: JsonObject = { ...context.state, ...memory };
+    const state: JsonObject = { ...context.state, ...memory, [CLIENT_CALLS]: clientCalls.length > 0 ? clientCalls.map((call) => ({ ...call })) : null };
     const metrics: AgentMetrics = {
       ...(turn.model ? { llmModel: turn.model } : {}),
       ...(turn.firstTokenMs !== undefined ? { llmFirstTokenMs: Math.round(turn.firstTokenMs) } : {}),
@@ -170,6 +194,32 @@ export class LlmAgent implements Agent {
     if (outcome.result.endConversation) turn.endConversation = outcome.result.endConversation;
     Object.assign(turn.data, outcome.result.data ?? {});
     return outcome.result;
+  }
+
+  /** The server's tools the agent may use, then the client's functions (a client function cannot shadow a server tool). */
+  private declarations(toolNames: readonly string[], context: AgentContext): ChatTool[] {
+    const server = toolNames.length > 0 ? this.tools.declarations(toolNames) : [];
+    const client = (context.overrides?.functions ?? [])
+      .filter((fn) => !toolNames.includes(fn.name))
+      .map((fn): ChatTool => ({ type: 'function', function: { name: fn.name, description: fn.description, parameters: fn.parameters } }));
+    return [...server, ...client];
+  }
+
+  /**
+   * After client function calls, the prompt replays them and the client's outputs (in the order
+   * the model made them) before the caller's new words, if any. Calls the client left unanswered
+   * are answered for it, as the chat API requires an answer to each.
+   */
+  private withFunctionOutputs(planned: ChatMessage[], context: AgentContext, userText: string): ChatMessage[] {
+    const messages = userText === '' ? planned.slice(0, -1) : planned;
+    const calls = clientCallsOf(context.state);
+    const outputs = context.functionOutputs ?? [];
+    if (calls.length === 0 || outputs.length === 0) return messages;
+    const exchange: ChatMessage[] = [
+      { role: 'assistant', content: null, tool_calls: calls.map((call) => ({ id: call.callId, type: 'function', function: { name: call.name, arguments: call.arguments } })) },
+      ...calls.map((call): ChatMessage => ({ role: 'tool', tool_call_id: call.callId, content: outputs.find((output) => output.callId === call.callId)?.output ?? 'The client gave no output for this call.' })),
+    ];
+    return userText === '' ? [...messages, ...exchange] : [...messages.slice(0, -1), ...exchange, ...messages.slice(-1)];
   }
 
   /** The session's own tool list when it set one: a subset of this agent's tools (a client cannot grant itself more). */

@@ -13,8 +13,16 @@ export interface VadStream {
   close(): void;
 }
 
+/** One stream's own tuning (an OpenAI client's `turn_detection`); unset fields keep the detector's configuration. */
+export interface VadStreamOptions {
+  /** Speech probability above which a window counts as speech (0–1). */
+  readonly threshold?: number;
+  /** Silence that ends a speech run. */
+  readonly minSilenceMs?: number;
+}
+
 export interface VoiceActivityDetector {
   readonly name: string;
   readonly sampleRate: number;
-  createStream(): VadStream;
+  createStream(options?: VadStreamOptions): VadStream;
 }

@@ -9,16 +9,26 @@ import { CloseCode, PROTOCOL_V1, ProtocolError } from './protocol.js';
 import { RealtimeConnection } from './realtime-connection.js';
 import { ConnectionMonitor } from '../../ops/connection-monitor.js';
 import type { Tracing } from '../../ops/tracing.js';
+import type { AgentRegistry } from '../../agents/registry.js';
+import { openOpenAiRealtime } from '../openai-realtime/openai-realtime-route.js';
+import { chooseSubprotocol, realtimeProtocolOf } from '../openai-realtime/upgrade.js';
+import { inOpenAiShape } from '../../server/routes/openai/openai-errors.js';
 
-/** Live realtime connections, so shutdown can close them and tests can check none leak. */
+/** What shutdown needs of a realtime connection, whichever protocol it speaks. */
+interface LiveConnection {
+  close(code: number, reason: string): void;
+  drain(timeoutMs: number): Promise<void>;
+}
+
+/** Live realtime connections (native and OpenAI), so shutdown can close them and tests can check none leak. */
 export class RealtimeConnections {
-  private readonly open = new Set<RealtimeConnection>();
+  private readonly open = new Set<LiveConnection>();
 
-  add(connection: RealtimeConnection): void {
+  add(connection: LiveConnection): void {
     this.open.add(connection);
   }
 
-  remove(connection: RealtimeConnection): void {
+  remove(connection: LiveConnection): void {
     this.open.delete(connection);
   }
 
@@ -40,6 +50,7 @@ export interface RealtimeRouteDependencies {
   readonly config: HarkenConfig;
   readonly factory: SessionFactory;
   readonly engines: VoiceEngines;
+  readonly agents: AgentRegistry;
   readonly connections: RealtimeConnections;
   readonly logger: Logger;
   /** Reads the caller's W3C trace context at the upgrade, when tracing is on. */
@@ -56,7 +67,7 @@ export const registerWebSocketSupport = async (app: FastifyInstance, config: Har
       maxPayload: config.realtime.maxFrameBytes,
       perMessageDeflate: false,
       // Never echo an offered token subprotocol back: answer with the protocol name or nothing.
-      handleProtocols: (offered) => (offered.has(PROTOCOL_V1) ? PROTOCOL_V1 : false),
+      handleProtocols: (offered) => chooseSubprotocol(offered, PROTOCOL_V1),
     },
     // A client's broken frame (too big, bad UTF-8) is logged once by the connection; only real faults get a stack.
     errorHandler: (error: Error & { code?: string }, socket, request) => {
@@ -78,7 +89,7 @@ const closeCodeOfRefusal = (error: SessionRefusedError): number => {
   return error.scope === 'server' ? CloseCode.tryAgainLater : CloseCode.callerSessionLimit;
 };
 
-/** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 (see README). */
+/** GET /v1/realtime — the WebSocket endpoint of realtime protocol v1 and of OpenAI's Realtime protocol (see README). */
 export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteDependencies): void => {
   const { config, factory } = deps;
   app.get(
@@ -86,9 +97,13 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
     {
       websocket: true,
       config: { access: 'realtime' },
+      // An OpenAI client refused at the upgrade (401, 403, 429) reads OpenAI's error shape.
+      onSend: async (request, reply, payload) =>
+        realtimeProtocolOf(request.headers, new URLSearchParams(request.url.split('?')[1] ?? '')).kind === 'openai' ? inOpenAiShape(reply.statusCode, payload) : payload,
       schema: {
-        summary: 'Realtime voice conversation (WebSocket, protocol v1)',
-        description: 'Upgrade to a WebSocket. First send {"type":"start","sampleRate":16000,"encoding":"pcm_s16le"}, then binary PCM frames. See the README for events and close codes.',
+        summary: 'Realtime voice conversation (WebSocket: protocol v1, or OpenAI Realtime)',
+        description:
+          'Upgrade to a WebSocket. Protocol v1: first send {"type":"start","sampleRate":16000,"encoding":"pcm_s16le"}, then binary PCM frames. OpenAI Realtime (beta or GA events): connect with ?model=…, an OpenAI-Beta header or the "realtime" subprotocol. See the README for events and close codes.',
         tags: ['voice'],
       },
     },
@@ -106,6 +121,12 @@ export const registerRealtimeRoute = (app: FastifyInstance, deps: RealtimeRouteD
         const refused = error as SessionRefusedError;
         socket.send(JSON.stringify({ type: 'error', code: refused.code, message: refused.message }));
         socket.close(closeCodeOfRefusal(refused), refused.message);
+        return;
+      }
+      const protocol = realtimeProtocolOf(request.headers, new URLSearchParams(request.url.split('?')[1] ?? ''));
+      if (protocol.kind === 'openai') {
+        pending.release();
+        openOpenAiRealtime(socket, request, protocol.dialect, deps, who, factory.guard({ ...who, caller }), logger.child({ protocol: `openai-${protocol.dialect}` }), closeCodeOfRefusal);
         return;
       }
       const connection: RealtimeConnection = new RealtimeConnection(

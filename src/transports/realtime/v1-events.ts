@@ -27,6 +27,8 @@ export const toV1 = (event: SessionEvent): ServerEvent | undefined => {
     case 'input_speech_stopped':
       return { type: 'speech_stopped' };
     case 'input_transcript':
+      // An empty final (noise) is not a turn; v1 has never announced one.
+      if (event.final && !event.text) return undefined;
       return { type: 'transcript', text: event.text, final: event.final };
     case 'reply_text_delta':
       return { type: 'reply', text: event.delta, final: false };

@@ -1,6 +1,6 @@
 import { int16ToFloat32 } from '../../../audio/pcm.js';
 import { EngineUnavailableError } from '../../engine-errors.js';
-import type { VadEvent, VadStream, VoiceActivityDetector } from '../voice-activity.js';
+import type { VadEvent, VadStream, VadStreamOptions, VoiceActivityDetector } from '../voice-activity.js';
 import { findSileroModel, sileroModelCandidates } from './model-path.js';
 import { SILERO_WINDOW, SileroModel, type SileroState } from './silero-model.js';
 
@@ -55,8 +55,9 @@ export class SileroVad implements VoiceActivityDetector {
     return this.modelPath;
   }
 
-  createStream(): VadStream {
-    return new SileroVadStream(this.shared.createState(), this.options);
+  createStream(options: VadStreamOptions = {}): VadStream {
+    const tuned = { ...this.options, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}), ...(options.minSilenceMs !== undefined ? { minSilenceMs: options.minSilenceMs } : {}) };
+    return new SileroVadStream(this.shared.createState(), tuned);
   }
 }
 

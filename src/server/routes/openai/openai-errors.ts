@@ -26,15 +26,18 @@ export const sendOpenAiError = (reply: FastifyReply, status: number, code: strin
  * is rewritten on its way out; a body already in OpenAI's shape is left alone.
  */
 export const answerErrorsLikeOpenAi = (app: FastifyInstance): void => {
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode < 400 || typeof payload !== 'string') return payload;
-    let body: { error?: { code?: unknown; message?: unknown; type?: unknown } };
-    try {
-      body = JSON.parse(payload) as typeof body;
-    } catch {
-      return payload;
-    }
-    if (!body.error || typeof body.error.message !== 'string' || body.error.type !== undefined) return payload;
-    return JSON.stringify(openAiError(reply.statusCode, typeof body.error.code === 'string' ? body.error.code : null, body.error.message));
-  });
+  app.addHook('onSend', async (_request, reply, payload) => inOpenAiShape(reply.statusCode, payload));
+};
+
+/** A response body, with a Harken error rewritten in OpenAI's shape (anything else unchanged). */
+export const inOpenAiShape = (status: number, payload: unknown): unknown => {
+  if (status < 400 || typeof payload !== 'string') return payload;
+  let body: { error?: { code?: unknown; message?: unknown; type?: unknown } };
+  try {
+    body = JSON.parse(payload) as typeof body;
+  } catch {
+    return payload;
+  }
+  if (!body.error || typeof body.error.message !== 'string' || body.error.type !== undefined) return payload;
+  return JSON.stringify(openAiError(status, typeof body.error.code === 'string' ? body.error.code : null, body.error.message));
 };
