@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
@@ -8,14 +7,7 @@ import { RealtimeClient } from '../../src/client/realtime-client.js';
 import { runCli, startCliServer } from '../helpers/cli.js';
 import { voiceTestEnv } from '../helpers/harness.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
-
-/** A self-signed certificate for localhost and 127.0.0.1, made by openssl as an operator would. */
-const makeCertificate = (dir: string, name: string, commonName: string): { cert: string; key: string } => {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${commonName}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  return { cert, key };
-};
+import { makeCertificate } from '../helpers/tls.js';
 
 /** GET over HTTPS trusting only `ca`; resolves with the status and the certificate the server showed. */
 const httpsGet = (url: string, ca: string): Promise<{ status: number; commonName: string }> =>

@@ -21,6 +21,11 @@ export interface OpenAiRealtimeOptions {
   readonly initial: RealtimeSessionConfig;
   /** server_vad values a client's partial turn_detection falls back to (Harken's configured detector). */
   readonly vadDefaults: ServerVad;
+  /**
+   * How long after speech begins the detector reports it (vad.minSpeechMs): kept on top of the
+   * client's prefix_padding_ms, which OpenAI counts from the start of speech itself.
+   */
+  readonly vadDetectionLagMs: number;
   /** An OpenAI voice name or an engine voice → the engine voice; undefined: no such voice. */
   readonly resolveVoice: (name: string) => string | undefined;
   readonly idleTimeoutMs: number;
@@ -122,6 +127,7 @@ export class OpenAiRealtimeConnection implements SessionTransport {
     }
     const session = this.opened.session;
     session.update(this.sessionOverrides());
+    this.applyTurnDetection(session);
     session
       .start()
       .then(() => {
@@ -282,13 +288,17 @@ export class OpenAiRealtimeConnection implements SessionTransport {
     this.config = next;
     const session = this.session as VoiceSession;
     session.update(this.sessionOverrides());
-    const vad = next.turnDetection;
+    this.applyTurnDetection(session);
+    this.writer.send('session.updated', { session: sessionView(next, this.writer.dialect, session.id) });
+  }
+
+  private applyTurnDetection(session: VoiceSession): void {
+    const vad = this.config.turnDetection;
     session.configureTurns(
       vad
-        ? { detection: 'server', createResponse: vad.createResponse, interruptResponse: vad.interruptResponse, vad: { threshold: vad.threshold, minSilenceMs: vad.silenceDurationMs }, prerollMs: vad.prefixPaddingMs }
+        ? { detection: 'server', createResponse: vad.createResponse, interruptResponse: vad.interruptResponse, vad: { threshold: vad.threshold, minSilenceMs: vad.silenceDurationMs }, prerollMs: vad.prefixPaddingMs + this.options.vadDetectionLagMs }
         : { detection: 'manual' },
     );
-    this.writer.send('session.updated', { session: sessionView(next, this.writer.dialect, session.id) });
   }
 
   private sessionOverrides(): SessionOverrides {

@@ -97,6 +97,7 @@ export const openOpenAiRealtime = (
       dialect,
       initial,
       vadDefaults,
+      vadDetectionLagMs: config.vad.minSpeechMs,
       resolveVoice: (name) => resolveVoice(name, aliases, engines.tts, config.tts.voice || undefined),
       idleTimeoutMs: config.realtime.idleTimeoutMs,
       pingIntervalMs: config.realtime.pingIntervalMs,
