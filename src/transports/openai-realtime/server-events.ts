@@ -68,6 +68,8 @@ export class OpenAiEventWriter {
   private lastItemId: string | null = null;
   /** Caller transcripts so far, to send partials as deltas. */
   private readonly partials = new Map<string, string>();
+  /** Input items announced lately: transcription events wait for their item (partials before the commit are not sent). */
+  private readonly announcedInputs = new Set<string>();
 
   constructor(
     public dialect: Dialect,
@@ -92,6 +94,8 @@ export class OpenAiEventWriter {
 
   /** A user item entered the conversation (committed audio, or an item the client created). */
   userItem(itemId: string, content: Json): void {
+    this.announcedInputs.add(itemId);
+    if (this.announcedInputs.size > 64) this.announcedInputs.delete(this.announcedInputs.values().next().value as string);
     const item = { id: itemId, object: 'realtime.item', type: 'message', status: 'completed', role: 'user', content: [content] };
     this.itemAdded(item);
   }
@@ -160,7 +164,7 @@ export class OpenAiEventWriter {
   }
 
   private transcript(itemId: string, text: string, final: boolean): void {
-    if (!this.transcribing() || !itemId) return;
+    if (!this.transcribing() || !itemId || !this.announcedInputs.has(itemId)) return;
     if (final) {
       this.partials.delete(itemId);
       this.send('conversation.item.input_audio_transcription.completed', { item_id: itemId, content_index: 0, transcript: text });
