@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { durationMs, type PcmAudio } from '../src/audio/pcm.js';
 import { baselineTree } from './baseline-tree.js';
+import { openAiRealtimeTurn } from './openai-realtime-turn.js';
 import { decodeWav } from '../src/audio/wav.js';
 import { RealtimeClient } from '../src/client/realtime-client.js';
 import { loadConfig } from '../src/config/load.js';
@@ -117,13 +118,15 @@ const oneTurn = async (client: RealtimeClient, audio: PcmAudio, url: string) => 
   };
 };
 
-type LatencyResult = { totals: number[]; overheads: number[]; stages: { endOfTurn: number[]; stt: number[]; agent: number[]; tts: number[] } };
+/** `openAi`: the same turns over OpenAI's Realtime protocol (absent in trees without it). */
+type LatencyResult = { totals: number[]; openAi?: number[]; overheads: number[]; stages: { endOfTurn: number[]; stt: number[]; agent: number[]; tts: number[] } };
 
 /** The latency pass of this process (a child: one per source tree and run). */
 const latencyPass = async (runs: number): Promise<LatencyResult> => {
   const server = await startServer();
   const wsUrl = `${server.url.replace(/^http/, 'ws')}/v1/realtime`;
   const totals: number[] = [];
+  const openAi: number[] = [];
   const overheads: number[] = [];
   const stages = { endOfTurn: [] as number[], stt: [] as number[], agent: [] as number[], tts: [] as number[] };
   try {
@@ -140,13 +143,15 @@ const latencyPass = async (runs: number): Promise<LatencyResult> => {
         stages.stt.push(turn.sttMs);
         stages.agent.push(turn.agentMs);
         stages.tts.push(turn.ttsMs);
+        const audio = load(file);
+        openAi.push(await openAiRealtimeTurn(wsUrl, benchKey, 'echo', audio, speechEndMs(audio), 2_500));
       }
     }
   } finally {
     await server.harken.close();
     rmSync(server.dataDir, { recursive: true, force: true });
   }
-  return { totals, overheads, stages };
+  return { totals, openAi, overheads, stages };
 };
 
 const runLatencyChild = async (benchFile: string): Promise<LatencyResult> => {
@@ -162,6 +167,7 @@ const runLatencyChild = async (benchFile: string): Promise<LatencyResult> => {
 
 const merge = (results: LatencyResult[]): LatencyResult => ({
   totals: results.flatMap((result) => result.totals),
+  openAi: results.flatMap((result) => result.openAi ?? []),
   overheads: results.flatMap((result) => result.overheads),
   stages: {
     endOfTurn: results.flatMap((result) => result.stages.endOfTurn),
@@ -335,6 +341,7 @@ export const voiceBenchmark = async (): Promise<string> => {
     `| of which agent | ${fmt(median(latency.stages.agent))} ms | ${fmt(quantile(latency.stages.agent, 0.95))} ms |`,
     `| of which TTS first audio | ${fmt(median(latency.stages.tts))} ms | ${fmt(quantile(latency.stages.tts, 0.95))} ms |`,
     `| Harken's own overhead (speech_stopped → first frame, minus STT, agent and TTS compute) | ${fmt(median(latency.overheads))} ms | ${fmt(quantile(latency.overheads, 0.95))} ms |`,
+    `| Voice-to-voice over OpenAI's Realtime protocol (same recordings and agent, GA events, pcm16 24 kHz in base64), same run | ${fmt(median(latency.openAi ?? []))} ms | ${fmt(quantile(latency.openAi ?? [], 0.95))} ms |`,
     '',
     ...(baseline
       ? [

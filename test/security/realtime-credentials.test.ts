@@ -198,7 +198,8 @@ describe('realtime sessions die with their credential, belong to a tenant, and s
     expect((await session.closed).code).toBe(1009);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const lines = server.logs.lines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: { stack?: string } });
-    expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    // A loaded CI machine may log an event-loop stall meanwhile; that is not about the frame.
+    expect(lines.filter((line) => line.level >= 40 && !('eventLoopStall' in line))).toEqual([]);
     expect(server.logs.text).not.toContain('"stack"');
   });
 });
