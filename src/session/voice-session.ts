@@ -321,12 +321,21 @@ export class VoiceSession {
       return undefined;
     }
     const endedAt = performance.now();
-    const text = utterance.stream.finish().then(
-      (transcript) => {
-        const recognised = transcript.text.trim();
-        this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
-        this.emit({ type: 'input_committed', itemId: utterance.itemId, text: recognised });
-        this.logger.debug({ sessionId: this.id, sttLatencyMs: Math.round(performance.now() - endedAt) }, 'input committed');
+    const text = this.waitingInput(utterance.itemId, utterance.stream.finish()).then((recognised) => {
+      this.emit({ type: 'input_committed', itemId: utterance.itemId, text: recognised });
+      this.logger.debug({ sessionId: this.id, sttLatencyMs: Math.round(performance.now() - endedAt) }, 'input committed');
+      return recognised;
+    });
+    this.pending.push({ itemId: utterance.itemId, text });
+    return utterance.itemId;
+  }
+
+  /** An input's transcript, announced once recognised; a failed recognition is an error event and no words. */
+  private waitingInput(itemId: string, transcript: Promise<{ text: string }>): Promise<string> {
+    return transcript.then(
+      (result) => {
+        const recognised = result.text.trim();
+        this.emit({ type: 'input_transcript', itemId, text: recognised, final: true });
         return recognised;
       },
       (error: unknown) => {
@@ -335,8 +344,6 @@ export class VoiceSession {
         return '';
       },
     );
-    this.pending.push({ itemId: utterance.itemId, text });
-    return utterance.itemId;
   }
 
   /**
@@ -356,19 +363,7 @@ export class VoiceSession {
     if (this.closed || this.pending.length >= (this.options.maxQueuedTurns ?? Number.POSITIVE_INFINITY)) return undefined;
     const utterance = this.openUtterance();
     utterance.stream.push(samples);
-    const text = utterance.stream.finish().then(
-      (transcript) => {
-        const recognised = transcript.text.trim();
-        this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
-        return recognised;
-      },
-      (error: unknown) => {
-        this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
-        this.sendError('stt_failed', 'speech recognition failed; please repeat');
-        return '';
-      },
-    );
-    this.pending.push({ itemId: utterance.itemId, text });
+    this.pending.push({ itemId: utterance.itemId, text: this.waitingInput(utterance.itemId, utterance.stream.finish()) });
     return utterance.itemId;
   }
 
@@ -625,19 +620,7 @@ export class VoiceSession {
     const transcript = utterance.stream.finish();
     if (!this.turnSettings.createResponse && !this.draining) {
       // Committed, not answered: it waits for createResponse like a manual commit.
-      const text = transcript.then(
-        (result) => {
-          const recognised = result.text.trim();
-          this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: recognised, final: true });
-          return recognised;
-        },
-        (error: unknown) => {
-          this.logger.error({ err: error, sessionId: this.id }, 'speech recognition failed');
-          this.sendError('stt_failed', 'speech recognition failed; please repeat');
-          return '';
-        },
-      );
-      this.pending.push({ itemId: utterance.itemId, text });
+      this.pending.push({ itemId: utterance.itemId, text: this.waitingInput(utterance.itemId, transcript) });
       return;
     }
     if (this.draining) {

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import { startFakeOpenAi, type FakeOpenAi } from './fake-openai.js';
+import { startListeningServer, type TestServer } from './harness.js';
+import { makeCertificate } from './tls.js';
 
 /** A server event as any client receives it. */
 export type RealtimeEvent = { readonly type: string; readonly event_id?: string } & Record<string, unknown>;
@@ -55,4 +59,23 @@ export const to24k = (samples: Int16Array): Int16Array => {
     out[i] = Math.round((samples[left] as number) * (1 - fraction) + (samples[right] as number) * fraction);
   }
   return out;
+};
+
+/**
+ * A Harken serving wss with a self-signed certificate (the openai SDK insists on wss), whose
+ * default agent is the LLM agent backed by a fake OpenAI chat server.
+ */
+export const startWssLlmServer = async (dir: string): Promise<{ server: TestServer & { url: string }; llm: FakeOpenAi; ca: string }> => {
+  const tls = makeCertificate(dir, 'server', 'localhost');
+  const llm = await startFakeOpenAi();
+  const server = await startListeningServer(dir, {
+    HARKEN_SERVER_TLS_CERT_FILE: tls.cert,
+    HARKEN_SERVER_TLS_KEY_FILE: tls.key,
+    HARKEN_LLM_MODEL: 'voice-model',
+    HARKEN_LLM_BASE_URL: llm.url,
+    HARKEN_LLM_RETRIES: '0',
+    HARKEN_LLM_GREETING: '',
+    HARKEN_AGENTS_DEFAULT: 'assistant',
+  });
+  return { server, llm, ca: readFileSync(tls.cert, 'utf8') };
 };

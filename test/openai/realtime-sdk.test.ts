@@ -1,14 +1,12 @@
-import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { int16ToBytes } from '../../src/audio/pcm.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../helpers/fake-openai.js';
-import { startListeningServer, type TestServer } from '../helpers/harness.js';
-import { expectStrictOrder, to24k, type RealtimeEvent } from '../helpers/openai-realtime.js';
+import type { FakeOpenAi } from '../helpers/fake-openai.js';
+import type { TestServer } from '../helpers/harness.js';
+import { expectStrictOrder, startWssLlmServer, to24k, type RealtimeEvent } from '../helpers/openai-realtime.js';
 import { recording, referenceTranscript, silence } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
-import { makeCertificate } from '../helpers/tls.js';
 
 /** The official SDK's realtime client over wss, with everything it receives kept in order. */
 class SdkSession {
@@ -66,19 +64,7 @@ describe('OpenAI Realtime protocol on /v1/realtime, driven by the official opena
   const sessions: SdkSession[] = [];
 
   beforeAll(async () => {
-    const dir = tempDir();
-    const tls = makeCertificate(dir, 'server', 'localhost');
-    ca = readFileSync(tls.cert, 'utf8');
-    llm = await startFakeOpenAi();
-    server = await startListeningServer(dir, {
-      HARKEN_SERVER_TLS_CERT_FILE: tls.cert,
-      HARKEN_SERVER_TLS_KEY_FILE: tls.key,
-      HARKEN_LLM_MODEL: 'voice-model',
-      HARKEN_LLM_BASE_URL: llm.url,
-      HARKEN_LLM_RETRIES: '0',
-      HARKEN_LLM_GREETING: '',
-      HARKEN_AGENTS_DEFAULT: 'assistant',
-    });
+    ({ server, llm, ca } = await startWssLlmServer(tempDir()));
     expect(server.url).toMatch(/^https:/);
     const key = await server.createKey(['realtime']);
     client = new OpenAI({ apiKey: key, baseURL: `${server.url}/v1`, maxRetries: 0 });

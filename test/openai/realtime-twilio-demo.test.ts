@@ -1,14 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { encodeSamples, decodeSamples } from '../../src/audio/audio-format.js';
 import { resample } from '../../src/audio/resample.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../helpers/fake-openai.js';
-import { startListeningServer, type TestServer } from '../helpers/harness.js';
-import { expectStrictOrder, type RealtimeEvent } from '../helpers/openai-realtime.js';
+import type { FakeOpenAi } from '../helpers/fake-openai.js';
+import type { TestServer } from '../helpers/harness.js';
+import { expectStrictOrder, startWssLlmServer, type RealtimeEvent } from '../helpers/openai-realtime.js';
 import { silence, spoken } from '../helpers/speech.js';
 import { useTempDirs } from '../helpers/temp-dir.js';
-import { makeCertificate } from '../helpers/tls.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -85,19 +83,7 @@ describe('the OpenAI Twilio demo’s session logic against Harken (beta protocol
   let key: string;
 
   beforeAll(async () => {
-    const dir = tempDir();
-    const tls = makeCertificate(dir, 'server', 'localhost');
-    ca = readFileSync(tls.cert, 'utf8');
-    llm = await startFakeOpenAi();
-    server = await startListeningServer(dir, {
-      HARKEN_SERVER_TLS_CERT_FILE: tls.cert,
-      HARKEN_SERVER_TLS_KEY_FILE: tls.key,
-      HARKEN_LLM_MODEL: 'voice-model',
-      HARKEN_LLM_BASE_URL: llm.url,
-      HARKEN_LLM_RETRIES: '0',
-      HARKEN_LLM_GREETING: '',
-      HARKEN_AGENTS_DEFAULT: 'assistant',
-    });
+    ({ server, llm, ca } = await startWssLlmServer(tempDir()));
     key = await server.createKey(['realtime']);
   });
   afterAll(async () => {
