@@ -6,11 +6,11 @@ import { HarkenError } from '../../errors.js';
 import type { ConnectionMonitor } from '../../ops/connection-monitor.js';
 import type { AudioSink } from '../../session/audio-sink.js';
 import type { SessionEvent, SessionTransport } from '../../session/events.js';
-import { sleep } from '../../session/sleep.js';
 import type { SessionOverrides, VoiceSession } from '../../session/voice-session.js';
 import { isStorageFull } from '../../store/database.js';
 import { CloseCode } from '../realtime/protocol.js';
-import type { ConnectionGuard, GuardDecision, OpenedSession } from '../session-factory.js';
+import type { ConnectionGuard, OpenedSession } from '../session-factory.js';
+import { SocketUpkeep } from '../socket-upkeep.js';
 import { eventIdOf, parseClientEvent, parseJsonEvent, type ClientEvent, type InputItem, type ResponseRequest } from './client-events.js';
 import { OpenAiProtocolError } from './protocol-error.js';
 import { OpenAiEventWriter } from './server-events.js';
@@ -57,11 +57,7 @@ export class OpenAiRealtimeConnection implements SessionTransport {
   private responseAudio: boolean | undefined;
   private responding = false;
   private replyId: string | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private readonly pingTimer: NodeJS.Timeout;
-  private recheckTimer: NodeJS.Timeout | undefined;
-  private alive = true;
-  private readonly closedController = new AbortController();
+  private readonly upkeep: SocketUpkeep;
   /** Events that must wait for a rate-limit decision keep their order. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -95,17 +91,9 @@ export class OpenAiRealtimeConnection implements SessionTransport {
       write: (chunk, _ms, signal) => this.sendAudio(chunk, signal),
     };
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    socket.on('pong', () => {
-      this.alive = true;
-    });
     socket.on('close', (code) => void this.cleanup(code));
-    socket.on('error', (error: Error & { code?: string }) => this.logger.info({ wsError: error.code ?? 'unknown', reason: error.message }, 'realtime client sent an invalid frame'));
+    this.upkeep = new SocketUpkeep(socket, options, logger, (decision) => this.writer.error(decision.code, decision.message), guard);
     this.resetIdleTimer();
-    this.pingTimer = setInterval(() => this.keepAlive(), options.pingIntervalMs);
-    if (guard) {
-      this.recheckTimer = setInterval(() => void this.credentialsStillValid(), guard.recheckMs);
-      this.recheckTimer.unref();
-    }
     this.start(openSession);
   }
 
@@ -160,19 +148,8 @@ export class OpenAiRealtimeConnection implements SessionTransport {
   }
 
   /** Closes 4401 when the credential behind the connection has died; true while it lives. */
-  async credentialsStillValid(): Promise<boolean> {
-    if (!this.guard || this.state === 'closed') return this.state !== 'closed';
-    let decision: GuardDecision;
-    try {
-      decision = await this.guard.recheck();
-    } catch (error) {
-      this.logger.warn({ err: error }, 'realtime credential re-check failed');
-      return true;
-    }
-    if (decision.ok) return true;
-    this.writer.error(decision.code, decision.message, { type: 'invalid_request_error' });
-    this.close(CloseCode.credentialsRevoked, decision.message);
-    return false;
+  credentialsStillValid(): Promise<boolean> {
+    return this.upkeep.credentialsStillValid();
   }
 
   /** Shutdown: the reply under way finishes (at most `timeoutMs`), what the caller said is stored, then 1001. */
@@ -184,9 +161,7 @@ export class OpenAiRealtimeConnection implements SessionTransport {
   }
 
   close(code: number, reason: string): void {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
-      this.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    }
+    this.upkeep.close(code, reason);
   }
 
   private sendJson(event: Record<string, unknown>): void {
@@ -195,17 +170,7 @@ export class OpenAiRealtimeConnection implements SessionTransport {
 
   /** Waits while the client has too much unread; a client that stops reading is disconnected. */
   private async sendAudio(chunk: Buffer, signal: AbortSignal): Promise<void> {
-    const deadline = Date.now() + (this.options.slowClientTimeoutMs ?? 10_000);
-    while (this.socket.readyState === WebSocket.OPEN && this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      if (signal.aborted || this.closedController.signal.aborted) return;
-      if (Date.now() > deadline) {
-        this.close(CloseCode.policyViolation, 'client is not reading audio');
-        return;
-      }
-      await sleep(20, signal);
-    }
-    if (signal.aborted || !this.replyId) return;
-    this.writer.audioDelta(this.replyId, chunk);
+    if ((await this.upkeep.readyForAudio(signal)) && this.replyId) this.writer.audioDelta(this.replyId, chunk);
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -399,30 +364,16 @@ export class OpenAiRealtimeConnection implements SessionTransport {
   }
 
   private resetIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
+    this.upkeep.idle(this.options.idleTimeoutMs, () => {
       this.writer.error('idle_timeout', 'no data received for too long');
       this.close(CloseCode.idleTimeout, 'idle timeout');
-    }, this.options.idleTimeoutMs);
-  }
-
-  private keepAlive(): void {
-    if (!this.alive) {
-      this.logger.info({ sessionId: this.sessionId }, 'realtime peer missed a pong; terminating');
-      this.socket.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping();
+    });
   }
 
   private async cleanup(code: number): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.closedController.abort();
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    clearInterval(this.recheckTimer);
+    this.upkeep.stop();
     this.early = [];
     const session = this.session;
     if (session && this.opened) {

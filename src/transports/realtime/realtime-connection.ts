@@ -6,9 +6,9 @@ import { isStorageFull } from '../../store/database.js';
 import type { AudioFormat } from '../../audio/audio-format.js';
 import type { AudioSink } from '../../session/audio-sink.js';
 import type { SessionEvent, SessionTransport } from '../../session/events.js';
-import { sleep } from '../../session/sleep.js';
 import type { VoiceSession } from '../../session/voice-session.js';
-import type { ConnectionGuard, GuardDecision, OpenedSession } from '../session-factory.js';
+import type { ConnectionGuard, OpenedSession } from '../session-factory.js';
+import { SocketUpkeep } from '../socket-upkeep.js';
 import { CloseCode, parseClientMessage, parseStart, ProtocolError, type StartMessage } from './protocol.js';
 import { toV1, type ServerEvent } from './v1-events.js';
 import type { ConnectionMonitor } from '../../ops/connection-monitor.js';
@@ -50,11 +50,7 @@ export class RealtimeConnection implements SessionTransport {
   private state: 'awaiting_start' | 'starting' | 'active' | 'closed' = 'awaiting_start';
   private earlyAudio: Buffer[] = [];
   private earlyAudioBytes = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private alive = true;
-  private readonly closedController = new AbortController();
-  private recheckTimer: NodeJS.Timeout | undefined;
+  private readonly upkeep: SocketUpkeep;
   /** Typed turns pass the rate limit in the order they arrived. */
   private textChain: Promise<void> = Promise.resolve();
 
@@ -71,35 +67,14 @@ export class RealtimeConnection implements SessionTransport {
     // v1 clients flush their own playback on `interrupted`; nothing reports positions, so the session uses the wall clock.
     this.audio = { format, begin: () => undefined, clear: () => undefined, write: (chunk, _ms, signal) => this.sendAudio(chunk, signal) };
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    socket.on('pong', () => {
-      this.alive = true;
-    });
     socket.on('close', (code) => void this.cleanup(code));
-    // A client's broken frame (too big, bad UTF-8) is the client's problem: one line, no stack.
-    socket.on('error', (error: Error & { code?: string }) => this.logger.info({ wsError: error.code ?? 'unknown', reason: error.message }, 'realtime client sent an invalid frame'));
+    this.upkeep = new SocketUpkeep(socket, limits, logger, (decision) => this.sendMessage({ type: 'error', code: decision.code, message: decision.message }), guard);
     this.resetIdleTimer(Math.min(this.limits.startTimeoutMs ?? 10_000, this.limits.idleTimeoutMs));
-    this.pingTimer = setInterval(() => this.keepAlive(), this.limits.pingIntervalMs);
-    if (guard) {
-      this.recheckTimer = setInterval(() => void this.credentialsStillValid(), guard.recheckMs);
-      this.recheckTimer.unref();
-    }
   }
 
   /** Closes with 4401 when the credential behind the connection has died; true while it lives. */
-  async credentialsStillValid(): Promise<boolean> {
-    if (!this.guard || this.state === 'closed') return this.state !== 'closed';
-    let decision: GuardDecision;
-    try {
-      decision = await this.guard.recheck();
-    } catch (error) {
-      // A database hiccup is not a revocation; the next check decides.
-      this.logger.warn({ err: error }, 'realtime credential re-check failed');
-      return true;
-    }
-    if (decision.ok) return true;
-    this.sendMessage({ type: 'error', code: decision.code, message: decision.message });
-    this.close(CloseCode.credentialsRevoked, decision.message);
-    return false;
+  credentialsStillValid(): Promise<boolean> {
+    return this.upkeep.credentialsStillValid();
   }
 
   get sessionId(): string | undefined {
@@ -117,17 +92,7 @@ export class RealtimeConnection implements SessionTransport {
 
   /** Waits while the client has too much unread; a client that stops reading is disconnected. */
   private async sendAudio(chunk: Buffer, signal: AbortSignal): Promise<void> {
-    const deadline = Date.now() + (this.limits.slowClientTimeoutMs ?? 10_000);
-    while (this.socket.readyState === WebSocket.OPEN && this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
-      if (signal.aborted || this.closedController.signal.aborted) return;
-      if (Date.now() > deadline) {
-        this.close(CloseCode.policyViolation, 'client is not reading audio');
-        return;
-      }
-      await sleep(20, signal);
-    }
-    if (this.socket.readyState !== WebSocket.OPEN || signal.aborted) return;
-    this.socket.send(chunk);
+    if (await this.upkeep.readyForAudio(signal)) this.socket.send(chunk);
   }
 
   end(reason: string): void {
@@ -148,9 +113,7 @@ export class RealtimeConnection implements SessionTransport {
 
   /** Closes with a code and a short reason (the protocol limits reasons to 123 bytes). */
   close(code: number, reason: string): void {
-    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
-      this.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    }
+    this.upkeep.close(code, reason);
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -251,32 +214,17 @@ export class RealtimeConnection implements SessionTransport {
   }
 
   private resetIdleTimer(ms: number): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
+    this.upkeep.idle(ms, () => {
       const waitingForStart = this.state === 'awaiting_start';
       this.sendMessage({ type: 'error', code: waitingForStart ? 'start_timeout' : 'idle_timeout', message: waitingForStart ? 'no start message received' : 'no data received for too long' });
       this.close(waitingForStart ? CloseCode.policyViolation : CloseCode.idleTimeout, waitingForStart ? 'no start message' : 'idle timeout');
-    }, ms);
-  }
-
-  /** A peer that did not answer the previous ping is gone (half-open TCP): drop it. */
-  private keepAlive(): void {
-    if (!this.alive) {
-      this.logger.info({ sessionId: this.session?.id }, 'realtime peer missed a pong; terminating');
-      this.socket.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping();
+    });
   }
 
   private async cleanup(code: number): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.closedController.abort();
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    clearInterval(this.recheckTimer);
+    this.upkeep.stop();
     for (const chunk of this.earlyAudio) chunk.fill(0);
     this.earlyAudio = [];
     const session = this.session;
