@@ -115,7 +115,8 @@ export type Encoding = keyof typeof ENCODINGS;
  */
 export class StreamingEncoder {
   private readonly child: ChildProcess;
-  private readonly done: Promise<void>;
+  /** Settles once ffmpeg has exited, however it ended. */
+  readonly done: Promise<void>;
 
   constructor(binary: string, encoding: Encoding, sampleRate: number, onData: (chunk: Buffer) => void, bounds: FfmpegBounds) {
     this.child = spawn(binary, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 's16le', '-ar', String(sampleRate), '-ac', '1', '-i', 'pipe:0', ...ENCODINGS[encoding].args, 'pipe:1'], {

@@ -133,6 +133,8 @@ export const ConfigSchema = Type.Object(
         maxUploadDurationMs: Type.Integer({ default: 120_000, minimum: 1_000, description: 'Longest audio upload (longer → 413).' }),
         apologyText: Type.String({ default: 'Sorry, I did not catch that. Could you say it again?', maxLength: 500, description: 'Said to the caller (not stored) when a turn cannot be recognised or the agent fails, besides the `error` event. Empty: silence.' }),
         maxSynthesisChars: Type.Integer({ default: 5_000, minimum: 1, description: 'Longest text /v1/synthesize accepts.' }),
+        ffmpegMaxConcurrent: Type.Integer({ default: 2, minimum: 1, maximum: 64, description: 'ffmpeg processes (decoding uploads, encoding mp3/opus/aac/flac speech on the OpenAI-compatible routes) running at once, server-wide.' }),
+        ffmpegMaxQueued: Type.Integer({ default: 16, minimum: 0, maximum: 1_000, description: 'Requests waiting for an ffmpeg slot; beyond them a request is refused 503 `engine_busy`.' }),
       },
       'Speech in and out.',
     ),

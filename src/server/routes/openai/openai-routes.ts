@@ -6,6 +6,10 @@ import type { HarkenConfig } from '../../../config/schema.js';
 import type { VoiceEngines } from '../../../engines/voice-engines.js';
 import { registerModels } from './models.js';
 import { answerErrorsLikeOpenAi } from './openai-errors.js';
+import { EngineGuard, HEALTH_RECOVERY_MS, UNHEALTHY_AFTER_TIMEOUTS } from '../../../engines/engine-guard.js';
+
+/** An ffmpeg decode's time limit; an encode gets a second per unit on top (units: seconds of speech it may carry). */
+const FFMPEG_BASE_LIMIT_MS = 30_000;
 import { registerSpeech } from './speech.js';
 import { registerTranscriptions } from './transcriptions.js';
 
@@ -29,7 +33,18 @@ export const openAiRoutes = (options: OpenAiRouteOptions): FastifyPluginAsync =>
       throwFileSizeLimit: true,
     });
     const ffmpeg = findFfmpeg();
-    const shared = { config: options.config, engines: options.engines, ffmpeg, ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}) };
+    const ffmpegGuard = new EngineGuard({
+      engine: 'ffmpeg',
+      timeoutMs: FFMPEG_BASE_LIMIT_MS,
+      perUnitMs: 1_000,
+      retries: 0,
+      maxConcurrent: options.config.voice.ffmpegMaxConcurrent,
+      maxQueued: options.config.voice.ffmpegMaxQueued,
+      unhealthyAfterTimeouts: UNHEALTHY_AFTER_TIMEOUTS,
+      healthRecoveryMs: HEALTH_RECOVERY_MS,
+      metrics: options.engines.metrics,
+    });
+    const shared = { config: options.config, engines: options.engines, ffmpeg, ffmpegGuard, ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}) };
     registerTranscriptions(app, shared);
     registerSpeech(app, shared);
     registerModels(app, { engines: options.engines, agents: options.agents });

@@ -44,6 +44,17 @@ const streamingWavHeader = (sampleRate: number): Buffer => {
  * always work.
  */
 export const registerSpeech = (app: FastifyInstance, options: AudioRouteOptions): void => {
+  /** Speech lasts at most ~0.2 s a character at speed 0.25: the encode's time limit (a slow reader cannot hold a slot longer). */
+  const encoderInSlot = (encoding: Encoding, onData: (chunk: Buffer) => void, signal: AbortSignal, inputChars: number): Promise<StreamingEncoder> =>
+    new Promise((resolve, reject) => {
+      const slot = options.ffmpegGuard.run('ffmpeg.encode', { units: Math.ceil(inputChars * 0.2), what: 'a speech encode', signal, retry: false }, async (limited) => {
+        const encoder = new StreamingEncoder(options.ffmpeg as string, encoding, OUTPUT_RATE, onData, { timeoutMs: 60 * 60_000, signal: limited });
+        resolve(encoder);
+        await encoder.done;
+      });
+      slot.catch(reject);
+    });
+
   const { config, engines } = options;
   const models = new Set<string>([...SPEECH_MODELS, engines.tts.name]);
   const aliases = parseVoiceAliases(config.tts.voiceAliases, engines.tts);
@@ -89,7 +100,8 @@ export const registerSpeech = (app: FastifyInstance, options: AudioRouteOptions)
       // The first sentence before the headers: a failure there is still a proper error response.
       const first = await speak(parts[0] as string);
       const out = new PassThrough();
-      const encoder = format === 'wav' || format === 'pcm' ? undefined : new StreamingEncoder(options.ffmpeg as string, format as Encoding, OUTPUT_RATE, (chunk) => out.write(chunk), { timeoutMs: 10 * 60_000, signal });
+      // An encoder takes an ffmpeg slot before the headers go out (a busy server still answers 503) and holds it until ffmpeg has exited.
+      const encoder = format === 'wav' || format === 'pcm' ? undefined : await encoderInSlot(format as Encoding, (chunk) => out.write(chunk), signal, body.input.length);
       const emit = async (samples: Int16Array) => {
         if (encoder) await encoder.write(samples);
         else if (!out.write(int16ToBytes(samples))) await new Promise((resolve) => out.once('drain', resolve));

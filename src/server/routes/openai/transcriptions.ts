@@ -52,7 +52,11 @@ export const registerTranscriptions = (app: FastifyInstance, options: AudioRoute
   const decode = async (bytes: Buffer, signal: AbortSignal): Promise<PcmAudio> => {
     if (isWav(bytes)) return decodeWav(bytes);
     if (!options.ffmpeg) throw new UnsupportedAudioError(`this server reads WAV uploads only; for mp3, m4a, ogg, webm or flac ${FFMPEG_FIX}`);
-    return decodeWithFfmpeg(options.ffmpeg, bytes, { sampleRate: engines.stt.sampleRate, maxMs: config.voice.maxUploadDurationMs, timeoutMs: 30_000, signal });
+    const ffmpeg = options.ffmpeg;
+    // The guard's time limit aborts the decode (ffmpeg is killed); the slot is held until it has exited.
+    return options.ffmpegGuard.run('ffmpeg.decode', { units: 0, what: 'an upload decode', signal, retry: false }, (limited) =>
+      decodeWithFfmpeg(ffmpeg, bytes, { sampleRate: engines.stt.sampleRate, maxMs: config.voice.maxUploadDurationMs, timeoutMs: 60_000, signal: limited }),
+    );
   };
 
   app.post(
