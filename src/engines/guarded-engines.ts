@@ -131,6 +131,10 @@ export class GuardedVad extends GuardedEngine<VoiceActivityDetector> implements 
       get currentSpeechMs() {
         return inner.currentSpeechMs;
       },
+      get silentMs() {
+        return inner.silentMs;
+      },
+      endSpeech: () => inner.endSpeech(),
       close: () => inner.close(),
     };
   }

@@ -57,14 +57,14 @@ describe('ffmpeg on the OpenAI-compatible routes is bounded server-wide and dies
     const busy = await transcribe();
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('1');
-    expect((await busy.json()).error).toMatchObject({ type: 'server_error', code: 'engine_busy' });
+    expect(((await busy.json()) as { error: unknown }).error).toMatchObject({ type: 'server_error', code: 'engine_busy' });
 
     // The client hangs up mid-stream: its ffmpeg process is killed, not left to finish.
     abandon.abort();
     await expect.poll(() => ffmpegChildren(), { timeout: 5_000 }).toEqual([]);
     const served = await transcribe();
     expect(served.status).toBe(200);
-    expect((await served.json()).text).toBe('go forward ten meters');
+    expect(((await served.json()) as { text: string }).text).toBe('go forward ten meters');
 
     const stats = (await server.inject({ method: 'GET', url: '/v1/admin/engines' })).json();
     expect(JSON.stringify(stats)).toContain('ffmpeg.decode');

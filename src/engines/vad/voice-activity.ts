@@ -10,6 +10,10 @@ export interface VadStream {
   readonly speaking: boolean;
   /** Duration of the current speech run so far, 0 when silent. */
   readonly currentSpeechMs: number;
+  /** While speaking: how long the caller has been quiet (a pause that may end the turn); 0 otherwise. */
+  readonly silentMs: number;
+  /** Ends the current speech run now (the session decided the pause ends the turn); undefined when not speaking. */
+  endSpeech(): VadEvent | undefined;
   close(): void;
 }
 

@@ -87,6 +87,21 @@ class SileroVadStream implements VadStream {
     return this.nowMs() - this.speechDetectedAtMs + this.options.minSpeechMs;
   }
 
+  get silentMs(): number {
+    if (this.speechDetectedAtMs === undefined || this.quietSince === undefined) return 0;
+    return this.samplesToMs(this.processedSamples - this.quietSince);
+  }
+
+  endSpeech(): VadEvent | undefined {
+    if (this.speechDetectedAtMs === undefined) return undefined;
+    const atMs = this.nowMs();
+    const event: VadEvent = { type: 'speech_end', atMs, speechMs: atMs - this.speechDetectedAtMs + this.options.minSpeechMs - this.silentMs };
+    this.speechDetectedAtMs = undefined;
+    this.candidateSince = undefined;
+    this.quietSince = undefined;
+    return event;
+  }
+
   push(samples: Int16Array): VadEvent[] {
     if (this.closed) return [];
     const events: VadEvent[] = [];
@@ -130,7 +145,7 @@ class SileroVadStream implements VadStream {
     this.quietSince ??= now;
     if (this.samplesToMs(now - this.quietSince) < (longRun ? LONG_RUN_SILENCE_MS : this.options.minSilenceMs)) return undefined;
     const atMs = this.nowMs();
-    const event: VadEvent = { type: 'speech_end', atMs, speechMs: atMs - this.speechDetectedAtMs + this.options.minSpeechMs - this.options.minSilenceMs };
+    const event: VadEvent = { type: 'speech_end', atMs, speechMs: atMs - this.speechDetectedAtMs + this.options.minSpeechMs - this.samplesToMs(now - this.quietSince) };
     this.speechDetectedAtMs = undefined;
     this.candidateSince = undefined;
     this.quietSince = undefined;
