@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,9 +27,9 @@ export const baselineTree = (rev: string, benchFile: string): BaselineTree => {
   git('worktree', 'add', '--detach', '--force', dir, rev);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   const copied = join(dir, 'bench', basename(benchFile));
-  copyFileSync(benchFile, copied);
-  // The bench files import this module, which an older revision may not have.
-  copyFileSync(fileURLToPath(import.meta.url), join(dir, 'bench', basename(fileURLToPath(import.meta.url))));
+  // Every bench module of this tree (the bench file imports its helpers, which an older revision may not have).
+  const benchDir = dirname(fileURLToPath(import.meta.url));
+  for (const file of readdirSync(benchDir).filter((name) => name.endsWith('.ts'))) copyFileSync(join(benchDir, file), join(dir, 'bench', file));
   return {
     dir,
     label,

@@ -143,8 +143,11 @@ const latencyPass = async (runs: number): Promise<LatencyResult> => {
         stages.stt.push(turn.sttMs);
         stages.agent.push(turn.agentMs);
         stages.tts.push(turn.ttsMs);
-        const audio = load(file);
-        openAi.push(await openAiRealtimeTurn(wsUrl, benchKey, 'echo', audio, speechEndMs(audio), 2_500));
+        // Only a tree that serves OpenAI's protocol (not an older baseline) is asked to.
+        if (process.env.HARKEN_BENCH_OPENAI === '1') {
+          const audio = load(file);
+          openAi.push(await openAiRealtimeTurn(wsUrl, benchKey, 'echo', audio, speechEndMs(audio), 2_500));
+        }
       }
     }
   } finally {
@@ -154,10 +157,10 @@ const latencyPass = async (runs: number): Promise<LatencyResult> => {
   return { totals, openAi, overheads, stages };
 };
 
-const runLatencyChild = async (benchFile: string): Promise<LatencyResult> => {
+const runLatencyChild = async (benchFile: string, openAi = false): Promise<LatencyResult> => {
   const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, benchFile], {
     cwd: dirname(dirname(benchFile)),
-    env: { ...process.env, HARKEN_BENCH_PART: 'latency', HARKEN_BENCH_AUDIO_DIR: AUDIO_DIR, HARKEN_BENCH_VAD_MODEL: VAD_MODEL },
+    env: { ...process.env, HARKEN_BENCH_PART: 'latency', HARKEN_BENCH_AUDIO_DIR: AUDIO_DIR, HARKEN_BENCH_VAD_MODEL: VAD_MODEL, HARKEN_BENCH_OPENAI: openAi ? '1' : '0' },
     maxBuffer: 1 << 22,
   });
   const marked = stdout.split('\n').find((line) => line.startsWith(RESULT_MARK));
@@ -188,7 +191,7 @@ const latencyBenchmark = async (): Promise<{ current: LatencyResult; baseline?: 
   const baseline: LatencyResult[] = [];
   try {
     for (let run = 0; run < RUNS; run += 1) {
-      current.push(await runLatencyChild(fileURLToPath(import.meta.url)));
+      current.push(await runLatencyChild(fileURLToPath(import.meta.url), true));
       if (tree) baseline.push(await runLatencyChild(tree.benchFile));
       console.error(`  run ${run + 1}: voice-to-voice median ${fmt(median(current.at(-1)!.totals))} ms${tree ? `, baseline ${tree.label} ${fmt(median(baseline.at(-1)!.totals))} ms` : ''}`);
     }
