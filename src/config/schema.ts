@@ -128,6 +128,12 @@ export const ConfigSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Load the speech engines and serve the voice APIs. When false Harken serves text conversations only.' }),
         endOfTurnSilenceMs: Type.Integer({ default: 600, minimum: 100, maximum: 5_000, description: 'Silence after speech that ends the caller\'s turn.' }),
+        adaptiveEndOfTurn: Type.Boolean({
+          default: true,
+          description: 'Expectation-aware end of turn: a whole answer to the question asked (yes/no, a number, a date, a choice) ends the turn after `completeAnswerSilenceMs`; an answer plainly unfinished ("the fifth of…", a trailing "and", "um") waits `incompleteSilenceMs`; anything else `endOfTurnSilenceMs`. False: always `endOfTurnSilenceMs`.',
+        }),
+        completeAnswerSilenceMs: Type.Integer({ default: 250, minimum: 100, maximum: 5_000, description: 'Pause that ends a turn once the caller has given a whole answer to the question asked.' }),
+        incompleteSilenceMs: Type.Integer({ default: 1_200, minimum: 100, maximum: 10_000, description: 'Pause that ends a turn while the answer is plainly unfinished (a trailing "and", "um", half a date).' }),
         bargeInMinSpeechMs: Type.Integer({ default: 300, minimum: 0, maximum: 5_000, description: 'Caller speech needed while the agent talks before the agent stops (so "mm-hm" does not cut it off).' }),
         maxUploadBytes: Type.Integer({ default: 10_485_760, minimum: 1024, description: 'Largest audio upload for /v1/transcribe and /v1/voice-chat (larger → 413).' }),
         maxUploadDurationMs: Type.Integer({ default: 120_000, minimum: 1_000, description: 'Longest audio upload (longer → 413).' }),

@@ -203,7 +203,14 @@ export class ConversationService {
   }
 
   private userMessage(turn: UserTurn, text: string): NewMessage {
-    return { ...(turn.id ? { id: turn.id } : {}), role: 'user', text, source: turn.source ?? 'text', metrics: { sttLatencyMs: turn.metrics?.sttLatencyMs ?? null } };
+    const metrics = turn.metrics;
+    return {
+      ...(turn.id ? { id: turn.id } : {}),
+      role: 'user',
+      text,
+      source: turn.source ?? 'text',
+      metrics: { sttLatencyMs: metrics?.sttLatencyMs ?? null, ...(metrics?.endOfTurnMs != null ? { endOfTurnMs: metrics.endOfTurnMs, endOfTurnRule: metrics.endOfTurnRule ?? null } : {}) },
+    };
   }
 
   private async owned(id: string, scope: TenantScope): Promise<Conversation> {

@@ -14,8 +14,9 @@ export interface ConversationOutcome {
 
 /** Stage times of one turn in ms; a stage the turn did not have (typed input, a scripted agent's LLM) is absent. */
 export interface TurnTimings {
-  /** The silence that ended the caller's turn. */
+  /** The silence that ended the caller's turn, and the rule that chose it (session/turn-ending.ts). */
   readonly endOfTurnMs?: number;
+  readonly endOfTurnRule?: string;
   /** From the end of the turn to the final transcript. */
   readonly sttFinalMs?: number;
   readonly llmFirstTokenMs?: number;

@@ -16,6 +16,7 @@ import { SentenceChunker } from '../text/sentence-chunker.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport, TurnTimings } from './events.js';
 import { Speaker, type PlaybackResult } from './speaker.js';
+import { silenceToEndTurn, type TurnEndingDecision, type TurnEndingSettings } from './turn-ending.js';
 
 /** `server`: the session ends the caller's turn at a pause and answers. `manual`: the client commits input and asks for responses. */
 export type TurnDetection = 'server' | 'manual';
@@ -47,6 +48,11 @@ export interface VoiceSessionSettings {
   readonly vadIdleReleaseMs?: number;
   /** Said (not stored) when a turn cannot be understood or answered; empty: only an error event. */
   readonly apologyText?: string;
+  /**
+   * Expectation-aware end of turn: the pause that ends a turn follows what the caller has said
+   * (short once a whole answer is heard, long mid-sentence). Absent: always endOfTurnSilenceMs.
+   */
+  readonly turnEnding?: TurnEndingSettings;
 }
 
 /** Per-session changes to the agent and the voice (the OpenAI-compatible `session.update`). */
@@ -111,6 +117,8 @@ interface PastReply {
 interface Utterance {
   readonly itemId: string;
   readonly stream: SttStream;
+  /** The streaming recogniser's latest hypothesis (what the end-of-turn rules read). */
+  partial: string;
   /** Samples pushed so far (manual turns bound the input buffer by it). */
   samples: number;
 }
@@ -288,7 +296,13 @@ export class VoiceSession {
     if (!this.utterance) this.remember(audio);
     for (const event of vad.push(audio)) {
       if (event.type === 'speech_start') this.onSpeechStart(this.vadOffsetMs + event.atMs);
-      else this.onSpeechEnd(this.vadOffsetMs + event.atMs);
+      else this.onSpeechEnd(this.vadOffsetMs + event.atMs, this.naturalEnd());
+    }
+    const adaptive = this.adaptiveTurnEnding;
+    if (adaptive && this.utterance && vad.silentMs > 0) {
+      const decision = silenceToEndTurn(this.expect, this.utterance.partial, adaptive);
+      const ended = vad.silentMs >= decision.silenceMs ? vad.endSpeech() : undefined;
+      if (ended) this.onSpeechEnd(this.vadOffsetMs + ended.atMs, decision);
     }
     if (this.reply && this.turnSettings.interruptResponse && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
   }
@@ -542,7 +556,9 @@ export class VoiceSession {
   /** The detector stream starts on the first audio and is released when the caller goes quiet for long (a silent session holds none). */
   private activeVad(startsAtMs: number): VadStream {
     if (!this.vad) {
-      this.vad = this.engines.vad.createStream(this.turnSettings.vad);
+      // With adaptive turn ending the detector waits longest and the session ends the turn earlier when it can.
+      const adaptive = this.adaptiveTurnEnding;
+      this.vad = this.engines.vad.createStream(adaptive ? { ...this.turnSettings.vad, minSilenceMs: Math.max(adaptive.incompleteSilenceMs, adaptive.defaultSilenceMs) } : this.turnSettings.vad);
       this.vadOutdated = false;
       this.vadOffsetMs = startsAtMs;
       this.vadIdleTimer = setTimeout(() => this.releaseIdleVad(), this.settings.vadIdleReleaseMs ?? DEFAULT_VAD_IDLE_RELEASE_MS);
@@ -576,13 +592,19 @@ export class VoiceSession {
 
   private openUtterance(): Utterance {
     const itemId = randomUUID();
-    const stream = this.engines.stt.createStream({
-      ...(this.expect ? { hints: { expect: this.expect } } : {}),
-      onPartial: (text) => {
-        if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
-      },
-    });
-    return { itemId, stream, samples: 0 };
+    const utterance: Utterance = {
+      itemId,
+      partial: '',
+      samples: 0,
+      stream: this.engines.stt.createStream({
+        ...(this.expect ? { hints: { expect: this.expect } } : {}),
+        onPartial: (text) => {
+          utterance.partial = text;
+          if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
+        },
+      }),
+    };
+    return utterance;
   }
 
   /** Manual turns: every sample goes to the input buffer, up to its limit. */
@@ -608,7 +630,19 @@ export class VoiceSession {
     this.emit({ type: 'input_speech_started', itemId: this.utterance.itemId, audioStartMs: atMs });
   }
 
-  private onSpeechEnd(atMs: number): void {
+  /** The end-of-turn rules in force: off when a client fixed the pause itself (an OpenAI client's silence_duration_ms). */
+  private get adaptiveTurnEnding(): TurnEndingSettings | undefined {
+    return this.turnSettings.vad.minSilenceMs === undefined ? this.settings.turnEnding : undefined;
+  }
+
+  /** The detector ended the turn by itself: after the longest pause (adaptive), or the fixed one. */
+  private naturalEnd(): TurnEndingDecision {
+    const adaptive = this.adaptiveTurnEnding;
+    if (adaptive) return { rule: 'incomplete', silenceMs: Math.max(adaptive.incompleteSilenceMs, adaptive.defaultSilenceMs) };
+    return { rule: this.turnSettings.vad.minSilenceMs === undefined ? 'default' : 'fixed', silenceMs: this.endOfTurnSilenceMs };
+  }
+
+  private onSpeechEnd(atMs: number, decision: TurnEndingDecision): void {
     const utterance = this.utterance;
     this.utterance = undefined;
     this.emit({ type: 'input_speech_stopped', itemId: utterance?.itemId ?? '', audioEndMs: atMs });
@@ -616,7 +650,8 @@ export class VoiceSession {
     if (!utterance) return;
     const endedAt = performance.now();
     // Audio arrives in real time, so the caller stopped talking one end-of-turn silence ago.
-    const speechEndedAt = endedAt - this.endOfTurnSilenceMs;
+    const speechEndedAt = endedAt - decision.silenceMs;
+    this.logger.debug({ sessionId: this.id, endOfTurnRule: decision.rule, endOfTurnMs: decision.silenceMs }, 'turn ended');
     const transcript = utterance.stream.finish();
     if (!this.turnSettings.createResponse && !this.draining) {
       // Committed, not answered: it waits for createResponse like a manual commit.
@@ -648,14 +683,18 @@ export class VoiceSession {
       const sttLatencyMs = performance.now() - endedAt;
       // Stored before it is announced: a caller who saw their words transcribed finds them kept, whatever happens next.
       try {
-        await this.conversations.recordUtterance(this.conversationId, { id: utterance.itemId, text, source: 'voice', metrics: { sttLatencyMs: Math.round(sttLatencyMs) } }, this.options.scope);
+        await this.conversations.recordUtterance(
+          this.conversationId,
+          { id: utterance.itemId, text, source: 'voice', metrics: { sttLatencyMs: Math.round(sttLatencyMs), endOfTurnMs: Math.round(decision.silenceMs), endOfTurnRule: decision.rule } },
+          this.options.scope,
+        );
       } catch (error) {
         if (!(error instanceof HarkenError)) throw error;
         this.sendError(error.code, error.message);
         return;
       }
       this.emit({ type: 'input_transcript', itemId: utterance.itemId, text, final: true });
-      await this.runTurn({ itemId: utterance.itemId, text, source: 'voice', stored: true }, { sttLatencyMs, speechEndedAt });
+      await this.runTurn({ itemId: utterance.itemId, text, source: 'voice', stored: true }, { sttLatencyMs, speechEndedAt, endOfTurn: decision });
     });
   }
 
@@ -703,7 +742,7 @@ export class VoiceSession {
 
   private async runTurn(
     input: { itemId: string; text: string; source: 'voice' | 'text'; stored?: boolean; functionOutputs?: readonly FunctionOutput[] },
-    timing: { sttLatencyMs?: number; speechEndedAt?: number },
+    timing: { sttLatencyMs?: number; speechEndedAt?: number; endOfTurn?: TurnEndingDecision },
     response: ResponseOptions = {},
   ): Promise<void> {
     if (this.ended) return;
@@ -781,7 +820,7 @@ export class VoiceSession {
         metrics: { ttsFirstAudioMs: result.ttsFirstAudioMs ?? null, voiceToVoiceMs: voiceToVoiceMs ?? null },
       });
       const timings: TurnTimings = {
-        ...(timing.speechEndedAt !== undefined ? { endOfTurnMs: this.endOfTurnSilenceMs } : {}),
+        ...(timing.endOfTurn ? { endOfTurnMs: Math.round(timing.endOfTurn.silenceMs), endOfTurnRule: timing.endOfTurn.rule } : {}),
         ...(timing.sttLatencyMs !== undefined ? { sttFinalMs: Math.round(timing.sttLatencyMs) } : {}),
         ...(typeof outcome.reply.metrics.llmFirstTokenMs === 'number' ? { llmFirstTokenMs: outcome.reply.metrics.llmFirstTokenMs } : {}),
         ...(result.ttsFirstAudioMs !== undefined ? { ttsFirstAudioMs: Math.round(result.ttsFirstAudioMs) } : {}),

@@ -29,6 +29,9 @@ export interface TurnMetrics {
   readonly llmFirstTokenMs?: number | null;
   readonly promptTokens?: number | null;
   readonly completionTokens?: number | null;
+  /** Caller turns: the pause that ended the turn, and the rule that chose it (`complete_answer`, `incomplete`, `default`, `fixed`). */
+  readonly endOfTurnMs?: number | null;
+  readonly endOfTurnRule?: string | null;
 }
 
 export interface Message {
@@ -101,6 +104,8 @@ const toMessage = (row: MessageRow): Message => ({
     llmFirstTokenMs: row.llm_first_token_ms,
     promptTokens: row.prompt_tokens,
     completionTokens: row.completion_tokens,
+    endOfTurnMs: row.end_of_turn_ms,
+    endOfTurnRule: row.end_of_turn_rule,
   },
 });
 
@@ -280,6 +285,8 @@ export class ConversationRepository {
           llm_first_token_ms: message.metrics?.llmFirstTokenMs ?? null,
           prompt_tokens: message.metrics?.promptTokens ?? null,
           completion_tokens: message.metrics?.completionTokens ?? null,
+          end_of_turn_ms: message.metrics?.endOfTurnMs ?? null,
+          end_of_turn_rule: message.metrics?.endOfTurnRule ?? null,
         })),
       )
       .execute();

@@ -236,6 +236,15 @@ export const migrations: Record<string, Migration> = {
       await db.schema.dropTable('server_runs').execute();
     },
   },
+  '0007_end_of_turn': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('messages').addColumn('end_of_turn_ms', 'integer').execute();
+      await db.schema.alterTable('messages').addColumn('end_of_turn_rule', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      for (const column of ['end_of_turn_rule', 'end_of_turn_ms']) await db.schema.alterTable('messages').dropColumn(column).execute();
+    },
+  },
 };
 
 export class MigrationError extends Error {

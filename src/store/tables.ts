@@ -43,6 +43,9 @@ export interface MessagesTable {
   llm_first_token_ms: ColumnType<number | null, number | null | undefined, number | null>;
   prompt_tokens: ColumnType<number | null, number | null | undefined, number | null>;
   completion_tokens: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Caller turns: the pause that ended the turn and the rule that chose it. */
+  end_of_turn_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  end_of_turn_rule: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface AuditEventsTable {

@@ -213,6 +213,9 @@ export class SessionFactory {
         bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
         audioLeadMs: request.audioLeadMs ?? config.realtime.audioLeadMs,
         apologyText: config.voice.apologyText,
+        ...(config.voice.adaptiveEndOfTurn
+          ? { turnEnding: { defaultSilenceMs: config.voice.endOfTurnSilenceMs, completeAnswerSilenceMs: config.voice.completeAnswerSilenceMs, incompleteSilenceMs: config.voice.incompleteSilenceMs } }
+          : {}),
         ...(config.tts.voice ? { voice: config.tts.voice } : {}),
       },
       {
