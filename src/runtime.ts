@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { performance } from 'node:perf_hooks';
+import { SentenceChunker } from './text/sentence-chunker.js';
+import type { PromptAudioCache } from './engines/tts/prompt-cache.js';
 import { createAgentRegistry, type AgentRegistry } from './agents/registry.js';
 import type { HarkenConfig } from './config/schema.js';
 import { ConversationService } from './conversations/service.js';
@@ -141,6 +144,21 @@ const watchMemory = (config: HarkenConfig, logger: Logger, access: Access, metri
 export const openDatabase = (config: HarkenConfig): Database =>
   openSqlite({ path: config.store.sqlitePath, busyTimeoutMs: config.store.busyTimeoutMs });
 
+/** The agents' fixed phrases and the apology, sentence by sentence as the session speaks them, into the prompt cache. */
+const warmPrompts = (cache: PromptAudioCache, agents: AgentRegistry, config: HarkenConfig, signal: AbortSignal, logger: Logger): void => {
+  const sentences = new Set<string>();
+  for (const text of [...agents.prompts(), config.voice.apologyText]) {
+    const chunker = new SentenceChunker();
+    for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.add(sentence);
+  }
+  cache.register(sentences);
+  if (!config.tts.promptWarmup) return;
+  const started = performance.now();
+  void cache.warm([...sentences], { ...(config.tts.voice ? { voice: config.tts.voice } : {}), signal }).then((made) =>
+    logger.info({ sentences: made, ms: Math.round(performance.now() - started) }, 'prompt audio cached'),
+  );
+};
+
 /** Wires the store, agents and HTTP app from a validated config. Migrations run here, before serving. */
 /** What code embedding Harken can add: tools for LLM agents (see llm/tools.ts). */
 export interface HarkenExtensions {
@@ -181,6 +199,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, { metrics: engineMetrics, logger: logger.child({ component: 'engines' }) }) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
+    if (engines?.promptCache) warmPrompts(engines.promptCache, agents, config, stopWork.signal, logger);
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);

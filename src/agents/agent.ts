@@ -93,6 +93,8 @@ export interface Agent {
   /** The agent speaks first (a greeting and first question); may say nothing. */
   begin(context: AgentContext): AsyncIterable<AgentEvent>;
   respond(context: AgentContext, userText: string): AsyncIterable<AgentEvent>;
+  /** What the agent will say word for word whatever the caller says (prompts, greetings, fixed phrases): synthesised ahead and kept. */
+  prompts?(): readonly string[];
 }
 
 export class AgentProtocolError extends Error {

@@ -28,6 +28,11 @@ export class AgentRegistry {
     return this.agents.get(name);
   }
 
+  /** Every agent's fixed phrases (see Agent.prompts). */
+  prompts(): string[] {
+    return this.names().flatMap((name) => [...((this.agents.get(name) as Agent).prompts?.() ?? [])]);
+  }
+
   names(): string[] {
     return [...this.agents.keys()].sort();
   }

@@ -207,6 +207,13 @@ fallbackEngine: Type.Union([Type.Literal(''), Type.Literal('flite'), Type.Litera
             'Speech synthesiser. `flite` is embedded (Debian); `sherpa` runs a downloaded Piper/VITS or Kokoro model through sherpa-onnx; `openai` calls an OpenAI-compatible /audio/speech server.',
         }),
         voice: Type.String({ default: '', description: 'Default voice; empty means the engine’s first (flite: slt, kal16, awb, rms, kal; openai: e.g. alloy; sherpa: a speaker number).' }),
+        promptCacheMb: Type.Integer({
+          default: 32,
+          minimum: 0,
+          maximum: 4_096,
+          description: "Memory for the audio of the agents' fixed phrases (scripted questions, greetings, filler and failure phrases, `voice.apologyText`), synthesised at start and kept (least recently used first out), so their first audio costs nothing. 0: off.",
+        }),
+        promptWarmup: Type.Boolean({ default: true, description: 'Synthesise the fixed phrases into the prompt cache at start (in the background, one at a time). False: each is cached on its first use.' }),
         voiceAliases: Type.String({
           default: '',
           description:

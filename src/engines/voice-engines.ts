@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/load.js';
+import { PromptAudioCache } from './tts/prompt-cache.js';
 import type { HarkenConfig } from '../config/schema.js';
 import { PocketSphinxStt, type DecoderRecovery } from './stt/pocketsphinx/pocketsphinx-stt.js';
 import type { SpeechToText } from './stt/speech-to-text.js';
@@ -28,6 +29,8 @@ export interface VoiceEngines {
   readonly metrics: InMemoryEngineMetrics;
   /** Fallback engines standing in for a primary, when configured. */
   readonly standIns?: EngineStandIns;
+  /** The synthesiser's cache of fixed phrases (tts.promptCacheMb), when on; `tts` goes through it. */
+  readonly promptCache?: PromptAudioCache;
   close(): Promise<void>;
 }
 
@@ -210,14 +213,16 @@ export const createVoiceEngines = async (config: HarkenConfig, options: VoiceEng
       tts = both;
     }
     if (stt.sampleRate !== vad.sampleRate) throw new Error(`STT rate ${stt.sampleRate} differs from VAD rate ${vad.sampleRate}`);
+    const promptCache = config.tts.promptCacheMb > 0 ? new PromptAudioCache(tts, { maxBytes: config.tts.promptCacheMb * 1024 * 1024 }, metrics) : undefined;
     const sttOf = stt;
-    const ttsOf = tts;
+    const ttsOf = promptCache ?? tts;
     return {
       vad: new GuardedVad(vad, vadGuard(metrics)),
       stt: sttOf,
       tts: ttsOf,
       metrics,
       standIns: { ...(sttStandIn ? { stt: sttStandIn } : {}), ...(ttsStandIn ? { tts: ttsStandIn } : {}) },
+      ...(promptCache ? { promptCache } : {}),
       async close() {
         await Promise.all([sttOf.close?.(), ttsOf.close?.()]);
       },

@@ -81,6 +81,8 @@ export const startTestServer = async (
 /** Settings that make voice tests find the shared models. */
 export const voiceTestEnv = (): Record<string, string> => ({
   HARKEN_VAD_MODEL: `${SHARED_MODELS}/vad/silero_vad_v4.onnx`,
+  // Tests start many servers: the prompt cache fills on first use there, not with a burst of synthesis at every start.
+  HARKEN_TTS_PROMPT_WARMUP: 'false',
 });
 
 /** A real in-process Harken listening on a free loopback port, for WebSocket and HTTP clients. */

@@ -57,6 +57,13 @@ export class ScriptedDialogueAgent implements Agent {
     this.steps = new Map(flow.steps.map((step) => [step.id, step]));
   }
 
+  /** The greeting and every question and re-ask without placeholders (those depend on the caller's answers). */
+  prompts(): readonly string[] {
+    const first = this.flow.steps[0] as FlowStep;
+    const texts = [this.flow.greeting ? `${this.flow.greeting} ${first.ask}` : first.ask, ...this.flow.steps.flatMap((step) => [step.ask, ...(step.reask ? [step.reask] : [])])];
+    return texts.filter((text) => !text.includes('{'));
+  }
+
   async *begin(context: AgentContext): AsyncIterable<AgentEvent> {
     const first = this.flow.steps[0] as FlowStep;
     const greeting = this.flow.greeting ? `${this.flow.greeting} ` : '';

@@ -77,6 +77,10 @@ export class LlmAgent implements Agent {
     tools.declarations(definition.tools);
   }
 
+  prompts(): readonly string[] {
+    return [this.definition.greeting, this.definition.fillerPhrase, this.definition.failurePhrase].filter(Boolean);
+  }
+
   async *begin(context: AgentContext): AsyncIterable<AgentEvent> {
     if (this.definition.greeting) yield { type: 'text', text: this.definition.greeting };
     yield { type: 'done', state: context.state, data: context.data, status: 'active', expect: { type: 'text' } };
