@@ -377,5 +377,9 @@ export const voiceBenchmark = async (): Promise<string> => {
 };
 
 if (process.env.HARKEN_BENCH_PART === 'latency') console.log(`${RESULT_MARK}${JSON.stringify(await latencyPass(1))}`);
-else if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
+else if (process.env.HARKEN_BENCH_PART === 'stt') {
+  // The STT throughput section alone: `HARKEN_BENCH_PART=stt npm run bench:voice`.
+  const stt = await sttThroughputBenchmark();
+  console.log(`raw ${fmt(median(stt.rawRtf), 3)}, /v1/transcribe ${fmt(median(stt.serverRtf), 3)}, /v1/audio/transcriptions ${fmt(median(stt.openAiRtf), 3)}; raw ÷ OpenAI-compatible ${fmt(median(stt.rawRtf) / median(stt.openAiRtf), 2)}, raw ÷ /v1/transcribe ${fmt(median(stt.rawRtf) / median(stt.serverRtf), 2)}`);
+} else if (process.env.HARKEN_BENCH_PART === 'concurrency') console.log(`${RESULT_MARK}${JSON.stringify(await concurrencyPass(LEVELS))}`);
 else if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await voiceBenchmark());
