@@ -166,6 +166,20 @@ export class ConversationService {
   }
 
   /**
+   * Ends a conversation the agent did not end (the caller stopped answering): `text` is stored as
+   * the agent's last words, the status set, and the reason kept in its data (`endReason`).
+   */
+  async endWithMessage(id: string, text: string, status: string, reason: string, scope: TenantScope): Promise<TurnOutcome> {
+    const message = this.checkedText(text);
+    return this.turns.run(id, async () => {
+      const { conversation } = await this.openForTurn(id, scope, 1);
+      const updated = await this.repository.appendTurn(conversation, { status, state: conversation.state, data: { ...conversation.data, endReason: reason } }, [{ role: 'assistant', text: message, source: 'voice' }]);
+      const messages = await this.repository.messages(id);
+      return { conversation: updated, reply: messages.at(-1), expect: undefined };
+    });
+  }
+
+  /**
    * Stores what the caller said without asking the agent: their last words when they hang up
    * before the reply, so nothing said is lost. The agent's state is left as it was.
    */

@@ -53,7 +53,22 @@ export interface VoiceSessionSettings {
    * (short once a whole answer is heard, long mid-sentence). Absent: always endOfTurnSilenceMs.
    */
   readonly turnEnding?: TurnEndingSettings;
+  /** When the caller goes silent: a re-prompt, then a polite end. Absent: the session waits. */
+  readonly silence?: SilenceSettings;
 }
+
+/** What the session does when the caller says nothing after the agent has spoken. */
+export interface SilenceSettings {
+  /** Caller silence (audio time) after the agent finished before it asks `repromptText`. */
+  readonly repromptAfterMs: number;
+  readonly repromptText: string;
+  /** Further silence after the re-prompt before it says `goodbyeText` and ends the conversation (status `no_response`). */
+  readonly endAfterMs: number;
+  readonly goodbyeText: string;
+}
+
+/** The status a conversation ends with when the caller stopped answering. */
+export const NO_RESPONSE_STATUS = 'no_response';
 
 /** Per-session changes to the agent and the voice (the OpenAI-compatible `session.update`). */
 export interface SessionOverrides extends AgentOverrides {
@@ -183,6 +198,11 @@ export class VoiceSession {
   private draining = false;
   /** performance.now() of the last caller audio; undefined until the first (a typed-only client sends none). */
   private lastAudioInAt: number | undefined;
+  /** Turns queued or running: caller silence counts only while there are none. */
+  private busyTurns = 0;
+  /** Caller silence (audio time) since the agent last finished speaking, and whether it was re-prompted. */
+  private callerSilentMs = 0;
+  private reprompted = false;
 
   constructor(
     private readonly conversations: ConversationService,
@@ -286,7 +306,8 @@ export class VoiceSession {
     const audio = this.toVadRate.push(samples);
     if (audio.length === 0) return;
     const startsAtMs = this.inputMs;
-    this.inputMs += (audio.length / this.engines.vad.sampleRate) * 1000;
+    const chunkMs = (audio.length / this.engines.vad.sampleRate) * 1000;
+    this.inputMs += chunkMs;
     if (this.turnSettings.detection === 'manual') {
       this.appendInput(audio);
       return;
@@ -298,6 +319,7 @@ export class VoiceSession {
       if (event.type === 'speech_start') this.onSpeechStart(this.vadOffsetMs + event.atMs);
       else this.onSpeechEnd(this.vadOffsetMs + event.atMs, this.naturalEnd());
     }
+    this.watchSilence(chunkMs);
     const adaptive = this.adaptiveTurnEnding;
     if (adaptive && this.utterance && vad.silentMs > 0) {
       const decision = silenceToEndTurn(this.expect, this.utterance.partial, adaptive);
@@ -700,7 +722,16 @@ export class VoiceSession {
 
   /** Turns run one after another; a failed turn never blocks the next one. */
   private queueTurn(work: () => Promise<void>): void {
-    this.turns = this.turns.then(work).catch(async (error: unknown) => {
+    this.busyTurns += 1;
+    this.callerSilentMs = 0;
+    const counted = async () => {
+      try {
+        await work();
+      } finally {
+        this.busyTurns -= 1;
+      }
+    };
+    this.turns = this.turns.then(counted).catch(async (error: unknown) => {
       if (isStorageFull(error)) {
         this.logger.error({ storageError: (error as Error).message, sessionId: this.id }, 'voice turn not saved: the data volume is full');
         this.sendError('storage_full', 'the server’s storage is full, so this turn could not be saved; please try again later');
@@ -849,23 +880,62 @@ export class VoiceSession {
    * Says the apology (voice.apologyText) when a turn could not be understood or answered, so a
    * caller on a phone line hears something rather than silence. Not stored: the agent did not say it.
    */
-  private async apologise(): Promise<void> {
-    const text = this.settings.apologyText;
+  /**
+   * Counts the caller's silence while the agent waits for them (nothing queued, nothing playing, no
+   * speech): after `repromptAfterMs` the re-prompt, after `endAfterMs` more a goodbye and the end.
+   */
+  private watchSilence(chunkMs: number): void {
+    const silence = this.settings.silence;
+    if (!silence || this.ended || this.draining || this.turnSettings.detection !== 'server') return;
+    if (this.utterance || this.reply || this.busyTurns > 0 || this.heldGreeting) {
+      this.callerSilentMs = 0;
+      if (this.utterance) this.reprompted = false;
+      return;
+    }
+    this.callerSilentMs += chunkMs;
+    if (!this.reprompted && this.callerSilentMs >= silence.repromptAfterMs) {
+      this.reprompted = true;
+      this.queueTurn(() => this.sayUnstored(silence.repromptText, 'the re-prompt'));
+    } else if (this.reprompted && this.callerSilentMs >= silence.endAfterMs) {
+      this.queueTurn(() => this.endForSilence(silence.goodbyeText));
+    }
+  }
+
+  /** The caller stopped answering: the goodbye is stored and spoken, the conversation ends `no_response` (reason `silence`). */
+  private async endForSilence(goodbye: string): Promise<void> {
+    if (this.ended || this.closed) return;
+    const ended = await this.conversations.endWithMessage(this.conversationId, goodbye, NO_RESPONSE_STATUS, 'silence', this.options.scope);
+    this.logger.info({ sessionId: this.id, conversationId: this.conversationId }, 'conversation ended: the caller stopped answering');
+    if (ended.reply) {
+      this.emit({ type: 'reply_started', replyId: ended.reply.id });
+      this.emit({ type: 'reply_text_done', replyId: ended.reply.id, text: ended.reply.text });
+      await this.speakStored(ended.reply.id, ended.reply.text);
+    }
+    this.finishConversation(ended.conversation);
+  }
+
+  /** Says something the agent did not decide to say (the apology, a re-prompt): not stored. */
+  private async sayUnstored(text: string, what: string): Promise<void> {
     if (!text || this.closed || this.ended) return;
     const reply = this.beginReply();
     this.emit({ type: 'reply_started', replyId: reply.id });
     this.emit({ type: 'reply_text_done', replyId: reply.id, text });
     const sentences = new AsyncQueue<string>();
-    sentences.push(text);
+    const chunker = new SentenceChunker();
+    for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.push(sentence);
     sentences.end();
     try {
       const result = await reply.speaker.speak(sentences, reply.controller.signal).finally(() => this.endReply(reply, false));
       this.replyDone(reply, this.heard(reply, result, text));
     } catch (error) {
       // Synthesis is down too: the error event already told the client.
-      this.logger.warn({ err: error, sessionId: this.id }, 'the apology could not be spoken');
+      this.logger.warn({ err: error, sessionId: this.id }, `${what} could not be spoken`);
       this.emit({ type: 'reply_done', replyId: reply.id, status: 'failed', text: '', playedMs: 0 });
     }
+  }
+
+  private async apologise(): Promise<void> {
+    await this.sayUnstored(this.settings.apologyText ?? '', 'the apology');
   }
 
   /** Speaks an already stored assistant message (the greeting) and records what was heard. */

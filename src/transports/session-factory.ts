@@ -89,6 +89,8 @@ export interface SessionRequest {
   readonly audioLeadMs?: number;
   /** The greeting waits for the client's first response request (OpenAI clients). */
   readonly holdGreeting?: boolean;
+  /** False: no re-prompt or end when the caller goes silent (an OpenAI client decides that itself). */
+  readonly silenceHandling?: boolean;
 }
 
 /** The transport as the session sees it, with each event also shown to `watch` first. */
@@ -213,6 +215,9 @@ export class SessionFactory {
         bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
         audioLeadMs: request.audioLeadMs ?? config.realtime.audioLeadMs,
         apologyText: config.voice.apologyText,
+        ...(config.voice.silenceRepromptMs > 0 && request.silenceHandling !== false
+          ? { silence: { repromptAfterMs: config.voice.silenceRepromptMs, repromptText: config.voice.silenceRepromptText, endAfterMs: config.voice.silenceEndMs, goodbyeText: config.voice.silenceGoodbyeText } }
+          : {}),
         ...(config.voice.adaptiveEndOfTurn
           ? { turnEnding: { defaultSilenceMs: config.voice.endOfTurnSilenceMs, completeAnswerSilenceMs: config.voice.completeAnswerSilenceMs, incompleteSilenceMs: config.voice.incompleteSilenceMs } }
           : {}),
