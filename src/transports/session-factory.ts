@@ -142,6 +142,16 @@ export interface OpenedSession {
 }
 
 /**
+ * Shutdown of a connection's session: the reply under way finishes (at most `timeoutMs`, only
+ * once the session has started) and everything is stored before the socket closes, so a client
+ * that never completes the close handshake cannot hold it up.
+ */
+export const drainOpened = async (opened: OpenedSession | undefined, started: boolean, timeoutMs: number): Promise<void> => {
+  if (started && opened) await opened.session.drain(timeoutMs);
+  await opened?.close();
+};
+
+/**
  * The one place a voice session is made, for every transport: slots (server, caller, address),
  * pending-connection limits, the audit trail, conversation ownership (the session opens only
  * the caller's tenant's conversations), credential re-checks, typed-turn rate limits and the

@@ -70,7 +70,7 @@ describe('the pause that ends a turn follows what the caller said (pure rules)',
   });
 });
 
-describe('expectation-aware end of turn in a live session (real VAD and recogniser)', () => {
+describe('turn-taking in a live session (real VAD and recogniser)', () => {
   const tempDir = useTempDirs();
   const servers: TestServer[] = [];
   const sessions: VoiceSession[] = [];
@@ -157,69 +157,61 @@ describe('expectation-aware end of turn in a live session (real VAD and recognis
     expect(timings).toMatchObject({ endOfTurnRule: 'default', endOfTurnMs: 600 });
     expect(pauseMs).toBeGreaterThan(550);
   }, 30_000);
-});
 
-describe('a caller who goes silent (session core, audio time)', () => {
-  const tempDir = useTempDirs();
-  const servers: TestServer[] = [];
-  const sessions: VoiceSession[] = [];
-  afterEach(async () => {
-    await Promise.all(sessions.splice(0).map((session) => session.close()));
-    await Promise.all(servers.splice(0).map((server) => server.harken.close()));
+  describe('a caller who goes silent (session core, audio time)', () => {
+    const open = async () => {
+      const server = await startTestServer(tempDir(), voiceTestEnv());
+      servers.push(server);
+      server.harken.agents.register(asking('smoker', 'Do you smoke?', { type: 'yesno' }));
+      const repository = new ConversationRepository(server.harken.database.kysely);
+      const conversations = new ConversationService(repository, server.harken.agents, server.config.conversations);
+      const transport = new TestTransport(new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'instant'));
+      const session = new VoiceSession(
+        conversations,
+        server.harken.voice!.engines,
+        transport,
+        { endOfTurnSilenceMs: 600, bargeInMinSpeechMs: 300, audioLeadMs: 200, silence: { repromptAfterMs: 3_000, repromptText: 'Are you still there?', endAfterMs: 3_000, goodbyeText: 'I will end the call now. Goodbye.' } },
+        { inputSampleRate: 16_000, agent: 'smoker', tenant: 'default', scope: { tenant: 'default' } },
+        server.harken.app.log as never,
+      );
+      sessions.push(session);
+      await session.start();
+      await transport.waitFor('reply_done');
+      return { session, transport, conversations };
+    };
+    /** Silence as fast as the session takes it: the rule counts audio time, not the wall clock. */
+    const quiet = (session: VoiceSession, ms: number) => {
+      const samples = silence(ms);
+      for (let offset = 0; offset < samples.length; offset += 320) session.pushAudio(samples.subarray(offset, offset + 320));
+    };
+    const spokenTexts = (transport: TestTransport) => transport.ofType('reply_text_done').map((event) => event.text);
+
+    it('re-prompts after the silence, then says goodbye and ends the conversation as no_response, stored with its reason', async () => {
+      const { session, transport, conversations } = await open();
+      quiet(session, 2_800);
+      expect(spokenTexts(transport)).toEqual(['Do you smoke?']);
+      quiet(session, 400);
+      await expect.poll(() => spokenTexts(transport), { timeout: 10_000 }).toEqual(['Do you smoke?', 'Are you still there?']);
+      await expect.poll(() => transport.ofType('reply_done').length, { timeout: 10_000 }).toBe(2);
+      quiet(session, 3_200);
+      const ended = await transport.waitFor('conversation_ended');
+      expect(ended.outcome.status).toBe('no_response');
+      expect(transport.endedWith).toBe('conversation no_response');
+      const { conversation, messages } = await conversations.get(session.conversation, { tenant: 'default' });
+      expect(conversation).toMatchObject({ status: 'no_response', data: { endReason: 'silence' } });
+      // The re-prompt was not the agent's turn and is not stored; the goodbye is.
+      expect(messages.map((message) => message.text)).toEqual(['Do you smoke?', 'I will end the call now. Goodbye.']);
+    }, 40_000);
+
+    it('starts counting again when the caller speaks after the re-prompt', async () => {
+      const { session, transport } = await open();
+      quiet(session, 3_200);
+      await expect.poll(() => transport.ofType('reply_done').length, { timeout: 10_000 }).toBe(2);
+      await speakInRealTime(session, spoken('yes').samples);
+      quiet(session, 1_500);
+      await transport.waitFor('reply_done', (event) => event.text === 'Thank you.');
+      quiet(session, 2_000);
+      expect(transport.ofType('conversation_ended')).toEqual([]);
+    }, 40_000);
   });
-
-  const open = async () => {
-    const server = await startTestServer(tempDir(), voiceTestEnv());
-    servers.push(server);
-    server.harken.agents.register(asking('smoker', 'Do you smoke?', { type: 'yesno' }));
-    const repository = new ConversationRepository(server.harken.database.kysely);
-    const conversations = new ConversationService(repository, server.harken.agents, server.config.conversations);
-    const transport = new TestTransport(new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'instant'));
-    const session = new VoiceSession(
-      conversations,
-      server.harken.voice!.engines,
-      transport,
-      { endOfTurnSilenceMs: 600, bargeInMinSpeechMs: 300, audioLeadMs: 200, silence: { repromptAfterMs: 3_000, repromptText: 'Are you still there?', endAfterMs: 3_000, goodbyeText: 'I will end the call now. Goodbye.' } },
-      { inputSampleRate: 16_000, agent: 'smoker', tenant: 'default', scope: { tenant: 'default' } },
-      server.harken.app.log as never,
-    );
-    sessions.push(session);
-    await session.start();
-    await transport.waitFor('reply_done');
-    return { session, transport, conversations };
-  };
-  /** Silence as fast as the session takes it: the rule counts audio time, not the wall clock. */
-  const quiet = (session: VoiceSession, ms: number) => {
-    const samples = silence(ms);
-    for (let offset = 0; offset < samples.length; offset += 320) session.pushAudio(samples.subarray(offset, offset + 320));
-  };
-  const spokenTexts = (transport: TestTransport) => transport.ofType('reply_text_done').map((event) => event.text);
-
-  it('re-prompts after the silence, then says goodbye and ends the conversation as no_response, stored with its reason', async () => {
-    const { session, transport, conversations } = await open();
-    quiet(session, 2_800);
-    expect(spokenTexts(transport)).toEqual(['Do you smoke?']);
-    quiet(session, 400);
-    await expect.poll(() => spokenTexts(transport), { timeout: 10_000 }).toEqual(['Do you smoke?', 'Are you still there?']);
-    await expect.poll(() => transport.ofType('reply_done').length, { timeout: 10_000 }).toBe(2);
-    quiet(session, 3_200);
-    const ended = await transport.waitFor('conversation_ended');
-    expect(ended.outcome.status).toBe('no_response');
-    expect(transport.endedWith).toBe('conversation no_response');
-    const { conversation, messages } = await conversations.get(session.conversation, { tenant: 'default' });
-    expect(conversation).toMatchObject({ status: 'no_response', data: { endReason: 'silence' } });
-    // The re-prompt was not the agent's turn and is not stored; the goodbye is.
-    expect(messages.map((message) => message.text)).toEqual(['Do you smoke?', 'I will end the call now. Goodbye.']);
-  }, 40_000);
-
-  it('starts counting again when the caller speaks after the re-prompt', async () => {
-    const { session, transport } = await open();
-    quiet(session, 3_200);
-    await expect.poll(() => transport.ofType('reply_done').length, { timeout: 10_000 }).toBe(2);
-    await speakInRealTime(session, spoken('yes').samples);
-    quiet(session, 1_500);
-    await transport.waitFor('reply_done', (event) => event.text === 'Thank you.');
-    quiet(session, 2_000);
-    expect(transport.ofType('conversation_ended')).toEqual([]);
-  }, 40_000);
 });

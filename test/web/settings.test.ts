@@ -15,7 +15,7 @@ describe('Settings page in a real browser', () => {
     expect(await level.textContent()).toContain('environment');
     expect(await level.getByText('set by HARKEN_LOG_LEVEL').count()).toBe(1);
 
-    await page.getByLabel('Find a setting').fill('endOfTurn');
+    await page.getByLabel('Find a setting').fill('voice.endOfTurnSilence');
     const silence = page.getByRole('row').filter({ has: page.getByText('voice.endOfTurnSilenceMs', { exact: true }) });
     expect(await page.locator('table.settings tbody tr').count()).toBe(1);
     const field = silence.getByLabel('New value for voice.endOfTurnSilenceMs');

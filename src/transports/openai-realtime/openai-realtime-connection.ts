@@ -9,7 +9,7 @@ import type { SessionEvent, SessionTransport } from '../../session/events.js';
 import type { SessionOverrides, VoiceSession } from '../../session/voice-session.js';
 import { isStorageFull } from '../../store/database.js';
 import { CloseCode } from '../realtime/protocol.js';
-import type { ConnectionGuard, OpenedSession } from '../session-factory.js';
+import { drainOpened, type ConnectionGuard, type OpenedSession } from '../session-factory.js';
 import { SocketUpkeep } from '../socket-upkeep.js';
 import { eventIdOf, parseClientEvent, parseJsonEvent, type ClientEvent, type InputItem, type ResponseRequest } from './client-events.js';
 import { OpenAiProtocolError } from './protocol-error.js';
@@ -155,8 +155,7 @@ export class OpenAiRealtimeConnection implements SessionTransport {
   /** Shutdown: the reply under way finishes (at most `timeoutMs`), what the caller said is stored, then 1001. */
   async drain(timeoutMs: number): Promise<void> {
     if (this.state === 'closed') return;
-    if (this.state === 'active' && this.session) await this.session.drain(timeoutMs);
-    await this.opened?.close();
+    await drainOpened(this.opened, this.state === 'active', timeoutMs);
     this.close(CloseCode.goingAway, 'server shutting down');
   }
 

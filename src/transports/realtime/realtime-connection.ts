@@ -7,7 +7,7 @@ import type { AudioFormat } from '../../audio/audio-format.js';
 import type { AudioSink } from '../../session/audio-sink.js';
 import type { SessionEvent, SessionTransport } from '../../session/events.js';
 import type { VoiceSession } from '../../session/voice-session.js';
-import type { ConnectionGuard, OpenedSession } from '../session-factory.js';
+import { drainOpened, type ConnectionGuard, type OpenedSession } from '../session-factory.js';
 import { SocketUpkeep } from '../socket-upkeep.js';
 import { CloseCode, parseClientMessage, parseStart, ProtocolError, type StartMessage } from './protocol.js';
 import { toV1, type ServerEvent } from './v1-events.js';
@@ -105,9 +105,7 @@ export class RealtimeConnection implements SessionTransport {
    */
   async drain(timeoutMs: number): Promise<void> {
     if (this.state === 'closed') return;
-    if (this.state === 'active' && this.session) await this.session.drain(timeoutMs);
-    // Stored before the socket closes: a client that never completes the close handshake cannot hold it up.
-    await this.opened?.close();
+    await drainOpened(this.opened, this.state === 'active', timeoutMs);
     this.close(CloseCode.goingAway, 'server shutting down');
   }
 
