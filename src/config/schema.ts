@@ -138,6 +138,17 @@ export const ConfigSchema = Type.Object(
         silenceRepromptText: Type.String({ default: 'Are you still there?', minLength: 1, maxLength: 500, description: 'Said (not stored) when the caller has been silent for `silenceRepromptMs`.' }),
         silenceEndMs: Type.Integer({ default: 10_000, minimum: 1_000, maximum: 600_000, description: 'Further silence after the re-prompt before the agent says `silenceGoodbyeText` and ends the conversation (status `no_response`, data.endReason `silence`; a phone call hangs up).' }),
         silenceGoodbyeText: Type.String({ default: 'I have not heard from you, so I will end the call now. Goodbye.', minLength: 1, maxLength: 500, description: 'Said and stored when a conversation ends for silence.' }),
+        falseInterruptionRecovery: Type.Boolean({
+          default: false,
+          description: 'Caller sound over the agent first pauses it (after `pauseAfterSpeechMs`); words that are not backchannels interrupt for good, while a cough, a noise or a backchannel lets it go on from where it paused. False: `bargeInMinSpeechMs` of sound interrupts.',
+        }),
+        pauseAfterSpeechMs: Type.Integer({ default: 200, minimum: 20, maximum: 2_000, description: 'With falseInterruptionRecovery: caller sound that pauses the agent.' }),
+        falseInterruptionWindowMs: Type.Integer({ default: 1_500, minimum: 200, maximum: 10_000, description: 'With falseInterruptionRecovery: with no words recognised this long after the pause, the agent goes on.' }),
+        interruptMinWords: Type.Integer({ default: 1, minimum: 1, maximum: 10, description: 'With falseInterruptionRecovery: words (not backchannels) in one utterance that interrupt the agent for good.' }),
+        backchannels: Type.String({
+          default: 'mm-hm, mhm, mm, hmm, uh-huh, uh huh, yeah, yes, yep, okay, ok, right, i see, sure, got it',
+          description: 'With falseInterruptionRecovery: what a listener says to show they follow; over the agent it neither interrupts nor makes a turn. Comma-separated, an entry may be several words.',
+        }),
         bargeInMinSpeechMs: Type.Integer({ default: 300, minimum: 0, maximum: 5_000, description: 'Caller speech needed while the agent talks before the agent stops (so "mm-hm" does not cut it off).' }),
         maxUploadBytes: Type.Integer({ default: 10_485_760, minimum: 1024, description: 'Largest audio upload for /v1/transcribe and /v1/voice-chat (larger → 413).' }),
         maxUploadDurationMs: Type.Integer({ default: 120_000, minimum: 1_000, description: 'Longest audio upload (longer → 413).' }),

@@ -66,6 +66,11 @@ export interface AudioSink {
   /** Drops audio queued but not yet played (barge-in): the listener stops hearing the reply now. */
   clear(): void;
   /**
+   * After a pause (clear) the reply resumes at `ms`: the next write continues the reply's
+   * timeline there (a sink that reports positions reports them from it again).
+   */
+  rewind?(ms: number): void;
+  /**
    * Present when the transport learns what was actually played. The session then paces by it
    * and stores the interrupted reply at that position; without it, the wall clock estimates.
    */

@@ -55,6 +55,12 @@ export class Speaker {
   private stopped = false;
   /** performance.now() of the last sign of life: the reply's start, synthesised audio, a frame sent. */
   private progressAt = performance.now();
+  /** Set while playback is paused (a possible false interruption): where the listener was, and the wake-up. */
+  private paused: { readonly atMs: number; readonly resumed: Promise<void>; readonly wake: () => void } | undefined;
+  /** The position to re-send from after a resume (what was sent but cleared unheard). */
+  private rewindTo: number | undefined;
+  /** The reply's audio so far, by sentence, so a resume can re-send what the pause cleared. */
+  private readonly kept: Array<{ readonly startMs: number; readonly samples: Int16Array }> = [];
 
   constructor(
     private readonly tts: TextToSpeech,
@@ -76,6 +82,7 @@ export class Speaker {
   /** What the listener has heard: the sink's report when it has one, else audio sent capped by the time it takes to play. */
   heardMs(now = performance.now()): number {
     if (this.startedAt === undefined) return 0;
+    if (this.paused) return this.paused.atMs;
     if (this.sink.played) return Math.min(this.sentMs, this.sink.played.ms);
     return Math.max(0, Math.min(this.sentMs, now - this.startedAt));
   }
@@ -83,6 +90,35 @@ export class Speaker {
   /** The text heard at `ms` of this reply's audio (clamped to what was sent). */
   textAt(ms: number): string {
     return playedText(this.segments, Math.max(0, Math.min(ms, this.sentMs)));
+  }
+
+  /** True while paused. */
+  get isPaused(): boolean {
+    return this.paused !== undefined;
+  }
+
+  /**
+   * Stops sending at once, holding the position the listener reached (the caller clears the
+   * sink). Undefined when nothing has played yet or it is paused already; else that position.
+   */
+  pause(): number | undefined {
+    if (this.startedAt === undefined || this.paused) return undefined;
+    const atMs = this.heardMs();
+    let wake!: () => void;
+    const resumed = new Promise<void>((resolve) => (wake = resolve));
+    this.paused = { atMs, resumed, wake };
+    return atMs;
+  }
+
+  /** Goes on from where the listener was when paused: what the pause cleared is sent again. */
+  resume(): void {
+    const paused = this.paused;
+    if (!paused) return;
+    this.paused = undefined;
+    this.rewindTo = paused.atMs;
+    // The wall clock (and the report slack) count from the paused position again.
+    this.startedAt = performance.now() - paused.atMs;
+    paused.wake();
   }
 
   async speak(sentences: AsyncIterable<string>, signal: AbortSignal): Promise<PlaybackResult> {
@@ -131,15 +167,13 @@ export class Speaker {
       const durationMs = (samples.length / format.sampleRate) * 1000;
       const segment: ReplySegment = { segmentId: `${this.options.replyId}:${this.segments.length}`, text: job.text, startMs: this.sentMs, durationMs };
       this.segments.push(segment);
+      this.kept.push({ startMs: this.sentMs, samples });
       this.emit({ type: 'reply_segment', replyId: this.options.replyId, ...segment });
-      for (let offset = 0; offset < samples.length && !signal.aborted; offset += frameSamples) {
-        const frame = samples.subarray(offset, offset + frameSamples);
-        await this.waitUntilHeard(this.sentMs - this.options.leadMs, signal);
+      for (let offset = 0; offset < samples.length && !signal.aborted; ) {
+        await this.holdWhilePaused(frameSamples, signal);
         if (signal.aborted) break;
-        const frameMs = (frame.length / format.sampleRate) * 1000;
-        await this.sink.write(encodeSamples(frame, format.encoding), frameMs, signal);
-        this.sentMs += frameMs;
-        this.progressAt = performance.now();
+        // A frame not sent (paused meanwhile) is sent after the resume.
+        if (await this.sendFrame(samples.subarray(offset, offset + frameSamples), signal)) offset += frameSamples;
       }
       this.finishedSentence();
     }
@@ -150,6 +184,57 @@ export class Speaker {
     }
     this.progressAt = performance.now();
     return { playedMs: signal.aborted ? this.heardMs() : this.sentMs, interrupted: signal.aborted, ttsFirstAudioMs, firstAudioAt };
+  }
+
+  /** One frame, paced to at most leadMs ahead of what was heard; false when it was not sent (cancelled, or paused meanwhile). */
+  private async sendFrame(frame: Int16Array, signal: AbortSignal): Promise<boolean> {
+    const { format } = this.sink;
+    await this.waitUntilHeard(this.sentMs - this.options.leadMs, signal);
+    if (signal.aborted || this.paused) return false;
+    const frameMs = (frame.length / format.sampleRate) * 1000;
+    await this.sink.write(encodeSamples(frame, format.encoding), frameMs, signal);
+    this.sentMs += frameMs;
+    this.progressAt = performance.now();
+    return true;
+  }
+
+  /** While paused, nothing is sent; on resume, the audio from the paused position up to where sending stopped goes out again. */
+  private async holdWhilePaused(frameSamples: number, signal: AbortSignal): Promise<void> {
+    const resumeAt = this.sentMs;
+    const rate = this.sink.format.sampleRate;
+    while (!signal.aborted) {
+      while (this.paused && !signal.aborted) {
+        const { resumed } = this.paused;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          signal.addEventListener('abort', done, { once: true });
+          void resumed.then(done);
+        });
+      }
+      const from = this.rewindTo;
+      this.rewindTo = undefined;
+      if (from === undefined || signal.aborted) return;
+      this.sink.rewind?.(from);
+      this.sentMs = from;
+      for (const sentence of this.kept) {
+        const endMs = sentence.startMs + (sentence.samples.length / rate) * 1000;
+        if (endMs <= from || sentence.startMs >= resumeAt) continue;
+        const first = Math.max(0, Math.round(((this.sentMs - sentence.startMs) * rate) / 1000));
+        const last = Math.min(sentence.samples.length, Math.round(((resumeAt - sentence.startMs) * rate) / 1000));
+        for (let offset = first; offset < last && !signal.aborted && !this.paused; ) {
+          if (await this.sendFrame(sentence.samples.subarray(offset, Math.min(last, offset + frameSamples)), signal)) offset += frameSamples;
+        }
+        if (this.paused || signal.aborted) break;
+      }
+      // Replayed in full: the timeline is where the reply left off (sample rounding aside). Paused again: go round.
+      if (!this.paused) {
+        this.sentMs = resumeAt;
+        return;
+      }
+    }
   }
 
   /**

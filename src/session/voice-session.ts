@@ -17,6 +17,7 @@ import { AsyncQueue } from '../util/async-queue.js';
 import type { ConversationOutcome, ReplyStatus, SessionEvent, SessionTransport, TurnTimings } from './events.js';
 import { Speaker, type PlaybackResult } from './speaker.js';
 import { silenceToEndTurn, type TurnEndingDecision, type TurnEndingSettings } from './turn-ending.js';
+import type { Backchannels } from './backchannels.js';
 
 /** `server`: the session ends the caller's turn at a pause and answers. `manual`: the client commits input and asks for responses. */
 export type TurnDetection = 'server' | 'manual';
@@ -55,6 +56,21 @@ export interface VoiceSessionSettings {
   readonly turnEnding?: TurnEndingSettings;
   /** When the caller goes silent: a re-prompt, then a polite end. Absent: the session waits. */
   readonly silence?: SilenceSettings;
+  /**
+   * Caller sound over the agent first pauses it; words interrupt for good, a cough or a
+   * backchannel lets it go on from where it paused. Absent: bargeInMinSpeechMs of sound interrupts.
+   */
+  readonly falseInterruption?: FalseInterruptionSettings;
+}
+
+export interface FalseInterruptionSettings {
+  /** Caller sound that pauses the agent. */
+  readonly pauseAfterMs: number;
+  /** With no words recognised in this long after the pause, the agent goes on. */
+  readonly windowMs: number;
+  /** Words (not backchannels) that interrupt for good, counted in the current utterance. */
+  readonly minWords: number;
+  readonly backchannels: Backchannels;
 }
 
 /** What the session does when the caller says nothing after the agent has spoken. */
@@ -113,6 +129,8 @@ export interface ResponseOptions extends Pick<AgentOverrides, 'functions' | 'too
 /** The reply currently being produced or played: what an interruption stops. */
 interface ActiveReply {
   readonly id: string;
+  /** Set while paused by caller sound: when, and the timer that resumes it. */
+  pause?: { readonly at: number; readonly timer: NodeJS.Timeout };
   readonly controller: AbortController;
   readonly speaker: Speaker;
   /** Why it stopped early, when it did. */
@@ -131,6 +149,10 @@ interface PastReply {
 /** Caller audio on its way to becoming a turn. */
 interface Utterance {
   readonly itemId: string;
+  /** Begun while the agent was speaking: a backchannel then is not a turn. */
+  duringReply: boolean;
+  /** The agent resumed over this utterance (no words in time): it does not pause again for it. */
+  heardOut: boolean;
   readonly stream: SttStream;
   /** The streaming recogniser's latest hypothesis (what the end-of-turn rules read). */
   partial: string;
@@ -326,7 +348,10 @@ export class VoiceSession {
       const ended = vad.silentMs >= decision.silenceMs ? vad.endSpeech() : undefined;
       if (ended) this.onSpeechEnd(this.vadOffsetMs + ended.atMs, decision);
     }
-    if (this.reply && this.turnSettings.interruptResponse && vad.speaking && vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
+    if (this.reply && this.turnSettings.interruptResponse && vad.speaking) {
+      if (this.settings.falseInterruption) this.pauseOrInterrupt(vad.currentSpeechMs, this.settings.falseInterruption);
+      else if (vad.currentSpeechMs >= this.settings.bargeInMinSpeechMs) this.interrupt();
+    }
   }
 
   /** A typed turn, answered (and spoken) like a spoken one. False (nothing queued) when too many wait already. */
@@ -564,8 +589,46 @@ export class VoiceSession {
     if (!this.closed || event.type === 'reply_done') this.transport.send(event);
   }
 
+  /**
+   * Caller sound over the agent: after `pauseAfterMs` of it the agent pauses (the transport's
+   * queued audio cleared); once the utterance holds `minWords` words that are not backchannels
+   * it is interrupted for good, cut where it paused. Without words within `windowMs` it goes on.
+   */
+  private pauseOrInterrupt(speechMs: number, settings: FalseInterruptionSettings): void {
+    const reply = this.reply;
+    const utterance = this.utterance;
+    if (!reply || !utterance || reply.controller.signal.aborted) return;
+    if (settings.backchannels.meaningfulWords(utterance.partial, { partial: true }).length >= settings.minWords) {
+      this.interrupt();
+      return;
+    }
+    if (reply.pause || utterance.heardOut || speechMs < settings.pauseAfterMs) return;
+    if (reply.speaker.pause() === undefined) return;
+    this.transport.audio.clear();
+    const timer = setTimeout(() => {
+      if (this.reply !== reply || !reply.pause) return;
+      utterance.heardOut = true;
+      this.resumeReply(reply);
+    }, settings.windowMs);
+    timer.unref();
+    reply.pause = { at: performance.now(), timer };
+    this.logger.debug({ sessionId: this.id, replyId: reply.id }, 'reply paused: caller sound over the agent');
+  }
+
+  private resumeReply(reply: ActiveReply): void {
+    if (!reply.pause) return;
+    clearTimeout(reply.pause.timer);
+    delete reply.pause;
+    reply.speaker.resume();
+    this.logger.debug({ sessionId: this.id, replyId: reply.id }, 'reply resumed: no words over it');
+  }
+
   private stopReply(as: 'interrupted' | 'cancelled'): void {
     const reply = this.reply;
+    if (reply?.pause) {
+      clearTimeout(reply.pause.timer);
+      delete reply.pause;
+    }
     if (!reply || reply.controller.signal.aborted) return;
     reply.stoppedAs = as;
     // Fixed now: playback reports or the wall clock must not move it on after the listener stopped hearing.
@@ -617,11 +680,14 @@ export class VoiceSession {
     const utterance: Utterance = {
       itemId,
       partial: '',
+      duringReply: this.reply !== undefined,
+      heardOut: false,
       samples: 0,
       stream: this.engines.stt.createStream({
         ...(this.expect ? { hints: { expect: this.expect } } : {}),
         onPartial: (text) => {
           utterance.partial = text;
+          if (this.settings.falseInterruption && this.reply) this.pauseOrInterrupt(0, this.settings.falseInterruption);
           if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
         },
       }),
@@ -675,6 +741,28 @@ export class VoiceSession {
     const speechEndedAt = endedAt - decision.silenceMs;
     this.logger.debug({ sessionId: this.id, endOfTurnRule: decision.rule, endOfTurnMs: decision.silenceMs }, 'turn ended');
     const transcript = utterance.stream.finish();
+    const paused = this.reply?.pause ? this.reply : undefined;
+    if (paused && this.settings.falseInterruption) {
+      // Decided outside the turn queue: the paused reply's turn is waiting for this very decision.
+      const backchannels = this.settings.falseInterruption;
+      transcript.then(
+        (result) => {
+          if (this.reply !== paused || !paused.pause) return this.queueSpokenTurn(utterance, transcript, endedAt, speechEndedAt, decision);
+          if (backchannels.backchannels.meaningfulWords(result.text).length < backchannels.minWords) {
+            this.resumeReply(paused);
+            this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: '', final: true });
+            return;
+          }
+          this.interrupt();
+          this.queueSpokenTurn(utterance, transcript, endedAt, speechEndedAt, decision);
+        },
+        () => {
+          this.resumeReply(paused);
+          this.queueSpokenTurn(utterance, transcript, endedAt, speechEndedAt, decision);
+        },
+      );
+      return;
+    }
     if (!this.turnSettings.createResponse && !this.draining) {
       // Committed, not answered: it waits for createResponse like a manual commit.
       this.pending.push({ itemId: utterance.itemId, text: this.waitingInput(utterance.itemId, transcript) });
@@ -686,6 +774,11 @@ export class VoiceSession {
       this.queueTurn(() => this.storeLastWords(utterance.itemId, text));
       return;
     }
+    this.queueSpokenTurn(utterance, transcript, endedAt, speechEndedAt, decision);
+  }
+
+  /** A caller's utterance becomes a turn: stored once recognised, then answered. */
+  private queueSpokenTurn(utterance: Utterance, transcript: Promise<{ text: string }>, endedAt: number, speechEndedAt: number, decision: TurnEndingDecision): void {
     this.queueTurn(async () => {
       let text: string;
       try {
@@ -696,8 +789,9 @@ export class VoiceSession {
         await this.apologise();
         return;
       }
-      if (!text) {
-        // Noise, a cough: not a turn. Said anyway, so a client that announced the item can close it.
+      const onlyBackchannel = utterance.duringReply && this.settings.falseInterruption && this.settings.falseInterruption.backchannels.meaningfulWords(text).length === 0;
+      if (!text || onlyBackchannel) {
+        // Noise, a cough, an "mm-hm" over the agent: not a turn. Said anyway, so a client that announced the item can close it.
         this.emit({ type: 'input_transcript', itemId: utterance.itemId, text: '', final: true });
         return;
       }

@@ -6,6 +6,7 @@ import type { VoiceEngines } from '../engines/voice-engines.js';
 import type { LiveFeed } from '../ops/live-feed.js';
 import type { SessionEvent, SessionTransport } from '../session/events.js';
 import { VoiceSession, type SessionOverrides, type TurnDetection } from '../session/voice-session.js';
+import { Backchannels } from '../session/backchannels.js';
 import type { Access } from '../security/access.js';
 import { tenantScopeOf, type Caller } from '../security/authenticator.js';
 import type { TenantScope } from '../security/tenants.js';
@@ -91,6 +92,8 @@ export interface SessionRequest {
   readonly holdGreeting?: boolean;
   /** False: no re-prompt or end when the caller goes silent (an OpenAI client decides that itself). */
   readonly silenceHandling?: boolean;
+  /** False: caller sound interrupts at once (an OpenAI client clears its own playback on speech_started). */
+  readonly falseInterruptionRecovery?: boolean;
 }
 
 /** The transport as the session sees it, with each event also shown to `watch` first. */
@@ -225,6 +228,16 @@ export class SessionFactory {
         bargeInMinSpeechMs: config.voice.bargeInMinSpeechMs,
         audioLeadMs: request.audioLeadMs ?? config.realtime.audioLeadMs,
         apologyText: config.voice.apologyText,
+        ...(config.voice.falseInterruptionRecovery && request.falseInterruptionRecovery !== false
+          ? {
+              falseInterruption: {
+                pauseAfterMs: config.voice.pauseAfterSpeechMs,
+                windowMs: config.voice.falseInterruptionWindowMs,
+                minWords: config.voice.interruptMinWords,
+                backchannels: new Backchannels(config.voice.backchannels),
+              },
+            }
+          : {}),
         ...(config.voice.silenceRepromptMs > 0 && request.silenceHandling !== false
           ? { silence: { repromptAfterMs: config.voice.silenceRepromptMs, repromptText: config.voice.silenceRepromptText, endAfterMs: config.voice.silenceEndMs, goodbyeText: config.voice.silenceGoodbyeText } }
           : {}),

@@ -46,6 +46,10 @@ export class TestSink implements AudioSink {
     this.clears += 1;
   }
 
+  rewind(ms: number): void {
+    this.writtenMs = ms;
+  }
+
   /** The listener heard the current reply up to `ms`. */
   ack(ms: number): void {
     this.played?.report(ms);

@@ -82,7 +82,7 @@ export const openOpenAiRealtime = (
       try {
         return factory.open(
           who,
-          { inputSampleRate: SESSION_INPUT_RATE, agent: chosen.agent, holdGreeting: true, silenceHandling: false, beforeTurn: () => connection.credentialsStillValid() },
+          { inputSampleRate: SESSION_INPUT_RATE, agent: chosen.agent, holdGreeting: true, silenceHandling: false, falseInterruptionRecovery: false, beforeTurn: () => connection.credentialsStillValid() },
           transport,
         );
       } catch (error) {

@@ -38,6 +38,10 @@ export class TwilioAudioSink implements AudioSink {
     this.send(markMessage(this.streamSid, `${this.reply}:${Math.round(this.sentMs * 1000) / 1000}`));
   }
 
+  rewind(ms: number): void {
+    this.sentMs = ms;
+  }
+
   clear(): void {
     // The marks still pending belong to audio the caller will never hear.
     this.reply += 1;
