@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agents/agent.js';
 import { ConversationService } from '../../src/conversations/service.js';
 import { int16ToBytes } from '../../src/audio/pcm.js';
@@ -8,11 +8,9 @@ import { Backchannels } from '../../src/session/backchannels.js';
 import { Speaker } from '../../src/session/speaker.js';
 import { AsyncQueue } from '../../src/util/async-queue.js';
 import { VoiceSession } from '../../src/session/voice-session.js';
-import { ConversationRepository } from '../../src/store/conversations.js';
-import { startTestServer, voiceTestEnv, type TestServer } from '../helpers/harness.js';
 import { silence, spoken } from '../helpers/speech.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-import { TestSink, TestTransport } from '../helpers/test-transport.js';
+import { speakInRealTime, useSessionCore } from '../helpers/session-core.js';
+import { TestSink } from '../helpers/test-transport.js';
 
 const REPLY = 'Our clinic opens at nine in the morning. On Saturdays we open at ten and close at two. We are closed on Sundays.';
 
@@ -31,15 +29,6 @@ const explainer: Agent = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Audio in 20 ms frames at the pace a caller speaks. */
-const inRealTime = async (session: VoiceSession, samples: Int16Array): Promise<void> => {
-  const started = performance.now();
-  for (let offset = 0; offset < samples.length; offset += 320) {
-    const wait = started + offset / 16 - performance.now();
-    if (wait > 0) await sleep(wait);
-    session.pushAudio(samples.subarray(offset, offset + 320));
-  }
-};
 
 describe('backchannels', () => {
   it('leaves only the words that are not backchannels', () => {
@@ -56,36 +45,13 @@ describe('backchannels', () => {
 });
 
 describe('caller sound over the agent pauses it; only words interrupt (session core, real engines)', () => {
-  const tempDir = useTempDirs();
-  const servers: TestServer[] = [];
-  const sessions: VoiceSession[] = [];
-  afterEach(async () => {
-    await Promise.all(sessions.splice(0).map((session) => session.close()));
-    await Promise.all(servers.splice(0).map((server) => server.harken.close()));
-  });
+  const openSession = useSessionCore();
 
   const open = async () => {
-    const server = await startTestServer(tempDir(), voiceTestEnv());
-    servers.push(server);
-    server.harken.agents.register(explainer);
-    const conversations = new ConversationService(new ConversationRepository(server.harken.database.kysely), server.harken.agents, server.config.conversations);
-    const sink = new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'wall-clock');
-    const transport = new TestTransport(sink);
-    const session = new VoiceSession(
-      conversations,
-      server.harken.voice!.engines,
-      transport,
-      {
-        endOfTurnSilenceMs: 600,
-        bargeInMinSpeechMs: 300,
-        audioLeadMs: 200,
-        falseInterruption: { pauseAfterMs: 200, windowMs: 1_500, minWords: 1, backchannels: new Backchannels('mm-hm, mhm, mm, hmm, uh-huh, uh huh, yeah, okay, ok, right, i see') },
-      },
-      { inputSampleRate: 16_000, agent: 'explainer', tenant: 'default', scope: { tenant: 'default' } },
-      server.harken.app.log as never,
-    );
-    sessions.push(session);
-    await session.start();
+    const { session, transport, sink, conversations } = await openSession(explainer, {
+      playback: 'wall-clock',
+      settings: () => ({ falseInterruption: { pauseAfterMs: 200, windowMs: 1_500, minWords: 1, backchannels: new Backchannels('mm-hm, mhm, mm, hmm, uh-huh, uh huh, yeah, okay, ok, right, i see') } }),
+    });
     session.submitText('When are you open?');
     const started = await transport.waitFor('reply_started');
     await transport.waitFor('reply_audio_started');
@@ -97,9 +63,9 @@ describe('caller sound over the agent pauses it; only words interrupt (session c
 
   it('words interrupt for good, cut where the agent paused, and become the next turn', async () => {
     const { session, transport, conversations, replyId } = await open();
-    await inRealTime(session, spoken('stop, wait a moment').samples);
+    await speakInRealTime(session, spoken('stop, wait a moment').samples);
     const interrupted = await transport.waitFor('reply_interrupted', (event) => event.replyId === replyId);
-    await inRealTime(session, silence(1_200));
+    await speakInRealTime(session, silence(1_200));
     const done = await transport.waitFor('reply_done', (event) => event.replyId === replyId);
     expect(done.status).toBe('interrupted');
     expect(done.playedMs).toBe(interrupted.playedMs);

@@ -1,13 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Agent, AnswerExpectation } from '../../src/agents/agent.js';
-import { ConversationService } from '../../src/conversations/service.js';
 import { silenceToEndTurn } from '../../src/session/turn-ending.js';
 import { VoiceSession } from '../../src/session/voice-session.js';
-import { ConversationRepository } from '../../src/store/conversations.js';
-import { startTestServer, voiceTestEnv, type TestServer } from '../helpers/harness.js';
 import { silence, spoken } from '../helpers/speech.js';
-import { useTempDirs } from '../helpers/temp-dir.js';
-import { TestSink, TestTransport } from '../helpers/test-transport.js';
+import { speakInRealTime, useSessionCore } from '../helpers/session-core.js';
+import type { TestTransport } from '../helpers/test-transport.js';
 
 const SETTINGS = { defaultSilenceMs: 600, completeAnswerSilenceMs: 250, incompleteSilenceMs: 1_200 };
 
@@ -35,15 +32,6 @@ const speechEndMs = (samples: Int16Array): number => {
   return 0;
 };
 
-/** Audio in 20 ms frames at the pace a caller speaks, so the streaming recogniser keeps up as it would on a call. */
-const speakInRealTime = async (session: VoiceSession, samples: Int16Array): Promise<void> => {
-  const started = performance.now();
-  for (let offset = 0; offset < samples.length; offset += 320) {
-    const wait = started + offset / 16 - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    session.pushAudio(samples.subarray(offset, offset + 320));
-  }
-};
 
 describe('the pause that ends a turn follows what the caller said (pure rules)', () => {
   it('is short for a whole answer, long for one plainly unfinished, the usual otherwise', () => {
@@ -71,38 +59,17 @@ describe('the pause that ends a turn follows what the caller said (pure rules)',
 });
 
 describe('turn-taking in a live session (real VAD and recogniser)', () => {
-  const tempDir = useTempDirs();
-  const servers: TestServer[] = [];
-  const sessions: VoiceSession[] = [];
-  afterEach(async () => {
-    await Promise.all(sessions.splice(0).map((session) => session.close()));
-    await Promise.all(servers.splice(0).map((server) => server.harken.close()));
-  });
+  const openSession = useSessionCore();
 
   /** Says `parts` with the pauses given between them; returns when the first turn has been answered. */
   const answer = async (agent: Agent, parts: ReadonlyArray<string | number>, env: Record<string, string> = {}) => {
-    const server = await startTestServer(tempDir(), { ...voiceTestEnv(), ...env });
-    servers.push(server);
-    server.harken.agents.register(agent);
-    const repository = new ConversationRepository(server.harken.database.kysely);
-    const conversations = new ConversationService(repository, server.harken.agents, server.config.conversations);
-    const voice = server.config.voice;
-    const transport = new TestTransport(new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'instant'));
-    const session = new VoiceSession(
-      conversations,
-      server.harken.voice!.engines,
-      transport,
-      {
-        endOfTurnSilenceMs: voice.endOfTurnSilenceMs,
-        bargeInMinSpeechMs: 300,
-        audioLeadMs: 200,
-        ...(voice.adaptiveEndOfTurn ? { turnEnding: { defaultSilenceMs: voice.endOfTurnSilenceMs, completeAnswerSilenceMs: voice.completeAnswerSilenceMs, incompleteSilenceMs: voice.incompleteSilenceMs } } : {}),
+    const { session, transport, conversations } = await openSession(agent, {
+      env,
+      settings: (server) => {
+        const voice = server.config.voice;
+        return voice.adaptiveEndOfTurn ? { turnEnding: { defaultSilenceMs: voice.endOfTurnSilenceMs, completeAnswerSilenceMs: voice.completeAnswerSilenceMs, incompleteSilenceMs: voice.incompleteSilenceMs } } : {};
       },
-      { inputSampleRate: 16_000, agent: agent.name, tenant: 'default', scope: { tenant: 'default' } },
-      server.harken.app.log as never,
-    );
-    sessions.push(session);
-    await session.start();
+    });
     await transport.waitFor('reply_done');
     // Half a second of room tone first, as on a call; two seconds after.
     const pieces = [silence(500), ...parts.map((part) => (typeof part === 'number' ? silence(part) : spoken(part).samples)), silence(2_000)];
@@ -160,22 +127,9 @@ describe('turn-taking in a live session (real VAD and recogniser)', () => {
 
   describe('a caller who goes silent (session core, audio time)', () => {
     const open = async () => {
-      const server = await startTestServer(tempDir(), voiceTestEnv());
-      servers.push(server);
-      server.harken.agents.register(asking('smoker', 'Do you smoke?', { type: 'yesno' }));
-      const repository = new ConversationRepository(server.harken.database.kysely);
-      const conversations = new ConversationService(repository, server.harken.agents, server.config.conversations);
-      const transport = new TestTransport(new TestSink({ sampleRate: 16_000, encoding: 'pcm_s16le' }, 'instant'));
-      const session = new VoiceSession(
-        conversations,
-        server.harken.voice!.engines,
-        transport,
-        { endOfTurnSilenceMs: 600, bargeInMinSpeechMs: 300, audioLeadMs: 200, silence: { repromptAfterMs: 3_000, repromptText: 'Are you still there?', endAfterMs: 3_000, goodbyeText: 'I will end the call now. Goodbye.' } },
-        { inputSampleRate: 16_000, agent: 'smoker', tenant: 'default', scope: { tenant: 'default' } },
-        server.harken.app.log as never,
-      );
-      sessions.push(session);
-      await session.start();
+      const { session, transport, conversations } = await openSession(asking('smoker', 'Do you smoke?', { type: 'yesno' }), {
+        settings: () => ({ endOfTurnSilenceMs: 600, silence: { repromptAfterMs: 3_000, repromptText: 'Are you still there?', endAfterMs: 3_000, goodbyeText: 'I will end the call now. Goodbye.' } }),
+      });
       await transport.waitFor('reply_done');
       return { session, transport, conversations };
     };
