@@ -145,18 +145,18 @@ export const openDatabase = (config: HarkenConfig): Database =>
   openSqlite({ path: config.store.sqlitePath, busyTimeoutMs: config.store.busyTimeoutMs });
 
 /** The agents' fixed phrases and the apology, sentence by sentence as the session speaks them, into the prompt cache. */
-const warmPrompts = (cache: PromptAudioCache, agents: AgentRegistry, config: HarkenConfig, signal: AbortSignal, logger: Logger): void => {
+const warmPrompts = (cache: PromptAudioCache, agents: AgentRegistry, config: HarkenConfig, signal: AbortSignal, logger: Logger): Promise<void> => {
   const sentences = new Set<string>();
   for (const text of [...agents.prompts(), config.voice.apologyText]) {
     const chunker = new SentenceChunker();
     for (const sentence of [...chunker.push(text), ...chunker.flush()]) sentences.add(sentence);
   }
   cache.register(sentences);
-  if (!config.tts.promptWarmup) return;
+  if (!config.tts.promptWarmup) return Promise.resolve();
   const started = performance.now();
-  void cache.warm([...sentences], { ...(config.tts.voice ? { voice: config.tts.voice } : {}), signal }).then((made) =>
-    logger.info({ sentences: made, ms: Math.round(performance.now() - started) }, 'prompt audio cached'),
-  );
+  return cache.warm([...sentences], { ...(config.tts.voice ? { voice: config.tts.voice } : {}), signal }).then((made) => {
+    if (!signal.aborted) logger.info({ sentences: made, ms: Math.round(performance.now() - started) }, 'prompt audio cached');
+  });
 };
 
 /** Wires the store, agents and HTTP app from a validated config. Migrations run here, before serving. */
@@ -196,10 +196,13 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
   let loopWatch: EventLoopWatch | undefined;
   // In-flight speech work (HTTP synthesis, transcription) gets part of the shutdown time, then is cancelled.
   const stopWork = new AbortController();
+  const stopWarmup = new AbortController();
+  let warming: Promise<void> | undefined;
   try {
     engines = config.voice.enabled ? await createVoiceEngines(config, { metrics: engineMetrics, logger: logger.child({ component: 'engines' }) }) : undefined;
     const voice = engines ? { engines, connections: new RealtimeConnections(), calls: new PhoneCalls() } : undefined;
-    if (engines?.promptCache) warmPrompts(engines.promptCache, agents, config, stopWork.signal, logger);
+    // Stopped first thing on close, or when the start fails later on (a port in use): it must not keep the process alive.
+    warming = engines?.promptCache ? warmPrompts(engines.promptCache, agents, config, stopWarmup.signal, logger) : undefined;
     threadPriority.start();
     const migrations = await migrateToLatest(database.kysely);
     const access = createAccess(config, database, logger, now);
@@ -312,6 +315,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       memory,
       reloadTls: () => tlsWatch?.reload() ?? false,
       async close() {
+        stopWarmup.abort();
         tlsWatch?.stop();
         clearInterval(purgeTimer);
         threadPriority.stop();
@@ -332,6 +336,7 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
         clearTimeout(workGrace);
         clearTimeout(forceClose);
         await access.close();
+        await warming;
         await voice?.engines.close();
         await llmRuntime?.close();
         await tracing?.close();
@@ -341,6 +346,8 @@ export const createHarken = async (config: HarkenConfig, logger: Logger, now?: (
       },
     };
   } catch (error) {
+    stopWarmup.abort();
+    await warming;
     clearInterval(purgeTimer);
     memory?.stop();
     loopWatch?.stop();
