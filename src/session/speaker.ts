@@ -59,8 +59,8 @@ export class Speaker {
   private paused: { readonly atMs: number; readonly resumed: Promise<void>; readonly wake: () => void } | undefined;
   /** The position to re-send from after a resume (what was sent but cleared unheard). */
   private rewindTo: number | undefined;
-  /** The reply's audio so far, by sentence, so a resume can re-send what the pause cleared. */
-  private readonly kept: Array<{ readonly startMs: number; readonly samples: Int16Array }> = [];
+  /** The reply's audio not yet wholly heard, by sentence, so a resume can re-send what a pause cleared. */
+  private kept: Array<{ readonly startMs: number; readonly samples: Int16Array }> = [];
 
   constructor(
     private readonly tts: TextToSpeech,
@@ -167,6 +167,9 @@ export class Speaker {
       const durationMs = (samples.length / format.sampleRate) * 1000;
       const segment: ReplySegment = { segmentId: `${this.options.replyId}:${this.segments.length}`, text: job.text, startMs: this.sentMs, durationMs };
       this.segments.push(segment);
+      // A pause never rewinds before what was heard: sentences heard to their end are let go.
+      const heard = this.heardMs();
+      this.kept = this.kept.filter((sentence) => sentence.startMs + (sentence.samples.length / format.sampleRate) * 1000 > heard);
       this.kept.push({ startMs: this.sentMs, samples });
       this.emit({ type: 'reply_segment', replyId: this.options.replyId, ...segment });
       for (let offset = 0; offset < samples.length && !signal.aborted; ) {

@@ -156,6 +156,8 @@ interface Utterance {
   readonly stream: SttStream;
   /** The streaming recogniser's latest hypothesis (what the end-of-turn rules read). */
   partial: string;
+  /** The end-of-turn rules' verdict on `partial`, worked out once per hypothesis, not per audio frame. */
+  ending?: TurnEndingDecision;
   /** Samples pushed so far (manual turns bound the input buffer by it). */
   samples: number;
 }
@@ -344,7 +346,7 @@ export class VoiceSession {
     this.watchSilence(chunkMs);
     const adaptive = this.adaptiveTurnEnding;
     if (adaptive && this.utterance && vad.silentMs > 0) {
-      const decision = silenceToEndTurn(this.expect, this.utterance.partial, adaptive);
+      const decision = (this.utterance.ending ??= silenceToEndTurn(this.expect, this.utterance.partial, adaptive));
       const ended = vad.silentMs >= decision.silenceMs ? vad.endSpeech() : undefined;
       if (ended) this.onSpeechEnd(this.vadOffsetMs + ended.atMs, decision);
     }
@@ -687,6 +689,7 @@ export class VoiceSession {
         ...(this.expect ? { hints: { expect: this.expect } } : {}),
         onPartial: (text) => {
           utterance.partial = text;
+          delete utterance.ending;
           if (this.settings.falseInterruption && this.reply) this.pauseOrInterrupt(0, this.settings.falseInterruption);
           if (!this.closed && text) this.emit({ type: 'input_transcript', itemId, text, final: false });
         },

@@ -1,5 +1,5 @@
-import { OpenAiProtocolError } from './protocol-error.js';
-import type { FunctionTool, ToolChoice } from './session-config.js';
+import { invalid, isObject, OpenAiProtocolError, type Json } from './protocol-error.js';
+import { modalitiesOf, type FunctionTool, type ToolChoice } from './session-config.js';
 
 /** An input item a client adds with `conversation.item.create`. */
 export type InputItem =
@@ -33,15 +33,11 @@ export type ClientEvent = { readonly eventId: string | null } & (
 
 export type { FunctionTool, ToolChoice };
 
-type Json = Record<string, unknown>;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_TEXT_CHARS = 16_000;
 const MAX_OUTPUT_CHARS = 64_000;
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const invalid = (param: string, message: string, code = 'invalid_value'): OpenAiProtocolError => new OpenAiProtocolError(code, message, param);
 
 const requiredString = (value: unknown, param: string, maxChars: number): string => {
   if (typeof value !== 'string' || value === '') throw invalid(param, `${param} must be a non-empty string`, value === undefined ? 'missing_required_parameter' : 'invalid_value');
@@ -95,15 +91,13 @@ const inputItem = (item: unknown): InputItem => {
 const responseRequest = (value: unknown): ResponseRequest => {
   if (value === undefined) return {};
   if (!isObject(value)) throw invalid('response', 'response must be an object');
-  const modalities = value.output_modalities ?? value.modalities;
-  if (modalities !== undefined && (!Array.isArray(modalities) || modalities.length === 0 || !modalities.every((item) => item === 'text' || item === 'audio'))) {
-    throw invalid(value.output_modalities !== undefined ? 'response.output_modalities' : 'response.modalities', 'modalities must be ["text"], ["audio"] or ["text","audio"]');
-  }
+  const raw = value.output_modalities ?? value.modalities;
+  const modalities = raw === undefined ? undefined : modalitiesOf(raw, value.output_modalities !== undefined ? 'response.output_modalities' : 'response.modalities');
   if (value.conversation !== undefined && value.conversation !== 'auto') throw invalid('response.conversation', 'only responses in the conversation ("auto") are served here', 'unsupported_value');
   if (value.input !== undefined) throw invalid('response.input', 'responses answer the conversation; response.input is not supported', 'unsupported_value');
   return {
     ...(value.instructions !== undefined ? { instructions: requiredString(value.instructions, 'response.instructions', 32_000) } : {}),
-    ...(modalities !== undefined ? { modalities: modalities as ('text' | 'audio')[] } : {}),
+    ...(modalities !== undefined ? { modalities } : {}),
     ...(value.tools !== undefined ? { tools: value.tools } : {}),
     ...(value.tool_choice !== undefined ? { toolChoice: value.tool_choice } : {}),
   };

@@ -13,3 +13,10 @@ export class OpenAiProtocolError extends Error {
     this.name = 'OpenAiProtocolError';
   }
 }
+
+export type Json = Record<string, unknown>;
+
+export const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A field with a bad value, named by its path in the event (`session.audio.input.format.type`). */
+export const invalid = (param: string, message: string, code = 'invalid_value'): OpenAiProtocolError => new OpenAiProtocolError(code, message, param);

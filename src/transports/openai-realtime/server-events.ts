@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ReplyStatus, SessionEvent } from '../../session/events.js';
 import type { Dialect } from './session-config.js';
 
-type Json = Record<string, unknown>;
+import type { Json } from './protocol-error.js';
 
 /** Event names that differ between the beta and GA protocols. */
 const NAMES = {

@@ -1,5 +1,5 @@
 import type { AudioFormat } from '../../audio/audio-format.js';
-import { OpenAiProtocolError } from './protocol-error.js';
+import { invalid, isObject, type Json } from './protocol-error.js';
 
 /** Which generation of OpenAI's Realtime protocol a client speaks: the beta (`response.audio.delta`) or GA (`response.output_audio.delta`). */
 export type Dialect = 'beta' | 'ga';
@@ -52,11 +52,7 @@ export const MAX_TOOLS = 64;
 const MAX_INSTRUCTIONS_CHARS = 32_000;
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
-type Json = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const invalid = (param: string, message: string): OpenAiProtocolError => new OpenAiProtocolError('invalid_value', message, param);
 
 const stringAt = (value: unknown, param: string, maxChars = 1000): string => {
   if (typeof value !== 'string') throw invalid(param, `${param} must be a string`);
@@ -135,7 +131,7 @@ export const toolChoiceOf = (value: unknown, param: string): ToolChoice => {
   throw invalid(param, `${param} must be auto, none, required or {"type":"function","name":…}`);
 };
 
-const modalitiesOf = (value: unknown, param: string): ('text' | 'audio')[] => {
+export const modalitiesOf = (value: unknown, param: string): ('text' | 'audio')[] => {
   if (!Array.isArray(value) || value.length === 0 || !value.every((item) => item === 'text' || item === 'audio')) throw invalid(param, `${param} must be ["text"], ["audio"] or ["text","audio"]`);
   return [...new Set(value as ('text' | 'audio')[])];
 };
